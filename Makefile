@@ -1,0 +1,112 @@
+# Fanout — developer and CI entry points. `make` (or `make help`) lists the targets.
+#
+# Every target that has a `## description` after its name shows up in `make help`.
+# Tool versions are pinned in go.mod's `tool` block (golangci-lint): `go tool NAME`.
+
+SHELL       := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS   += --no-print-directory
+
+GO        ?= go
+BIN       := bin
+# Test parallelism: one test binary at a time. The integration tests bind real ports,
+# start Chromium/FFmpeg/redis-server and measure timing on a 2-core machine, so running
+# packages side by side would make them collide or flake. Raise it locally if you like.
+TEST_P    ?= 1
+TEST_TIMEOUT ?= 25m
+TEST_FLAGS ?=
+FUZZTIME  ?= 60s
+SOAK_TIMEOUT ?= 60m
+BENCH_RESULTS ?= bench/results/
+
+.PHONY: help deps deps-run deps-test deps-generate build run test race lint fuzz bench soak \
+	generate generate-check clean
+
+help: ## List the targets (the default goal)
+	@echo "Fanout make targets:"
+	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  %-15s %s\n", $$1, $$2}'
+	@echo
+	@echo "Variables: FUZZTIME=$(FUZZTIME) TEST_P=$(TEST_P) TEST_TIMEOUT=$(TEST_TIMEOUT) TEST_FLAGS='$(TEST_FLAGS)'"
+
+## ---- dependencies (Debian packages; idempotent, installs only what is missing) ----
+
+deps: deps-run deps-test ## Install every missing Debian package for running and testing (root or sudo)
+
+deps-run: ## Check what running fanout needs (nothing beyond Go)
+	@./.ci/deps.sh run
+
+deps-test: ## Install the missing test packages (ffmpeg chromium redis-server nftables libav*-dev ...)
+	@./.ci/deps.sh test
+
+deps-generate: ## Install what `make generate` needs for bpf2go (clang llvm libbpf-dev)
+	@./.ci/deps.sh generate
+
+## ---- build and run ----
+
+build: ## Build bin/fanout and bin/fanout-bench
+	$(GO) build -o $(BIN)/fanout ./cmd/fanout
+	$(GO) build -o $(BIN)/fanout-bench ./cmd/fanout-bench
+
+run: build ## Build, then start ./bin/fanout on its defaults (it prints the publish/play URLs)
+	exec ./$(BIN)/fanout
+
+## ---- tests ----
+
+# `go build ./...` first compiles every package with full parallelism, so the
+# serial (-p $(TEST_P)) test run below only compiles the test files themselves.
+test: deps-test ## Install test deps, then run the whole suite (go test -count=1 -p 1 ./...)
+	$(GO) build ./...
+	$(GO) test -count=1 -p $(TEST_P) -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
+
+race: deps-test ## Run the whole suite under the race detector
+	$(GO) test -race -count=1 -p $(TEST_P) -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
+
+lint: ## Run golangci-lint (version pinned in go.mod; config in .golangci.yml)
+	$(GO) tool golangci-lint run ./...
+
+# Every `func FuzzX(f *testing.F)` in a *_test.go file is found by grep, so a new
+# fuzzer runs here without touching this file. Each runs for FUZZTIME (default 60s):
+#   make fuzz FUZZTIME=10s
+fuzz: ## Run every FuzzX in the tree for FUZZTIME each (default 60s)
+	@found=0; \
+	while IFS=: read -r file line; do \
+		name=$$(sed -E 's/^func (Fuzz[A-Za-z0-9_]*)\(.*/\1/' <<<"$$line"); \
+		pkg=./$$(dirname "$${file#./}"); \
+		found=$$((found + 1)); \
+		echo "== fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$${name}\$$" -fuzztime $(FUZZTIME) "$$pkg" </dev/null; \
+	done < <(grep -rE --include='*_test.go' --exclude-dir=.git --exclude-dir=testdata \
+		--exclude-dir=vendor '^func Fuzz[A-Za-z0-9_]*\(' . | sort); \
+	if [ "$$found" -eq 0 ]; then echo "fuzz: no func Fuzz... found"; else echo "fuzz: ran $$found fuzzer(s)"; fi
+
+# NOTE: this bench command line is a first cut; the lead may refine it (which packages,
+# -count for benchstat, the fanout-bench flags and scenarios).
+bench: build ## Run fastpath micro-benchmarks, then fanout-bench writing a report to bench/results/
+	$(GO) test -run '^$$' -bench . -benchmem ./fastpath/...
+	./$(BIN)/fanout-bench -report $(BENCH_RESULTS)
+
+soak: deps-test ## Run the long soak tests (build tag `soak`, tests named Soak...)
+	$(GO) test -tags soak -run Soak -count=1 -p 1 -timeout $(SOAK_TIMEOUT) ./...
+
+## ---- code generation ----
+
+generate: ## Run go generate ./... (bpf2go needs clang: make deps-generate)
+	$(GO) generate ./...
+
+generate-check: ## Regenerate and fail if that changed any file (generated code must be committed)
+	@before=$$(git status --porcelain); \
+	$(GO) generate ./...; \
+	after=$$(git status --porcelain); \
+	if [ "$$before" != "$$after" ]; then \
+		echo "generate-check: go generate changed files; commit the regenerated code:"; \
+		diff <(echo "$$before") <(echo "$$after") || true; exit 1; \
+	fi; echo "generate-check: generated files are current"
+
+clean: ## Remove build outputs (bin/, test binaries, coverage and profile files)
+	rm -rf $(BIN)
+	find . -path ./.git -prune -o -type f \( -name '*.test' -o -name '*.coverprofile' \
+		-o -name 'coverage.out' -o -name 'coverage.html' -o -name 'cpu.prof' -o -name 'mem.prof' \) \
+		-print -exec rm -f {} +
+	rm -f bench/results/*.tmp

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fanout/fanout/conf"
+	"github.com/fanout/fanout/control"
+	"github.com/fanout/fanout/control/candidate"
+	"github.com/fanout/fanout/fastpath"
+)
+
+// Options override what the config says, for tests.
+type Options struct {
+	// APIListen and RTCListen replace the configured listen addresses
+	// ("127.0.0.1:0" picks a free port).
+	APIListen string
+	RTCListen string
+}
+
+// Server is a running Fanout: the fastpath, control and HTTP listeners.
+type Server struct {
+	cfg     *conf.Config
+	log     *slog.Logger
+	fp      *fastpath.Engine
+	ctl     *control.Server
+	api     *http.Server
+	apiLn   net.Listener
+	closers []func()
+}
+
+// start brings every part up in dependency order.
+func start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) {
+	s := &Server{cfg: cfg, log: log}
+	rtcAddr, err := listenAddr(first(o.RTCListen, firstOf(cfg.RTCServer.Listen, "8000")))
+	if err != nil {
+		return nil, fmt.Errorf("rtc_server.listen: %w", err)
+	}
+	if !cfg.RTCServer.Enabled {
+		log.Warn("rtc_server is disabled in the config; WebRTC sessions will be refused")
+	}
+	s.fp, err = fastpath.New(fastpath.Config{Addr: rtcAddr, Batch: cfg.Fastpath.Batch})
+	if err != nil {
+		return nil, err
+	}
+	s.fp.Start()
+	s.closers = append(s.closers, func() { _ = s.fp.Close() })
+	s.ctl, err = control.New(s.controlConfig(), s.fp)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.ctl.Start()
+	s.closers = append(s.closers, s.ctl.Close)
+	if err := s.startAPI(first(o.APIListen, cfg.HTTPAPI.Listen)); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) controlConfig() control.Config {
+	r := s.cfg.RTCServer
+	tcpPort, _ := strconv.Atoi(portOf(r.TCP.Listen))
+	return control.Config{
+		Candidates: candidate.Params{
+			Candidates: r.Candidates, UseAutoDetectNetworkIP: r.UseAutoDetectNetworkIP, IPFamily: r.IPFamily,
+			APIAsCandidates: r.APIAsCandidates, ResolveAPIDomain: r.ResolveAPIDomain, KeepAPIDomain: r.KeepAPIDomain,
+			Protocol: r.Protocol, UDPPort: s.fp.Port(), TCPPort: tcpPort, TCPEnabled: r.TCP.Enabled,
+		},
+		Crossdomain: s.cfg.HTTPAPI.Crossdomain,
+		Logger:      s.log,
+		Vhost: func(name string) control.RTCOptions {
+			v := s.cfg.Vhost(name).RTC
+			return control.RTCOptions{
+				Enabled: v.Enabled && r.Enabled, NACK: v.NACK, TWCC: v.TWCC,
+				STUNTimeout: v.STUNTimeout, DTLSRole: v.DTLSRole,
+			}
+		},
+	}
+}
+
+func (s *Server) startAPI(listen string) error {
+	addr, err := listenAddr(listen)
+	if err != nil {
+		return fmt.Errorf("http_api.listen: %w", err)
+	}
+	ln, err := net.Listen("tcp", addr.String())
+	if err != nil {
+		return fmt.Errorf("http api: %w", err)
+	}
+	mux := http.NewServeMux()
+	s.ctl.Register(mux)
+	s.api = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.apiLn = ln
+	go func() {
+		if err := s.api.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http api stopped", "err", err)
+		}
+	}()
+	s.closers = append(s.closers, func() { _ = s.api.Close() })
+	return nil
+}
+
+// Close stops everything in reverse order.
+func (s *Server) Close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	s.closers = nil
+}
+
+// APIAddr is the bound HTTP API address.
+func (s *Server) APIAddr() netip.AddrPort { return netip.MustParseAddrPort(s.apiLn.Addr().String()) }
+
+// PrintURLs prints where to publish and play, as SRS's docs list them.
+func (s *Server) PrintURLs(w io.Writer) {
+	api := s.APIAddr()
+	host := "localhost"
+	fmt.Fprintf(w, "Fanout is running.\n")
+	fmt.Fprintf(w, "  WHIP publish:  http://%s:%d/rtc/v1/whip/?app=live&stream=livestream\n", host, api.Port())
+	fmt.Fprintf(w, "  WHEP play:     http://%s:%d/rtc/v1/whep/?app=live&stream=livestream\n", host, api.Port())
+	fmt.Fprintf(w, "  WebRTC media:  udp/%d\n", s.fp.Port())
+}
+
+// listenAddr turns SRS listen values ("8000", "0.0.0.0:8000", "[::]:8000")
+// into an address; a bare port listens on all interfaces.
+func listenAddr(v string) (netip.AddrPort, error) {
+	v = strings.TrimSpace(v)
+	if p, err := strconv.ParseUint(v, 10, 16); err == nil {
+		return netip.AddrPortFrom(netip.IPv6Unspecified(), uint16(p)), nil
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	if host == "" {
+		return netip.AddrPortFrom(netip.IPv6Unspecified(), uint16(p)), nil
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	return netip.AddrPortFrom(ip, uint16(p)), nil
+}
+
+func portOf(v string) string {
+	if _, p, err := net.SplitHostPort(v); err == nil {
+		return p
+	}
+	return v
+}
+
+func first(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func firstOf(vals []string, def string) string {
+	if len(vals) > 0 {
+		return vals[0]
+	}
+	return def
+}

@@ -1,0 +1,315 @@
+package conf
+
+import (
+	_ "embed"
+	"fmt"
+	"os"
+	"time"
+)
+
+// DefaultVhost is the name of the vhost used when no other vhost matches.
+const DefaultVhost = "__defaultVhost__"
+
+// DefaultFile is the name Default reports in errors and warnings for the
+// embedded configuration (Config.File stays "").
+const DefaultFile = "embedded:default.conf"
+
+//go:embed default.conf
+var defaultConf []byte
+
+// Config is a loaded configuration: SRS defaults, then the file, then SRS_*
+// environment overrides. It is a plain value; nothing in it changes after
+// Load returns, so it may be shared read-only between goroutines.
+type Config struct {
+	File       string   // path loaded, "" for the embedded default or env-only
+	Listen     []string // RTMP `listen`, default ["1935"]
+	Daemon     bool     // `daemon`, default on (SRS); the shipped files say off
+	LogTank    string   // `srs_log_tank`: console|file, default console
+	LogLevel   string   // verbose|info|trace|warn|error, default trace
+	LogFile    string   // `srs_log_file`, default ./objs/srs.log
+	HTTPAPI    HTTPAPI
+	HTTPServer HTTPServer
+	RTCServer  RTCServer
+	Fastpath   Fastpath
+	Vhosts     map[string]*Vhost // always contains DefaultVhost
+
+	levelV2 bool // srs_log_level_v2 was given; it wins over srs_log_level
+}
+
+// HTTPS is the `https { }` block of http_api and http_server.
+type HTTPS struct {
+	Enabled bool   // default off
+	Listen  string // 1990 for the API, 8088 for the server
+	Key     string // default ./conf/server.key
+	Cert    string // default ./conf/server.crt
+}
+
+// HTTPAuth is `http_api.auth`: HTTP Basic auth for the API.
+type HTTPAuth struct {
+	Enabled            bool
+	Username, Password string
+}
+
+// HTTPAPI is the `http_api { }` block (WHIP/WHEP and the JSON API).
+type HTTPAPI struct {
+	Enabled     bool   // default off (the embedded default turns it on)
+	Listen      string // default "1985"
+	Crossdomain bool   // default on
+	Auth        HTTPAuth
+	HTTPS       HTTPS // default listen "1990"
+}
+
+// HTTPServer is the `http_server { }` block (HTTP-FLV, HLS, static pages).
+type HTTPServer struct {
+	Enabled bool   // default off (the embedded default turns it on)
+	Listen  string // default "8080"
+	Dir     string // default "./objs/nginx/html"
+	HTTPS   HTTPS  // default listen "8088"
+}
+
+// RTCTCP is `rtc_server.tcp`: WebRTC over TCP (RFC 4571 framing).
+type RTCTCP struct {
+	Enabled bool   // default off
+	Listen  string // default "8000"
+}
+
+// RTCServer is the `rtc_server { }` block.
+type RTCServer struct {
+	Enabled bool     // default off when a file does not say; the embedded default says on
+	Listen  []string // UDP, default ["8000"]; "8000", "[::]:8000", "0.0.0.0:8000"
+	TCP     RTCTCP
+	// Protocol of the candidates: udp|tcp|all, default udp.
+	Protocol string
+	// Candidates as configured, $VAR resolved from the environment (unset
+	// variables dropped), "0.0.0.0" normalised to "*"; never empty, default ["*"].
+	Candidates             []string
+	UseAutoDetectNetworkIP bool   // default on
+	IPFamily               string // ipv4|ipv6|all, default ipv4
+	APIAsCandidates        bool   // default on
+	ResolveAPIDomain       bool   // default on
+	KeepAPIDomain          bool   // default off
+	ECDSA                  bool   // default on
+	Encrypt                bool   // default on
+	Reuseport              int    // default 1
+}
+
+// Fastpath is Fanout's `fastpath { }` block (no SRS equivalent).
+type Fastpath struct {
+	Cores int    // loops to run; 0 = one per CPU in the affinity mask (`cores auto;`)
+	Batch int    // recvmmsg/sendmmsg batch, default 64, 1–1024
+	GSO   bool   // UDP GSO when the kernel allows it, default on
+	BPF   string // auto|on|off, default auto
+}
+
+// HTTPRemux is `vhost.http_remux`: HTTP-FLV.
+type HTTPRemux struct {
+	Enabled bool   // default off
+	Mount   string // default "[vhost]/[app]/[stream].flv"
+}
+
+// HLS is `vhost.hls`.
+type HLS struct {
+	Enabled  bool
+	Fragment float64 // `hls_fragment` seconds, default 10
+	Window   float64 // `hls_window` seconds, default 60
+	Path     string  // `hls_path`, default ./objs/nginx/html
+}
+
+// Vhost is one `vhost name { }` block. Each vhost starts from the SRS
+// defaults; it does not inherit from __defaultVhost__.
+type Vhost struct {
+	Name      string
+	RTC       VhostRTC
+	HTTPRemux HTTPRemux
+	HLS       HLS
+}
+
+// VhostRTC is `vhost.rtc`.
+type VhostRTC struct {
+	Enabled         bool          // default off
+	NACK            bool          // default on
+	NACKNoCopy      bool          // default on
+	TWCC            bool          // default on
+	STUNTimeout     time.Duration // default 30s
+	STUNStrictCheck bool          // default off
+	DTLSRole        string        // passive|active, default passive
+	DTLSVersion     string        // auto|dtls1.0|dtls1.2, default auto
+	DropForPT       int           // 0 = none, else drop incoming RTP with this PT
+	RTMPToRTC       bool          // default off (legacy `aac transcode;` = on)
+	RTCToRTMP       bool          // default off
+	KeepBframe      bool          // default off (legacy `bframe keep;` = on)
+	KeepAVCNaluSEI  bool          // default on
+	PLIForRTMP      time.Duration // default 6s; outside 0.5–30s → 6s with a warning
+	OpusBitrate     int           // default 48000; outside 8000–320000 → default with a warning
+	AACBitrate      int           // default 48000; outside 8000–320000 → default with a warning
+	KeyframeCache   bool          // Fanout extension: cache the last keyframe, default on
+}
+
+// Options control where values come from and where warnings go.
+type Options struct {
+	// Env in os.Environ() form ("K=V"); nil means os.Environ(). It feeds both
+	// $VAR values in the file and SRS_* overrides.
+	Env []string
+	// Warn receives one line per ignored directive (unknown ones once per
+	// path, duplicates, values replaced by their default). nil discards.
+	Warn func(msg string)
+	// ReadFile reads the config and included files; nil reads regular files
+	// from disk (at most 4 MiB). Tests and the fuzzer stub it.
+	ReadFile func(name string) ([]byte, error)
+}
+
+// Vhost returns the vhost named name, or __defaultVhost__; never nil.
+func (c *Config) Vhost(name string) *Vhost {
+	if v, ok := c.Vhosts[name]; ok {
+		return v
+	}
+	if v, ok := c.Vhosts[DefaultVhost]; ok {
+		return v
+	}
+	return newVhost(DefaultVhost)
+}
+
+// Load reads the config file at path, then applies SRS_* overrides.
+// path "" means $SRS_CONFIG_FILE, or the embedded default when that is unset.
+// With SRS_ENV_ONLY=on the file is not read at all: SRS defaults plus env.
+func Load(path string, opts Options) (*Config, error) {
+	env := envMap(opts.Env)
+	if envOn(env, "SRS_ENV_ONLY") {
+		return build("", "", nil, env, opts)
+	}
+	if path == "" {
+		path = env["SRS_CONFIG_FILE"]
+	}
+	if path == "" {
+		return Default(opts)
+	}
+	data, err := opts.read(path)
+	if err != nil {
+		return nil, &Error{File: path, Err: fmt.Errorf("%w: %w", ErrRead, err)}
+	}
+	return build(path, path, data, env, opts)
+}
+
+// Parse maps data, read from the file called name, into a Config and applies
+// SRS_* overrides. Includes are resolved relative to the working directory
+// (as SRS does), then relative to name's directory. SRS_ENV_ONLY is not
+// consulted: the caller handed the data over explicitly.
+func Parse(name string, data []byte, opts Options) (*Config, error) {
+	if data == nil {
+		data = []byte{}
+	}
+	return build(name, name, data, envMap(opts.Env), opts)
+}
+
+// Default returns the embedded default configuration (conf/default.conf:
+// RTC server on with candidate *, http_api on 1985, http_server on 8080,
+// __defaultVhost__ with rtc enabled) plus SRS_* overrides. With
+// SRS_ENV_ONLY=on it returns SRS defaults plus env, as Load does.
+func Default(opts Options) (*Config, error) {
+	env := envMap(opts.Env)
+	if envOn(env, "SRS_ENV_ONLY") {
+		return build("", "", nil, env, opts)
+	}
+	return build("", DefaultFile, defaultConf, env, opts)
+}
+
+// build is the one pipeline: defaults, file (if any), env overrides.
+func build(file, name string, data []byte, env map[string]string, opts Options) (*Config, error) {
+	c := newConfig()
+	c.File = file
+	m := newMapper(c, env, opts)
+	if data == nil {
+		envOnlyDefaults(env)
+	} else {
+		dirs, err := m.syntax(name, data)
+		if err != nil {
+			return nil, err
+		}
+		if err := m.root(dirs); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.applyEnv(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// envOnlyDefaults mirrors SRS: with -e / SRS_ENV_ONLY the daemon is off and
+// logs go to the console unless the environment says otherwise.
+func envOnlyDefaults(env map[string]string) {
+	if env["SRS_DAEMON"] == "" {
+		env["SRS_DAEMON"] = "off"
+	}
+	if env["SRS_SRS_LOG_TANK"] == "" && env["SRS_LOG_TANK"] == "" {
+		env["SRS_SRS_LOG_TANK"] = "console"
+	}
+}
+
+func newConfig() *Config {
+	return &Config{
+		Listen:   []string{"1935"},
+		Daemon:   true,
+		LogTank:  "console",
+		LogLevel: "trace",
+		LogFile:  "./objs/srs.log",
+		HTTPAPI: HTTPAPI{
+			Listen: "1985", Crossdomain: true,
+			HTTPS: HTTPS{Listen: "1990", Key: "./conf/server.key", Cert: "./conf/server.crt"},
+		},
+		HTTPServer: HTTPServer{
+			Listen: "8080", Dir: "./objs/nginx/html",
+			HTTPS: HTTPS{Listen: "8088", Key: "./conf/server.key", Cert: "./conf/server.crt"},
+		},
+		RTCServer: RTCServer{
+			Listen: []string{"8000"}, TCP: RTCTCP{Listen: "8000"},
+			Protocol: "udp", Candidates: []string{"*"},
+			UseAutoDetectNetworkIP: true, IPFamily: "ipv4",
+			APIAsCandidates: true, ResolveAPIDomain: true,
+			ECDSA: true, Encrypt: true, Reuseport: 1,
+		},
+		Fastpath: Fastpath{Cores: 0, Batch: 64, GSO: true, BPF: "auto"},
+		Vhosts:   map[string]*Vhost{DefaultVhost: newVhost(DefaultVhost)},
+	}
+}
+
+func newVhost(name string) *Vhost {
+	return &Vhost{
+		Name: name,
+		RTC: VhostRTC{
+			NACK: true, NACKNoCopy: true, TWCC: true,
+			STUNTimeout: 30 * time.Second, DTLSRole: "passive", DTLSVersion: "auto",
+			KeepAVCNaluSEI: true, PLIForRTMP: 6 * time.Second,
+			OpusBitrate: 48000, AACBitrate: 48000, KeyframeCache: true,
+		},
+		HTTPRemux: HTTPRemux{Mount: "[vhost]/[app]/[stream].flv"},
+		HLS:       HLS{Fragment: 10, Window: 60, Path: "./objs/nginx/html"},
+	}
+}
+
+// maxFileSize bounds what the default reader accepts, so that a mistaken
+// include of a device or a huge file fails instead of hanging.
+const maxFileSize = 4 << 20
+
+func (o Options) read(name string) ([]byte, error) {
+	if o.ReadFile != nil {
+		return o.ReadFile(name)
+	}
+	fi, err := os.Stat(name)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, errNotRegular
+	}
+	if fi.Size() > maxFileSize {
+		return nil, errTooBig
+	}
+	return os.ReadFile(name)
+}
+
+func (o Options) warn(msg string) {
+	if o.Warn != nil {
+		o.Warn(msg)
+	}
+}

@@ -1,0 +1,185 @@
+package conf
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ignoredInShipped lists, per shipped file, the directives it documents in
+// its header as accepted and ignored; every other warning is a failure.
+var ignoredInShipped = map[string][]string{
+	"rtc.conf":          {"max_connections"},
+	"rtmp2rtc.conf":     {"max_connections"},
+	"rtc2rtmp.conf":     {"max_connections"},
+	"rtc.tcp.only.conf": {"max_connections"},
+	"rtc.tcp.udp.conf":  {"max_connections"},
+	"default.conf":      nil,
+}
+
+func TestShippedFiles(t *testing.T) {
+	files, err := filepath.Glob("*.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != len(ignoredInShipped) {
+		t.Errorf("shipped %q, the test knows %d files", files, len(ignoredInShipped))
+	}
+	for _, f := range files {
+		t.Run(f, func(t *testing.T) {
+			var warns []string
+			c, err := Load(f, Options{Env: []string{}, Warn: func(m string) { warns = append(warns, m) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range warns {
+				ok := slices.ContainsFunc(ignoredInShipped[f], func(d string) bool {
+					return strings.Contains(w, `unknown directive "`+d+`"`)
+				})
+				if !ok {
+					t.Errorf("undocumented warning: %s", w)
+				}
+			}
+			header, _ := os.ReadFile(f)
+			for _, d := range ignoredInShipped[f] {
+				if !strings.Contains(string(header), "#   "+d) {
+					t.Errorf("%s is ignored but not documented in the header", d)
+				}
+			}
+			checkShipped(t, f, c)
+		})
+	}
+}
+
+// checkShipped pins what each file is for.
+func checkShipped(t *testing.T, f string, c *Config) {
+	t.Helper()
+	r := c.Vhost(DefaultVhost).RTC
+	common := c.RTCServer.Enabled && r.Enabled && c.HTTPAPI.Enabled && c.HTTPAPI.Listen == "1985" &&
+		c.HTTPServer.Enabled && c.HTTPServer.Listen == "8080" && !c.Daemon &&
+		slices.Equal(c.Listen, []string{"1935"}) && slices.Equal(c.RTCServer.Listen, []string{"8000"}) &&
+		slices.Equal(c.RTCServer.Candidates, []string{"*"})
+	if !common {
+		t.Errorf("common settings: %+v", c)
+	}
+	proto := map[string]string{"rtc.tcp.only.conf": "tcp", "rtc.tcp.udp.conf": "all"}[f]
+	if proto == "" {
+		proto = "udp"
+	}
+	if c.RTCServer.Protocol != proto || c.RTCServer.TCP.Enabled != (proto != "udp") {
+		t.Errorf("protocol %q tcp %+v", c.RTCServer.Protocol, c.RTCServer.TCP)
+	}
+	if r.RTMPToRTC != (f == "rtmp2rtc.conf") || r.RTCToRTMP != (f == "rtc2rtmp.conf") {
+		t.Errorf("bridges rtmp_to_rtc=%v rtc_to_rtmp=%v", r.RTMPToRTC, r.RTCToRTMP)
+	}
+	if f == "rtc2rtmp.conf" && r.PLIForRTMP != 6*time.Second {
+		t.Errorf("pli_for_rtmp %v", r.PLIForRTMP)
+	}
+	if !c.Vhost(DefaultVhost).HTTPRemux.Enabled {
+		t.Error("http_remux off")
+	}
+}
+
+func TestShippedCandidateFromEnv(t *testing.T) {
+	c, err := Load("rtc.conf", Options{Env: []string{"CANDIDATE=192.168.3.10"}})
+	if err != nil || !slices.Equal(c.RTCServer.Candidates, []string{"192.168.3.10"}) {
+		t.Fatalf("candidate %v, err %v", c.RTCServer.Candidates, err)
+	}
+}
+
+func writeFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestInclude(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"main.conf":        "listen 1935;\ninclude inc/server.conf;\nvhost v {\n  include inc/vhost.conf;\n}\ninclude inc/glob/*.conf;\n",
+		"inc/server.conf":  "rtc_server {\n  enabled on;\n  listen 9000;\n}\n",
+		"inc/vhost.conf":   "rtc {\n  enabled on;\n  nack off;\n}\n",
+		"inc/glob/a.conf":  "http_api { enabled on; }\n",
+		"inc/glob/b.conf":  "http_server { enabled on; }\n",
+		"bad/main.conf":    "include ../bad/inc.conf;\n",
+		"bad/inc.conf":     "daemon off;\n\nlisten abc;\n",
+		"loop/a.conf":      "include b.conf;\n",
+		"loop/b.conf":      "include a.conf;\n",
+		"missing/a.conf":   "daemon off;\ninclude nope.conf;\n",
+		"unknown/a.conf":   "include b.conf;\nfoo on;\n",
+		"unknown/b.conf":   "\nfoo off;\n",
+		"glob0/main.conf":  "include none/*.conf;\n",
+		"cwd/main.conf":    "include cwd/inc.conf;\n", // resolved from the working directory, as in SRS
+		"cwd/inc.conf":     "daemon off;\n",
+		"cwd/cwd/inc.conf": "daemon on;\n",
+	})
+	c, err := Load(filepath.Join(dir, "main.conf"), Options{Env: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.RTCServer.Enabled || c.RTCServer.Listen[0] != "9000" || !c.Vhosts["v"].RTC.Enabled ||
+		c.Vhosts["v"].RTC.NACK || !c.HTTPAPI.Enabled || !c.HTTPServer.Enabled {
+		t.Errorf("includes not spliced: %+v %+v", c.RTCServer, c.Vhosts["v"].RTC)
+	}
+	errTests := []struct {
+		file, want string
+		sentinel   error
+	}{
+		{"bad/main.conf", filepath.Join(dir, "bad/inc.conf") + ":3: listen", ErrValue},
+		{"loop/a.conf", "includes itself", ErrInclude},
+		{"missing/a.conf", filepath.Join(dir, "missing/a.conf") + ":2: include", ErrInclude},
+	}
+	for _, tc := range errTests {
+		t.Run(tc.file, func(t *testing.T) {
+			_, err := Load(filepath.Join(dir, tc.file), Options{Env: []string{}})
+			if !errors.Is(err, tc.sentinel) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err %v, want %q (%v)", err, tc.want, tc.sentinel)
+			}
+		})
+	}
+	t.Run("warn once across files", func(t *testing.T) {
+		var warns []string
+		_, err := Load(filepath.Join(dir, "unknown/a.conf"), Options{Env: []string{}, Warn: func(m string) { warns = append(warns, m) }})
+		if err != nil || len(warns) != 1 || !strings.Contains(warns[0], "unknown/b.conf:2:") {
+			t.Errorf("err %v warns %q", err, warns)
+		}
+	})
+	t.Run("empty glob", func(t *testing.T) {
+		if _, err := Load(filepath.Join(dir, "glob0/main.conf"), Options{Env: []string{}}); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Run("working directory first", func(t *testing.T) {
+		t.Chdir(dir)
+		c, err := Load("cwd/main.conf", Options{Env: []string{}})
+		if err != nil || c.Daemon {
+			t.Errorf("err %v daemon %v: want cwd/inc.conf (daemon off)", err, c != nil && c.Daemon)
+		}
+	})
+}
+
+func TestReadFileHook(t *testing.T) {
+	read := func(name string) ([]byte, error) {
+		if name == "x.conf" {
+			return []byte("rtc_server { enabled on; }"), nil
+		}
+		return nil, fs.ErrNotExist
+	}
+	c, err := Parse("main.conf", []byte("include x.conf;"), Options{Env: []string{}, ReadFile: read})
+	if err != nil || !c.RTCServer.Enabled {
+		t.Fatalf("%v %+v", err, c)
+	}
+}

@@ -1,0 +1,282 @@
+package conf
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A parser turns a directive's arguments (already $VAR-resolved) into a
+// value. Errors wrap ErrValue; errFallback means "use the returned default
+// and warn".
+type parser[T any] func(args []string) (T, error)
+
+// target is what a setter writes to: the Config, or one Vhost.
+type target struct {
+	c *Config
+	v *Vhost
+}
+
+type setter func(t target, args []string) error
+
+// global binds a parser to a Config field.
+func global[T any](field func(*Config) *T, parse parser[T]) setter {
+	return func(t target, args []string) error {
+		v, err := parse(args)
+		if err != nil && !errors.Is(err, errFallback) {
+			return err
+		}
+		*field(t.c) = v
+		return err
+	}
+}
+
+// vhost binds a parser to a Vhost field.
+func vhost[T any](field func(*Vhost) *T, parse parser[T]) setter {
+	return func(t target, args []string) error {
+		v, err := parse(args)
+		if err != nil && !errors.Is(err, errFallback) {
+			return err
+		}
+		*field(t.v) = v
+		return err
+	}
+}
+
+func badValue(format string, a ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrValue}, a...)...)
+}
+
+func one(args []string) (string, error) {
+	if len(args) != 1 {
+		return "", badValue("want 1 value, got %d", len(args))
+	}
+	return args[0], nil
+}
+
+// text is any single non-empty value (paths, names, passwords).
+func text(args []string) (string, error) {
+	s, err := one(args)
+	if err == nil && s == "" {
+		err = badValue("empty value")
+	}
+	return s, err
+}
+
+// flag accepts exactly `on` or `off`. SRS's prefer-true/prefer-false rules
+// decide what anything else means; Fanout rejects anything else, so both
+// rules hold and a typo is reported instead of silently flipping a switch.
+func flag(args []string) (bool, error) {
+	s, err := one(args)
+	if err != nil {
+		return false, err
+	}
+	switch s {
+	case "on":
+		return true, nil
+	case "off":
+		return false, nil
+	}
+	return false, badValue("%q, want on or off", s)
+}
+
+func enum(values ...string) parser[string] {
+	return func(args []string) (string, error) {
+		s, err := one(args)
+		if err != nil {
+			return "", err
+		}
+		for _, v := range values {
+			if s == v {
+				return s, nil
+			}
+		}
+		return "", badValue("%q, want one of %s", s, strings.Join(values, "|"))
+	}
+}
+
+// listenAddr accepts "8000", "0.0.0.0:8000", "[::]:8000", "localhost:8000".
+func listenAddr(s string) error {
+	port := s
+	if strings.ContainsRune(s, ':') {
+		i := strings.LastIndexByte(s, ':')
+		host := strings.TrimSuffix(strings.TrimPrefix(s[:i], "["), "]")
+		port = s[i+1:]
+		if _, err := netip.ParseAddr(host); err != nil && host != "localhost" {
+			return badValue("%q, want port, ip:port or [ipv6]:port", s)
+		}
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return badValue("%q, want a port 1-65535, ip:port or [ipv6]:port", s)
+	}
+	return nil
+}
+
+func listenOne(args []string) (string, error) {
+	s, err := one(args)
+	if err == nil {
+		err = listenAddr(s)
+	}
+	return s, err
+}
+
+func listenList(args []string) ([]string, error) {
+	if len(args) == 0 {
+		return nil, badValue("want at least one port")
+	}
+	for _, a := range args {
+		if err := listenAddr(a); err != nil {
+			return nil, err
+		}
+	}
+	return args, nil
+}
+
+// candidates: unset $VARs were already dropped, so empty means "*";
+// "0.0.0.0" means "*" too (SRS).
+func candidates(args []string) ([]string, error) {
+	out := make([]string, 0, len(args))
+	for _, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\r\n") {
+			return nil, badValue("candidate %q", a)
+		}
+		if a == "0.0.0.0" {
+			a = "*"
+		}
+		out = append(out, a)
+	}
+	if len(out) == 0 {
+		out = append(out, "*")
+	}
+	return out, nil
+}
+
+func number(args []string) (float64, error) {
+	s, err := one(args)
+	if err != nil {
+		return 0, err
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, badValue("%q is not a number", s)
+	}
+	return f, nil
+}
+
+func intIn(lo, hi int) parser[int] {
+	return func(args []string) (int, error) {
+		s, err := one(args)
+		if err != nil {
+			return 0, err
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < lo || n > hi {
+			return 0, badValue("%q, want an integer %d-%d", s, lo, hi)
+		}
+		return n, nil
+	}
+}
+
+// intOr is SRS's lenient range: a number outside lo–hi becomes def.
+func intOr(lo, hi, def int) parser[int] {
+	return func(args []string) (int, error) {
+		f, err := number(args)
+		if err != nil {
+			return 0, err
+		}
+		if f < float64(lo) || f > float64(hi) {
+			return def, fmt.Errorf("%w: %v not in %d-%d, using %d", errFallback, f, lo, hi, def)
+		}
+		return int(f), nil
+	}
+}
+
+func positive(args []string) (float64, error) {
+	f, err := number(args)
+	if err == nil && f <= 0 {
+		err = badValue("%v, want > 0", f)
+	}
+	return f, err
+}
+
+// seconds is a positive duration in (possibly fractional) seconds, at most max.
+func seconds(max time.Duration) parser[time.Duration] {
+	return func(args []string) (time.Duration, error) {
+		f, err := positive(args)
+		if err != nil {
+			return 0, err
+		}
+		if f > max.Seconds() {
+			return 0, badValue("%vs, want at most %v", f, max)
+		}
+		return time.Duration(f * float64(time.Second)), nil
+	}
+}
+
+// secondsOr is SRS's lenient range for durations: outside lo–hi becomes def.
+func secondsOr(lo, hi, def time.Duration) parser[time.Duration] {
+	return func(args []string) (time.Duration, error) {
+		f, err := number(args)
+		if err != nil {
+			return 0, err
+		}
+		if f < lo.Seconds() || f > hi.Seconds() {
+			return def, fmt.Errorf("%w: %vs not in %v-%v, using %v", errFallback, f, lo, hi, def)
+		}
+		return time.Duration(f * float64(time.Second)), nil
+	}
+}
+
+// cores: `auto` or 0 is one loop per CPU in the affinity mask.
+func cores(args []string) (int, error) {
+	if s, err := one(args); err == nil && s == "auto" {
+		return 0, nil
+	}
+	return intIn(0, 4096)(args)
+}
+
+// logLevel accepts srs_log_level names (case-insensitive).
+func logLevel(args []string) (string, error) {
+	s, err := one(args)
+	if err != nil {
+		return "", err
+	}
+	s = strings.ToLower(s)
+	switch s {
+	case "verbose", "info", "trace", "warn", "error":
+		return s, nil
+	}
+	return "", badValue("%q, want verbose|info|trace|warn|error", s)
+}
+
+// logLevelV2 maps srs_log_level_v2 (TRACE, DEBUG, INFO, WARN, ERROR) to the
+// v1 names as SRS does: TRACE=verbose, DEBUG=info, INFO=trace.
+func logLevelV2(args []string) (string, error) {
+	s, err := one(args)
+	if err != nil {
+		return "", err
+	}
+	v1 := map[string]string{"trace": "verbose", "debug": "info", "info": "trace", "warn": "warn", "error": "error"}
+	if l, ok := v1[strings.ToLower(s)]; ok {
+		return l, nil
+	}
+	return "", badValue("%q, want trace|debug|info|warn|error", s)
+}
+
+// legacyAAC is the pre-4.0.174 `aac transcode;`, which SRS rewrites to
+// `rtmp_to_rtc on;`.
+func legacyAAC(args []string) (bool, error) {
+	s, err := enum("transcode", "copy", "discard")(args)
+	return s == "transcode", err
+}
+
+// legacyBframe is the old `bframe keep|discard;` = `keep_bframe on|off;`.
+func legacyBframe(args []string) (bool, error) {
+	s, err := enum("keep", "discard")(args)
+	return s == "keep", err
+}

@@ -1,0 +1,165 @@
+package control
+
+import (
+	"crypto/rand"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/fanout/fanout/control/sdpneg"
+	"github.com/fanout/fanout/fastpath/route"
+)
+
+// stream is one vhost/app/stream.
+type stream struct {
+	id        route.StreamID
+	key       string // vhost/app/stream
+	vhost     string
+	app, name string
+	publisher *session
+	players   map[*session]struct{}
+	created   time.Time
+}
+
+func streamKey(vhost, app, name string) string { return vhost + "/" + app + "/" + name }
+
+// streamLocked returns the stream, creating it.
+func (s *Server) streamLocked(vhost, app, name string) *stream {
+	k := streamKey(vhost, app, name)
+	st := s.streams[k]
+	if st != nil {
+		return st
+	}
+	var id route.StreamID
+	if n := len(s.freeSt); n > 0 {
+		id, s.freeSt = s.freeSt[n-1], s.freeSt[:n-1]
+	} else {
+		s.nextSt++
+		id = s.nextSt
+	}
+	st = &stream{id: id, key: k, vhost: vhost, app: app, name: name, players: map[*session]struct{}{}, created: time.Now()}
+	s.streams[k] = st
+	return st
+}
+
+// detachLocked removes ss from its stream and drops an empty stream.
+func (s *Server) detachLocked(ss *session) {
+	st := ss.stream
+	if st.publisher == ss {
+		st.publisher = nil
+	}
+	delete(st.players, ss)
+	if st.publisher == nil && len(st.players) == 0 && s.streams[st.key] == st {
+		delete(s.streams, st.key)
+		s.freeSt = append(s.freeSt, st.id)
+	}
+}
+
+// newSessionLocked allocates a session slot and credentials.
+func (s *Server) newSessionLocked(role route.Role, st *stream, ufrag, pwd, remoteUfrag string) *session {
+	var id route.SessionID
+	if n := len(s.freeIDs); n > 0 {
+		id, s.freeIDs = s.freeIDs[n-1], s.freeIDs[:n-1]
+	} else {
+		s.nextID++
+		id = s.nextID
+	}
+	if ufrag == "" {
+		ufrag = randomString(8)
+	}
+	if pwd == "" {
+		pwd = randomString(32)
+	}
+	s.epoch++
+	ss := &session{
+		id: id, role: role, stream: st, localUfrag: ufrag, localPwd: pwd, remoteUfrag: remoteUfrag,
+		token: randomString(9), etag: `"` + randomString(16) + `"`,
+		created: time.Now(), epoch: s.epoch, done: make(chan struct{}),
+	}
+	ss.lastSeen.Store(ss.created.UnixNano())
+	ss.log = s.log.With(slog.String("session", ss.sessionName()), slog.String("stream", st.key),
+		slog.String("role", ss.kind()))
+	ss.transport = newDTLSTransport(s.fp.WriteTo, func() netip.AddrPort { return ss.currentPeer(s) })
+	s.sessions[id] = ss
+	s.byUfrag[ufrag] = ss
+	s.counts.SessionsCreated++
+	return ss
+}
+
+// sessionName is SRS's session id: localUfrag:remoteUfrag.
+func (ss *session) sessionName() string { return ss.localUfrag + ":" + ss.remoteUfrag }
+
+// nextSSRCLocked hands out player SSRCs from a process-wide counter (SRS).
+func (s *Server) nextSSRCLocked() uint32 {
+	s.ssrc++
+	if s.ssrc == 0 {
+		s.ssrc++
+	}
+	return s.ssrc
+}
+
+// publishLocked rebuilds the route table from the registry and publishes
+// it. Tables are immutable, so this is a full rebuild: O(sessions) per
+// change, cheap next to a DTLS handshake.
+func (s *Server) publishLocked() {
+	s.version++
+	b := route.NewBuilder(s.version, s.nextID, s.nextSt)
+	for _, st := range s.streams {
+		rs := route.Stream{ID: st.id}
+		pub := st.publisher
+		if pub != nil {
+			rs.Publisher = pub.id
+		}
+		for p := range st.players {
+			rs.Players = append(rs.Players, p.id)
+		}
+		b.AddStream(rs)
+	}
+	for _, ss := range s.sessions {
+		rs := route.Session{
+			ID: ss.id, Epoch: ss.epoch, Role: ss.role, Stream: ss.stream.id,
+			Peer: ss.peer, Keys: ss.keys, NACK: ss.nack, Tracks: ss.tracks,
+		}
+		if ss.role == route.RolePlayer {
+			rs.Tracks = playerTracks(ss)
+		}
+		b.AddSession(rs, ss.addrs...)
+	}
+	s.fp.Publish(b.Table())
+}
+
+// playerTracks keeps only the kinds whose codec matches what the publisher
+// sends now: a player negotiated against the default description (H.264)
+// gets nothing from a VP8 publisher rather than undecodable packets.
+func playerTracks(ss *session) [route.NumKinds]route.Track {
+	t := ss.tracks
+	pub := ss.stream.publisher
+	for k := range t {
+		if pub == nil || pub.codecs[k] == "" || pub.codecs[k] != ss.codecs[k] {
+			if pub != nil {
+				t[k] = route.Track{}
+			}
+		}
+	}
+	return t
+}
+
+// streamDescLocked is what a player negotiates against: the publisher's
+// codecs, or SRS's default description when nobody publishes yet (#2362).
+func (st *stream) descLocked() sdpneg.StreamDesc {
+	if st.publisher == nil || st.publisher.desc == nil {
+		return sdpneg.DefaultStreamDesc()
+	}
+	return *st.publisher.desc
+}
+
+const letters = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = letters[int(b[i])%len(letters)]
+	}
+	return string(b)
+}

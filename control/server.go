@@ -1,0 +1,374 @@
+// Package control is Fanout's control plane: WHIP/WHEP and SRS's legacy
+// signaling API, SDP negotiation, ICE-lite, DTLS, and the registry of
+// sessions and streams from which it builds the fastpath's route tables.
+//
+// Who imports it: cmd. It imports the fastpath only through its exported
+// contract (route tables, upcalls, WriteTo) and never conf or bridge: cmd
+// maps configuration onto Config.
+//
+// Concurrency: one upcall goroutine reads STUN and DTLS datagrams from the
+// fastpath; each session's DTLS association runs in its own goroutine, which
+// owns the session's lifetime. Server.mu guards the registry; route tables
+// are rebuilt under it and published with an atomic swap.
+package control
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"log/slog"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/klauspost/cpuid/v2"
+	"github.com/pion/dtls/v3"
+	"github.com/pion/dtls/v3/pkg/crypto/selfsign"
+
+	"github.com/fanout/fanout/control/candidate"
+	"github.com/fanout/fanout/control/ice"
+	"github.com/fanout/fanout/fastpath"
+	"github.com/fanout/fanout/fastpath/route"
+)
+
+type tlsCert = tls.Certificate
+
+// Fastpath is what control needs of the media engine.
+type Fastpath interface {
+	Publish(t *route.Table)
+	Upcalls() <-chan fastpath.Upcall
+	Release(u fastpath.Upcall)
+	WriteTo(b []byte, to netip.AddrPort) error
+}
+
+// RTCOptions are a vhost's rtc { } settings that control applies.
+type RTCOptions struct {
+	Enabled     bool
+	NACK, TWCC  bool
+	STUNTimeout time.Duration
+	DTLSRole    string // passive | active
+}
+
+// Config is what cmd hands control, mapped from the config file.
+type Config struct {
+	Candidates  candidate.Params
+	Crossdomain bool
+	Vhost       func(name string) RTCOptions
+	Logger      *slog.Logger
+	// HandshakeTimeout bounds the DTLS handshake; default 30 s.
+	HandshakeTimeout time.Duration
+	// PreferCM lists AES-CM before GCM (tests of the CM path); by default
+	// GCM comes first when the CPU has AES and CLMUL.
+	PreferCM bool
+}
+
+// Server is the control plane.
+type Server struct {
+	cfg              Config
+	fp               Fastpath
+	log              *slog.Logger
+	cert             tls.Certificate
+	fingerprint      string
+	profiles         []dtls.SRTPProtectionProfile
+	handshakeTimeout time.Duration
+	candEnv          candidate.Env
+
+	mu       sync.Mutex
+	sessions map[route.SessionID]*session
+	byUfrag  map[string]*session
+	byAddr   map[netip.AddrPort]*session
+	streams  map[string]*stream
+	freeIDs  []route.SessionID
+	nextID   route.SessionID
+	nextSt   route.StreamID
+	freeSt   []route.StreamID
+	version  uint64
+	epoch    uint32
+	ssrc     uint32
+	closing  bool
+	counts   Counters
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// Counters are control-plane totals for the API and metrics.
+type Counters struct {
+	STUNBindings, STUNRejected uint64
+	SessionsCreated            uint64
+	SessionsEnded              uint64
+}
+
+// New creates the control plane over a running fastpath.
+func New(cfg Config, fp Fastpath) (*Server, error) {
+	cert, err := selfsign.GenerateSelfSigned() // ECDSA P-256, as SRS's `ecdsa on`
+	if err != nil {
+		return nil, err
+	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		return nil, err
+	}
+	cert.Leaf = leaf
+	sum := sha256Sum(cert.Certificate[0])
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Vhost == nil {
+		cfg.Vhost = func(string) RTCOptions { return DefaultRTCOptions() }
+	}
+	s := &Server{
+		cfg: cfg, fp: fp, log: cfg.Logger, cert: cert,
+		fingerprint:      "sha-256 " + fingerprintHex(sum[:]),
+		profiles:         srtpProfiles(cfg.PreferCM),
+		handshakeTimeout: cfg.HandshakeTimeout,
+		sessions:         map[route.SessionID]*session{},
+		byUfrag:          map[string]*session{},
+		byAddr:           map[netip.AddrPort]*session{},
+		streams:          map[string]*stream{},
+		ssrc:             initialSSRC(),
+		stop:             make(chan struct{}),
+	}
+	if s.handshakeTimeout == 0 {
+		s.handshakeTimeout = 30 * time.Second
+	}
+	return s, nil
+}
+
+// DefaultRTCOptions are SRS's vhost rtc defaults.
+func DefaultRTCOptions() RTCOptions {
+	return RTCOptions{Enabled: true, NACK: true, TWCC: true, STUNTimeout: 30 * time.Second, DTLSRole: "passive"}
+}
+
+// srtpProfiles orders the DTLS-SRTP profiles: AEAD_AES_128_GCM first when
+// the CPU accelerates it (about 6× cheaper than AES-CM + HMAC-SHA1 in
+// pion/srtp, notes/testing-here.md §5), then the profile every browser has.
+func srtpProfiles(preferCM bool) []dtls.SRTPProtectionProfile {
+	gcm, cm := dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80
+	if preferCM || !cpuid.CPU.Supports(cpuid.AESNI, cpuid.CLMUL) {
+		return []dtls.SRTPProtectionProfile{cm, gcm}
+	}
+	return []dtls.SRTPProtectionProfile{gcm, cm}
+}
+
+// initialSSRC seeds the process-wide player SSRC counter as SRS does.
+func initialSSRC() uint32 {
+	pid := uint32(os.Getpid())
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return pid*10000 + pid*100 + pid + uint32(binary.BigEndian.Uint16(b[:]))
+}
+
+// Fingerprint is the a=fingerprint value of the process certificate.
+func (s *Server) Fingerprint() string { return s.fingerprint }
+
+// Start runs the upcall reader and the liveness sweeper.
+func (s *Server) Start() {
+	s.wg.Add(2)
+	go s.readUpcalls()
+	go s.sweep()
+}
+
+// Close ends every session and stops the goroutines.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return
+	}
+	s.closing = true
+	all := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		all = append(all, ss)
+	}
+	s.mu.Unlock()
+	for _, ss := range all {
+		s.end(ss, "server shutdown")
+	}
+	close(s.stop)
+	s.wg.Wait()
+}
+
+// Stats returns the control counters and the live session count.
+func (s *Server) Stats() (Counters, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counts, len(s.sessions)
+}
+
+func (s *Server) readUpcalls() {
+	defer s.wg.Done()
+	up := s.fp.Upcalls()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case u := <-up:
+			switch u.Kind {
+			case fastpath.UpSTUN:
+				s.onSTUN(u.From, u.Data)
+			case fastpath.UpDTLS:
+				s.onDTLS(u.Session, u.From, u.Data)
+			}
+			s.fp.Release(u)
+		}
+	}
+}
+
+// onSTUN answers a Binding Request after verifying it (package ice), and
+// records its source as a valid address of the session; the latest source
+// becomes the send address (RFC 8445 §7.3.1.4 for a lite agent; NAT
+// rebinding). The first binding starts DTLS.
+func (s *Server) onSTUN(from netip.AddrPort, b []byte) {
+	req, err := ice.Parse(b)
+	if err != nil {
+		s.countReject()
+		return
+	}
+	s.mu.Lock()
+	ss := s.byUfrag[req.LocalUfrag]
+	if ss == nil || ss.ended || (ss.remoteUfrag != "" && req.RemoteUfrag != ss.remoteUfrag) {
+		s.counts.STUNRejected++
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	if err := req.Verify(ss.localPwd); err != nil {
+		s.countReject()
+		ss.log.Debug("stun rejected", "from", from, "err", err)
+		return
+	}
+	resp, err := req.Response(from, ss.localPwd)
+	if err != nil {
+		return
+	}
+	ss.lastSeen.Store(time.Now().UnixNano())
+	s.mu.Lock()
+	s.counts.STUNBindings++
+	changed := false
+	if !containsAddr(ss.addrs, from) {
+		ss.addrs = append(ss.addrs, from)
+		s.byAddr[from] = ss
+		changed = true
+	}
+	if ss.peer != from {
+		ss.peer = from
+		changed = true
+	}
+	start := !ss.started && !ss.ended
+	if start {
+		ss.started = true
+		s.wg.Add(1)
+	}
+	if changed {
+		s.publishLocked()
+	}
+	s.mu.Unlock()
+	_ = s.fp.WriteTo(resp, from)
+	if start {
+		go s.runDTLS(ss)
+	}
+}
+
+func (s *Server) countReject() {
+	s.mu.Lock()
+	s.counts.STUNRejected++
+	s.mu.Unlock()
+}
+
+func containsAddr(as []netip.AddrPort, a netip.AddrPort) bool {
+	for _, x := range as {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) onDTLS(sid route.SessionID, from netip.AddrPort, b []byte) {
+	s.mu.Lock()
+	ss := s.sessions[sid]
+	if ss == nil {
+		ss = s.byAddr[from]
+	}
+	s.mu.Unlock()
+	if ss == nil || ss.transport == nil {
+		return
+	}
+	ss.lastSeen.Store(time.Now().UnixNano())
+	ss.transport.deliver(b)
+}
+
+// sweep ends sessions silent for longer than their vhost's stun_timeout
+// (SRS sweeps every 5 s; once a second keeps the bound tight).
+func (s *Server) sweep() {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			var dead []*session
+			s.mu.Lock()
+			for _, ss := range s.sessions {
+				to := s.cfg.Vhost(ss.stream.vhost).STUNTimeout
+				if to > 0 && now.UnixNano()-ss.lastSeen.Load() > int64(to) {
+					dead = append(dead, ss)
+				}
+			}
+			s.mu.Unlock()
+			for _, ss := range dead {
+				s.end(ss, "stun timeout")
+			}
+		}
+	}
+}
+
+// installKeys hands a finished DTLS association's keys to the fastpath.
+func (s *Server) installKeys(ss *session, k *route.Keys, profile string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ss.ended {
+		return
+	}
+	ss.keys, ss.profile = k, profile
+	s.epoch++
+	ss.epoch = s.epoch
+	s.publishLocked()
+	ss.log.Info("dtls done", "srtp", profile, "peer", ss.peer)
+}
+
+// end tears a session down once: registry, route table, DTLS.
+func (s *Server) end(ss *session, reason string) {
+	s.mu.Lock()
+	if ss.ended {
+		s.mu.Unlock()
+		return
+	}
+	ss.ended, ss.reason = true, reason
+	delete(s.sessions, ss.id)
+	if s.byUfrag[ss.localUfrag] == ss {
+		delete(s.byUfrag, ss.localUfrag)
+	}
+	for _, a := range ss.addrs {
+		if s.byAddr[a] == ss {
+			delete(s.byAddr, a)
+		}
+	}
+	s.detachLocked(ss)
+	s.freeIDs = append(s.freeIDs, ss.id)
+	s.counts.SessionsEnded++
+	s.publishLocked()
+	started := ss.started
+	s.mu.Unlock()
+	ss.doneOnce.Do(func() { close(ss.done) })
+	if !started {
+		ss.transport.Close() // no DTLS goroutine owns it
+	}
+	ss.log.Info("session end", "reason", reason, "duration", time.Since(ss.created).Round(time.Millisecond),
+		"srtp", ss.profile, "peer", ss.peer)
+}

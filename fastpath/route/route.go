@@ -1,0 +1,163 @@
+// Package route is the contract between control and the fastpath: an
+// immutable Table that control builds and publishes with an atomic pointer
+// swap, and that every fastpath core loads once per receive batch.
+//
+// Who imports it: control (builds tables) and fastpath (reads them). It holds
+// no mutable state: a Table, once published, is never written again. Mutable
+// per-session state (SRTP rollover counters, replay windows, seq/ts rewrite
+// offsets, counters) lives in the fastpath core that owns the session and is
+// keyed by SessionID and Epoch, so a new Epoch tells the core to rebuild it.
+package route
+
+import (
+	"net/netip"
+
+	"github.com/pion/srtp/v3"
+)
+
+// SessionID indexes Table.Sessions. Zero means "no session".
+type SessionID uint32
+
+// StreamID indexes Table.Streams. Zero means "no stream".
+type StreamID uint32
+
+// Role says which way media flows for a session.
+type Role uint8
+
+// Roles.
+const (
+	RoleNone Role = iota
+	RolePublisher
+	RolePlayer
+)
+
+// Kind is a media kind; it is also the track index within a stream, because
+// a WHIP/WHEP session carries at most one audio and one video track
+// (RFC 9725 §4.2: one MediaStream).
+type Kind uint8
+
+// Kinds.
+const (
+	KindAudio Kind = 0
+	KindVideo Kind = 1
+	NumKinds       = 2
+)
+
+// Track is one direction of one media kind of a session.
+// For a publisher SSRC and PT are what it sends; for a player they are what
+// the fastpath rewrites each forwarded packet to. SSRC 0 means "absent".
+type Track struct {
+	SSRC      uint32
+	PT        uint8
+	ClockRate uint32
+}
+
+// Keys is the SRTP key material exported from DTLS (RFC 5764 §4.2).
+// Local keys protect what Fanout sends; remote keys what it receives.
+type Keys struct {
+	Profile    srtp.ProtectionProfile
+	LocalKey   []byte
+	LocalSalt  []byte
+	RemoteKey  []byte
+	RemoteSalt []byte
+}
+
+// Session is one ICE/DTLS association: one publisher or one player.
+type Session struct {
+	ID SessionID
+	// Epoch changes whenever the slot is reused or the keys change; a core
+	// whose state carries another epoch throws it away and starts again.
+	Epoch  uint32
+	Role   Role
+	Stream StreamID
+	// Peer is the latest address a valid STUN binding came from (ICE-lite:
+	// the controlling agent's nomination; NAT rebinding moves it).
+	Peer netip.AddrPort
+	// Keys is nil until the DTLS handshake completes; until then media is
+	// dropped and counted.
+	Keys   *Keys
+	Tracks [NumKinds]Track
+	// NACK says whether the session negotiated generic NACK.
+	NACK bool
+}
+
+// Ready reports whether media may flow for the session.
+func (s *Session) Ready() bool { return s.ID != 0 && s.Keys != nil }
+
+// Stream is one vhost/app/stream: at most one publisher, any number of players.
+type Stream struct {
+	ID        StreamID
+	Publisher SessionID
+	Players   []SessionID
+}
+
+// Table is the immutable routing state. Build it with a Builder.
+type Table struct {
+	Version  uint64
+	Sessions []Session // index = SessionID; [0] is unused
+	Streams  []Stream  // index = StreamID; [0] is unused
+	byAddr   map[netip.AddrPort]SessionID
+}
+
+// Empty is the table a fastpath starts with.
+var Empty = &Table{Sessions: make([]Session, 1), Streams: make([]Stream, 1), byAddr: map[netip.AddrPort]SessionID{}}
+
+// Lookup returns the session that owns the remote address, or nil.
+func (t *Table) Lookup(addr netip.AddrPort) *Session {
+	id, ok := t.byAddr[addr]
+	if !ok {
+		return nil
+	}
+	return &t.Sessions[id]
+}
+
+// Session returns the session with id, or nil when it is not in the table.
+func (t *Table) Session(id SessionID) *Session {
+	if id == 0 || int(id) >= len(t.Sessions) || t.Sessions[id].ID != id {
+		return nil
+	}
+	return &t.Sessions[id]
+}
+
+// Stream returns the stream with id, or nil.
+func (t *Table) Stream(id StreamID) *Stream {
+	if id == 0 || int(id) >= len(t.Streams) || t.Streams[id].ID != id {
+		return nil
+	}
+	return &t.Streams[id]
+}
+
+// Builder assembles a Table. It is not safe for concurrent use.
+type Builder struct {
+	t *Table
+}
+
+// NewBuilder starts a table with room for the given slot counts (the
+// largest SessionID and StreamID in use).
+func NewBuilder(version uint64, maxSession SessionID, maxStream StreamID) *Builder {
+	return &Builder{t: &Table{
+		Version:  version,
+		Sessions: make([]Session, int(maxSession)+1),
+		Streams:  make([]Stream, int(maxStream)+1),
+		byAddr:   make(map[netip.AddrPort]SessionID),
+	}}
+}
+
+// AddSession places s at its slot; addrs are every remote address that
+// completed a STUN binding for it (RFC 8445 §7.3: all are valid sources).
+func (b *Builder) AddSession(s Session, addrs ...netip.AddrPort) {
+	b.t.Sessions[s.ID] = s
+	for _, a := range addrs {
+		b.t.byAddr[a] = s.ID
+	}
+}
+
+// AddStream places st at its slot.
+func (b *Builder) AddStream(st Stream) { b.t.Streams[st.ID] = st }
+
+// Table returns the finished table; the builder must not be used again.
+func (b *Builder) Table() *Table {
+	t := b.t
+	b.t = nil
+	return t
+}

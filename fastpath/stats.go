@@ -1,0 +1,91 @@
+package fastpath
+
+import "sync/atomic"
+
+// Drop reasons. Every datagram the fastpath does not forward or hand up is
+// counted under exactly one of them.
+const (
+	DropGarbage       uint8 = iota // first byte matches no RFC 7983 range
+	DropUnknownPeer                // DTLS/RTP/RTCP from an address without a STUN binding
+	DropNotReady                   // media before the DTLS handshake finished
+	DropSRTP                       // SRTP/SRTCP authentication or replay failure
+	DropUnknownSSRC                // RTP whose SSRC the publisher did not announce
+	DropPayloadType                // RTP with a payload type that is not forwarded (RED, RTX…)
+	DropWrongRole                  // RTP from a player
+	DropUpcallFull                 // control's ring was full
+	DropSendFailed                 // the kernel refused a sendmmsg message
+	DropRTCPMalformed              // decrypted RTCP that does not parse
+	numDropReasons
+)
+
+// DropReasonNames names the reasons for metrics and logs.
+var DropReasonNames = [numDropReasons]string{
+	"garbage", "unknown_peer", "not_ready", "srtp", "unknown_ssrc", "payload_type",
+	"wrong_role", "upcall_full", "send_failed", "rtcp_malformed",
+}
+
+// NumDropReasons is the number of drop reasons.
+const NumDropReasons = int(numDropReasons)
+
+// counters are written by one core and read by anyone.
+type counters struct {
+	rxPackets, rxBytes atomic.Uint64
+	txPackets, txBytes atomic.Uint64
+	batches            atomic.Uint64
+	rtcpIn             atomic.Uint64
+	pliIn, firIn       atomic.Uint64
+	nackIn             atomic.Uint64
+	pliOut             atomic.Uint64
+	drops              [numDropReasons]atomic.Uint64
+}
+
+// Stats is a snapshot of a core's counters.
+type Stats struct {
+	RxPackets, RxBytes uint64
+	TxPackets, TxBytes uint64
+	Batches            uint64
+	RTCPIn             uint64
+	PLIIn, FIRIn       uint64
+	NACKIn             uint64
+	PLIOut             uint64
+	Drops              [NumDropReasons]uint64
+}
+
+func (c *counters) snapshot() Stats {
+	s := Stats{
+		RxPackets: c.rxPackets.Load(), RxBytes: c.rxBytes.Load(),
+		TxPackets: c.txPackets.Load(), TxBytes: c.txBytes.Load(),
+		Batches: c.batches.Load(), RTCPIn: c.rtcpIn.Load(),
+		PLIIn: c.pliIn.Load(), FIRIn: c.firIn.Load(), NACKIn: c.nackIn.Load(), PLIOut: c.pliOut.Load(),
+	}
+	for i := range c.drops {
+		s.Drops[i] = c.drops[i].Load()
+	}
+	return s
+}
+
+// Add sums o into s (for totals across cores).
+func (s *Stats) Add(o Stats) {
+	s.RxPackets += o.RxPackets
+	s.RxBytes += o.RxBytes
+	s.TxPackets += o.TxPackets
+	s.TxBytes += o.TxBytes
+	s.Batches += o.Batches
+	s.RTCPIn += o.RTCPIn
+	s.PLIIn += o.PLIIn
+	s.FIRIn += o.FIRIn
+	s.NACKIn += o.NACKIn
+	s.PLIOut += o.PLIOut
+	for i := range s.Drops {
+		s.Drops[i] += o.Drops[i]
+	}
+}
+
+// DropTotal is the sum of all drop reasons.
+func (s *Stats) DropTotal() uint64 {
+	var n uint64
+	for _, d := range s.Drops {
+		n += d
+	}
+	return n
+}
