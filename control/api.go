@@ -435,4 +435,3 @@ func (s *Server) legacy(r *http.Request, play bool) (*negotiated, error) {
 	}
 	return s.negotiate(r.Context(), req)
 }
-

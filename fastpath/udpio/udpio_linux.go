@@ -34,9 +34,9 @@ type Conn struct {
 
 // Options for Listen.
 type Options struct {
-	Addr       netip.AddrPort // unspecified address = all interfaces
-	ReusePort  bool
-	BufBytes   int           // SO_RCVBUF/SO_SNDBUF request; 0 = kernel default
+	Addr        netip.AddrPort // unspecified address = all interfaces
+	ReusePort   bool
+	BufBytes    int           // SO_RCVBUF/SO_SNDBUF request; 0 = kernel default
 	ReadTimeout time.Duration // SO_RCVTIMEO, so a blocked reader wakes to see Close and timers
 }
 
@@ -285,4 +285,3 @@ func (b *Batch) Flush(c *Conn) (dropped int) {
 	b.N = 0
 	return dropped
 }
-
