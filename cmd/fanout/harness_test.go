@@ -27,6 +27,7 @@ const testConfig = `
 listen 1935;
 daemon off;
 http_api { enabled on; listen 1985; }
+http_server { enabled on; listen 8080; dir ./objs/nginx/html; }
 rtc_server { enabled on; listen 8000; candidate 127.0.0.1; }
 vhost __defaultVhost__ { rtc { enabled on; stun_timeout 30; } }
 `
@@ -43,7 +44,7 @@ func startTestServer(t testing.TB, extra string) *Server {
 		lvl = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
-	srv, err := start(cfg, log, Options{APIListen: "127.0.0.1:0", RTCListen: "127.0.0.1:0"})
+	srv, err := start(cfg, log, Options{APIListen: "127.0.0.1:0", RTCListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,9 +22,18 @@ import (
 type Options struct {
 	// APIListen and RTCListen replace the configured listen addresses
 	// ("127.0.0.1:0" picks a free port).
-	APIListen string
-	RTCListen string
+	APIListen  string
+	RTCListen  string
+	HTTPListen string
 }
+
+// httpRoutes and apiRoutes let feature files in this package mount their
+// handlers (pages, demos, FLV/HLS, API) without editing start: each appends
+// in an init function.
+var (
+	httpRoutes []func(s *Server, mux *http.ServeMux)
+	apiRoutes  []func(s *Server, mux *http.ServeMux)
+)
 
 // Server is a running Fanout: the fastpath, control and HTTP listeners.
 type Server struct {
@@ -32,8 +41,8 @@ type Server struct {
 	log     *slog.Logger
 	fp      *fastpath.Engine
 	ctl     *control.Server
-	api     *http.Server
 	apiLn   net.Listener
+	httpLn  net.Listener
 	closers []func()
 }
 
@@ -63,6 +72,12 @@ func start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) {
 	if err := s.startAPI(first(o.APIListen, cfg.HTTPAPI.Listen)); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if cfg.HTTPServer.Enabled {
+		if err := s.startHTTP(first(o.HTTPListen, cfg.HTTPServer.Listen)); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -99,15 +114,49 @@ func (s *Server) startAPI(listen string) error {
 	}
 	mux := http.NewServeMux()
 	s.ctl.Register(mux)
-	s.api = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	for _, r := range apiRoutes {
+		r(s, mux)
+	}
 	s.apiLn = ln
+	s.serve("http api", ln, mux)
+	return nil
+}
+
+// startHTTP runs the HTTP server (SRS's 8080: pages, FLV, HLS).
+func (s *Server) startHTTP(listen string) error {
+	addr, err := listenAddr(listen)
+	if err != nil {
+		return fmt.Errorf("http_server.listen: %w", err)
+	}
+	ln, err := net.Listen("tcp", addr.String())
+	if err != nil {
+		return fmt.Errorf("http server: %w", err)
+	}
+	mux := http.NewServeMux()
+	for _, r := range httpRoutes {
+		r(s, mux)
+	}
+	s.httpLn = ln
+	s.serve("http server", ln, mux)
+	return nil
+}
+
+func (s *Server) serve(name string, ln net.Listener, h http.Handler) {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
-		if err := s.api.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("http api stopped", "err", err)
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error(name+" stopped", "err", err)
 		}
 	}()
-	s.closers = append(s.closers, func() { _ = s.api.Close() })
-	return nil
+	s.closers = append(s.closers, func() { _ = hs.Close() })
+}
+
+// HTTPAddr is the bound HTTP server address (invalid when disabled).
+func (s *Server) HTTPAddr() netip.AddrPort {
+	if s.httpLn == nil {
+		return netip.AddrPort{}
+	}
+	return netip.MustParseAddrPort(s.httpLn.Addr().String())
 }
 
 // Close stops everything in reverse order.
@@ -129,6 +178,9 @@ func (s *Server) PrintURLs(w io.Writer) {
 	fmt.Fprintf(w, "  WHIP publish:  http://%s:%d/rtc/v1/whip/?app=live&stream=livestream\n", host, api.Port())
 	fmt.Fprintf(w, "  WHEP play:     http://%s:%d/rtc/v1/whep/?app=live&stream=livestream\n", host, api.Port())
 	fmt.Fprintf(w, "  WebRTC media:  udp/%d\n", s.fp.Port())
+	if h := s.HTTPAddr(); h.IsValid() {
+		fmt.Fprintf(w, "  Pages:         http://%s:%d/players/whip.html and /players/whep.html\n", host, h.Port())
+	}
 }
 
 // listenAddr turns SRS listen values ("8000", "0.0.0.0:8000", "[::]:8000")
