@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -107,8 +108,10 @@ func writeFiles(t *testing.T, files map[string]string) string {
 	return dir
 }
 
-func TestInclude(t *testing.T) {
-	dir := writeFiles(t, map[string]string{
+// includeTree writes a tree of config files that include each other.
+func includeTree(t *testing.T) string {
+	t.Helper()
+	return writeFiles(t, map[string]string{
 		"main.conf":        "listen 1935;\ninclude inc/server.conf;\nvhost v {\n  include inc/vhost.conf;\n}\ninclude inc/glob/*.conf;\n",
 		"inc/server.conf":  "rtc_server {\n  enabled on;\n  listen 9000;\n}\n",
 		"inc/vhost.conf":   "rtc {\n  enabled on;\n  nack off;\n}\n",
@@ -126,6 +129,10 @@ func TestInclude(t *testing.T) {
 		"cwd/inc.conf":     "daemon off;\n",
 		"cwd/cwd/inc.conf": "daemon on;\n",
 	})
+}
+
+func TestInclude(t *testing.T) {
+	dir := includeTree(t)
 	c, err := Load(filepath.Join(dir, "main.conf"), Options{Env: []string{}})
 	if err != nil {
 		t.Fatal(err)
@@ -134,6 +141,17 @@ func TestInclude(t *testing.T) {
 		c.Vhosts["v"].RTC.NACK || !c.HTTPAPI.Enabled || !c.HTTPServer.Enabled {
 		t.Errorf("includes not spliced: %+v %+v", c.RTCServer, c.Vhosts["v"].RTC)
 	}
+	t.Run("working directory first", func(t *testing.T) {
+		t.Chdir(dir)
+		c, err := Load("cwd/main.conf", Options{Env: []string{}})
+		if err != nil || c.Daemon {
+			t.Errorf("err %v daemon %v: want cwd/inc.conf (daemon off)", err, c != nil && c.Daemon)
+		}
+	})
+}
+
+func TestIncludeErrors(t *testing.T) {
+	dir := includeTree(t)
 	errTests := []struct {
 		file, want string
 		sentinel   error
@@ -162,13 +180,6 @@ func TestInclude(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	t.Run("working directory first", func(t *testing.T) {
-		t.Chdir(dir)
-		c, err := Load("cwd/main.conf", Options{Env: []string{}})
-		if err != nil || c.Daemon {
-			t.Errorf("err %v daemon %v: want cwd/inc.conf (daemon off)", err, c != nil && c.Daemon)
-		}
-	})
 }
 
 func TestReadFileHook(t *testing.T) {
@@ -181,5 +192,32 @@ func TestReadFileHook(t *testing.T) {
 	c, err := Parse("main.conf", []byte("include x.conf;"), Options{Env: []string{}, ReadFile: read})
 	if err != nil || !c.RTCServer.Enabled {
 		t.Fatalf("%v %+v", err, c)
+	}
+}
+
+// TestNoGoroutineLeak: crossplane lexes in a goroutine; every path through
+// Parse, including early errors, must drain it.
+func TestNoGoroutineLeak(t *testing.T) {
+	base := runtime.NumGoroutine()
+	long := strings.Repeat("max_connections 1;\n", 5000)
+	inputs := []string{
+		"daemon maybe;\n" + long,
+		"vhost v { rtc { enabled on } }\n" + long,
+		"{ }\n" + long,
+		long + "}",
+		long + "rtc_server {",
+		"include missing.conf;\n" + long,
+		"daemon off;\n" + long,
+	}
+	for _, in := range inputs {
+		_, _ = Parse("leak.conf", []byte(in), Options{Env: []string{},
+			ReadFile: func(string) ([]byte, error) { return nil, fs.ErrNotExist }})
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > base {
+		t.Errorf("goroutines: %d before, %d after", base, n)
 	}
 }
