@@ -193,3 +193,34 @@ func TestMain(m *testing.M) {
 }
 
 var _ = context.Background
+
+func addRecvonly(t testing.TB, pc *webrtc.PeerConnection) {
+	t.Helper()
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// localOffer sets a local offer; the returned func reads the SDP once
+// gathering is complete.
+func localOffer(t testing.TB, pc *webrtc.PeerConnection) (func() string, <-chan struct{}) {
+	t.Helper()
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	return func() string { return pc.LocalDescription().SDP }, gathered
+}
+
+func setAnswer(t testing.TB, pc *webrtc.PeerConnection, sdp string) {
+	t.Helper()
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
+		t.Fatal(err)
+	}
+}
