@@ -25,6 +25,8 @@ TEST_PKGS=(
 	libopus-dev
 	libopusfile-dev
 	pkg-config
+	netcat-openbsd    # the spec's curl + nc connectivity check, run verbatim in a test
+	curl
 )
 GEN_PKGS=(clang llvm libbpf-dev) # bpf2go (go generate ./bpf/...)
 
