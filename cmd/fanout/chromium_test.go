@@ -75,6 +75,7 @@ type chromiumPCStats struct {
 	PacketsReceived int    `json:"packetsReceived"`
 	PacketsLost     int    `json:"packetsLost"`
 	AudioPackets    int    `json:"audioPackets"`
+	Pair            string `json:"pair"` // the selected ICE candidate pair
 }
 
 func runChromiumPublishPlay(t *testing.T, codecQuery, wantMime string) {
@@ -225,12 +226,13 @@ func runChromiumPublishPlay(t *testing.T, codecQuery, wantMime string) {
 	if p.Pub.SRTPCipher == "" || p.Play.SRTPCipher == "" {
 		t.Errorf("no SRTP cipher in the transport stats: publisher %q, player %q", p.Pub.SRTPCipher, p.Play.SRTPCipher)
 	}
-	t.Logf("publish: SRTP %s, DTLS %s %s, Chromium DTLS role %s, codec %s",
-		p.Pub.SRTPCipher, p.Pub.TLSVersion, p.Pub.DTLSCipher, p.Pub.DTLSRole, p.Pub.Codec)
-	t.Logf("play:    SRTP %s, DTLS %s %s, Chromium DTLS role %s, codec %s",
-		p.Play.SRTPCipher, p.Play.TLSVersion, p.Play.DTLSCipher, p.Play.DTLSRole, p.Play.Codec)
-	t.Logf("browser start %v; first decoded frame %v after start() (page marks, ms since start(): %v)",
-		browserStart.Round(time.Millisecond), firstFrame.Round(time.Millisecond), p.Marks)
+	t.Logf("publish: SRTP %s, DTLS %s %s, Chromium DTLS role %s, codec %s, pair %s",
+		p.Pub.SRTPCipher, p.Pub.TLSVersion, p.Pub.DTLSCipher, p.Pub.DTLSRole, p.Pub.Codec, p.Pub.Pair)
+	t.Logf("play:    SRTP %s, DTLS %s %s, Chromium DTLS role %s, codec %s, pair %s",
+		p.Play.SRTPCipher, p.Play.TLSVersion, p.Play.DTLSCipher, p.Play.DTLSRole, p.Play.Codec, p.Play.Pair)
+	m := p.Marks
+	t.Logf("browser start %v; first decoded frame %v after start(), %dms after the WHEP offer began (page marks, ms since start(): %v)",
+		browserStart.Round(time.Millisecond), firstFrame.Round(time.Millisecond), m["firstFrame"]-m["playStart"], m)
 
 	// Hang up from the page, so that the DELETEs are cross-origin too.
 	for _, loc := range []string{p.PlayLocation, p.PubLocation} {

@@ -36,10 +36,10 @@ func TestGarbageDatagrams(t *testing.T) {
 	junk := [][]byte{
 		{}, {0xff}, {0x00, 0x01}, make([]byte, 19), // short STUN
 		append([]byte{0x00, 0x01, 0x00, 0x08, 0x21, 0x12, 0xa4, 0x42}, make([]byte, 20)...), // STUN without USERNAME
-		append([]byte{22, 0xfe, 0xfd}, make([]byte, 30)...),                                // DTLS from a stranger
-		append([]byte{0x80, 96}, make([]byte, 40)...),                                      // RTP from a stranger
-		append([]byte{0x80, 200}, make([]byte, 40)...),                                     // RTCP from a stranger
-		{0x40, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13},                                  // no RFC 7983 range
+		append([]byte{22, 0xfe, 0xfd}, make([]byte, 30)...),                                 // DTLS from a stranger
+		append([]byte{0x80, 96}, make([]byte, 40)...),                                       // RTP from a stranger
+		append([]byte{0x80, 200}, make([]byte, 40)...),                                      // RTCP from a stranger
+		{0x40, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13},                                   // no RFC 7983 range
 	}
 	before := srv.fp.Stats()
 	sent := 0
@@ -108,7 +108,9 @@ func TestSessionEnds(t *testing.T) {
 	})
 }
 
-func contains(s, sub string) bool { return len(s) >= len(sub) && (s == sub || indexString(s, sub) >= 0) }
+func contains(s, sub string) bool {
+	return len(s) >= len(sub) && (s == sub || indexString(s, sub) >= 0)
+}
 
 func indexString(s, sub string) int {
 	for i := 0; i+len(sub) <= len(s); i++ {
