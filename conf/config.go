@@ -48,6 +48,7 @@ type HTTPS struct {
 type HTTPAuth struct {
 	Enabled            bool
 	Username, Password string
+	BearerToken        string // Fanout: required as `Authorization: Bearer` on WHIP/WHEP when set
 }
 
 // HTTPAPI is the `http_api { }` block (WHIP/WHEP and the JSON API).
@@ -120,8 +121,16 @@ type HLS struct {
 type Vhost struct {
 	Name      string
 	RTC       VhostRTC
+	HTTPHooks HTTPHooks
 	HTTPRemux HTTPRemux
 	HLS       HLS
+}
+
+// HTTPHooks is `vhost.http_hooks`: SRS's HTTP callbacks. on_publish and
+// on_play are called before the answer and can refuse the session.
+type HTTPHooks struct {
+	Enabled                                bool
+	OnPublish, OnUnpublish, OnPlay, OnStop []string
 }
 
 // VhostRTC is `vhost.rtc`.

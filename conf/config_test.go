@@ -142,7 +142,7 @@ func TestValues(t *testing.T) {
 		{"cores auto", "fastpath { cores auto; }", func(c *Config) any { return c.Fastpath.Cores }, 0},
 		{"https v7", "https_api { enabled on; listen [::]:1990; key k; cert c; }", func(c *Config) any { return c.HTTPAPI.HTTPS }, HTTPS{true, "[::]:1990", "k", "c"}},
 		{"https srs", "http_server { https { enabled on; listen 443; } }", func(c *Config) any { return c.HTTPServer.HTTPS.Listen }, "443"},
-		{"auth", "http_api { auth { enabled on; username u; password 'p w'; } }", func(c *Config) any { return c.HTTPAPI.Auth }, HTTPAuth{true, "u", "p w"}},
+		{"auth", "http_api { auth { enabled on; username u; password 'p w'; } }", func(c *Config) any { return c.HTTPAPI.Auth }, HTTPAuth{Enabled: true, Username: "u", Password: "p w"}},
 		{"hls", "vhost v { hls { enabled on; hls_fragment 2.5; hls_window 30; hls_path /tmp/h; } }", func(c *Config) any { return c.Vhosts["v"].HLS }, HLS{true, 2.5, 30, "/tmp/h"}},
 		{"quoted directive", `"daemon" "off";`, func(c *Config) any { return c.Daemon }, false},
 		{"comments", "daemon off; # daemon on;\n", func(c *Config) any { return c.Daemon }, false},

@@ -52,6 +52,8 @@ var rootTable = newTable("SRS_", concat(
 		{path: "http_api.auth.enabled", set: global(func(c *Config) *bool { return &c.HTTPAPI.Auth.Enabled }, flag)},
 		{path: "http_api.auth.username", set: global(func(c *Config) *string { return &c.HTTPAPI.Auth.Username }, text)},
 		{path: "http_api.auth.password", set: global(func(c *Config) *string { return &c.HTTPAPI.Auth.Password }, text)},
+		// Fanout: RFC 9725 §4.5 Bearer token required on WHIP/WHEP when set.
+		{path: "http_api.auth.bearer_token", set: global(func(c *Config) *string { return &c.HTTPAPI.Auth.BearerToken }, text)},
 
 		{path: "http_server.enabled", set: global(func(c *Config) *bool { return &c.HTTPServer.Enabled }, flag)},
 		{path: "http_server.listen", set: global(func(c *Config) *string { return &c.HTTPServer.Listen }, listenOne)},
@@ -108,6 +110,12 @@ var vhostTable = newTable("SRS_VHOST_", []*entry{
 	{path: "rtc.opus_bitrate", set: vhost(func(v *Vhost) *int { return &v.RTC.OpusBitrate }, intOr(8000, 320000, 48000))},
 	{path: "rtc.aac_bitrate", set: vhost(func(v *Vhost) *int { return &v.RTC.AACBitrate }, intOr(8000, 320000, 48000))},
 	{path: "rtc.keyframe_cache", set: vhost(func(v *Vhost) *bool { return &v.RTC.KeyframeCache }, flag)},
+
+	{path: "http_hooks.enabled", set: vhost(func(v *Vhost) *bool { return &v.HTTPHooks.Enabled }, flag)},
+	{path: "http_hooks.on_publish", set: vhost(func(v *Vhost) *[]string { return &v.HTTPHooks.OnPublish }, urls)},
+	{path: "http_hooks.on_unpublish", set: vhost(func(v *Vhost) *[]string { return &v.HTTPHooks.OnUnpublish }, urls)},
+	{path: "http_hooks.on_play", set: vhost(func(v *Vhost) *[]string { return &v.HTTPHooks.OnPlay }, urls)},
+	{path: "http_hooks.on_stop", set: vhost(func(v *Vhost) *[]string { return &v.HTTPHooks.OnStop }, urls)},
 
 	{path: "http_remux.enabled", set: vhost(func(v *Vhost) *bool { return &v.HTTPRemux.Enabled }, flag)},
 	{path: "http_remux.mount", set: vhost(func(v *Vhost) *string { return &v.HTTPRemux.Mount }, text)},

@@ -280,3 +280,16 @@ func legacyBframe(args []string) (bool, error) {
 	s, err := enum("keep", "discard")(args)
 	return s == "keep", err
 }
+
+// urls is a list of http(s) callback URLs.
+func urls(args []string) ([]string, error) {
+	if len(args) == 0 {
+		return nil, badValue("want at least one URL")
+	}
+	for _, a := range args {
+		if !strings.HasPrefix(a, "http://") && !strings.HasPrefix(a, "https://") {
+			return nil, badValue("%q is not an http(s) URL", a)
+		}
+	}
+	return append([]string(nil), args...), nil
+}

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -120,6 +121,8 @@ type offerRequest struct {
 	ufrag, pwd             string
 	videoCodec, audioCodec string
 	offer                  []byte
+	clientIP, param        string
+	cid                    string
 }
 
 func (s *Server) postWHIP(w http.ResponseWriter, r *http.Request, play bool) {
@@ -134,8 +137,14 @@ func (s *Server) postWHIP(w http.ResponseWriter, r *http.Request, play bool) {
 		writeError(w, httpErr(http.StatusBadRequest, "offer body unreadable or larger than %d bytes", maxOfferBytes))
 		return
 	}
+	if err := s.checkBearer(r); err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="fanout"`)
+		writeError(w, err)
+		return
+	}
 	q := r.URL.Query()
 	req := offerRequest{
+		clientIP: clientIP(r), param: r.URL.RawQuery,
 		play: play, vhost: first(q.Get("vhost"), q.Get("domain"), hostOnly(r.Host)),
 		app: first(q.Get("app"), "live"), stream: first(q.Get("stream"), "livestream"),
 		eip: first(q.Get("eip"), q.Get("candidate")), apiHost: first(q.Get("vhost"), q.Get("domain"), r.Host),
@@ -186,12 +195,19 @@ func (s *Server) negotiate(ctx context.Context, req offerRequest) (*negotiated, 
 	if err := checkCredentials(req.ufrag, req.pwd); err != nil {
 		return nil, err
 	}
+	if !validName(req.app) || !validName(req.stream) {
+		return nil, httpErr(http.StatusBadRequest, "app %q or stream %q has characters outside [A-Za-z0-9._~-]", req.app, req.stream)
+	}
 	opts := s.cfg.Vhost(req.vhost)
 	if !opts.Enabled {
 		return nil, ErrRTCDisabled
 	}
 	offer, err := sdpneg.ParseOffer(req.offer)
 	if err != nil {
+		return nil, err
+	}
+	req.cid = randomString(8)
+	if err := s.startHooks(ctx, req, opts.Hooks); err != nil {
 		return nil, err
 	}
 	nopt := sdpneg.Options{VideoCodec: req.videoCodec, AudioCodec: req.audioCodec, NACK: opts.NACK, TWCC: false}
@@ -286,6 +302,7 @@ func (s *Server) register(req offerRequest, offer *sdpneg.Offer, nopt sdpneg.Opt
 	}
 	ss := s.newSessionLocked(role, st, req.ufrag, req.pwd, offer.ICEUfrag)
 	ss.remoteFP = offer.Fingerprint
+	ss.cid, ss.clientIP, ss.param = req.cid, req.clientIP, req.param
 	ss.setup = sdpneg.ChooseSetup(offer.Setup, dtlsRole)
 	ss.nack = nopt.NACK
 	s.applyTracksLocked(ss, neg)
@@ -432,6 +449,66 @@ func (s *Server) legacy(r *http.Request, play bool) (*negotiated, error) {
 		play: play, vhost: first(sq.Get("vhost"), sq.Get("domain"), u.Hostname()), app: app, stream: stream,
 		eip:     first(q.Get("eip"), q.Get("candidate"), sq.Get("eip"), sq.Get("candidate")),
 		apiHost: u.Host, videoCodec: first(q.Get("codec"), sq.Get("codec")), offer: []byte(lr.SDP),
+		clientIP: first(lr.ClientIP, clientIP(r)), param: u.RawQuery,
+	}
+	if !play {
+		// SRS tags WebRTC publishers so hooks can tell them apart.
+		req.param = strings.TrimPrefix(req.param+"&upstream=rtc", "&")
 	}
 	return s.negotiate(r.Context(), req)
+}
+
+// checkBearer enforces http_api.auth.bearer_token on WHIP/WHEP.
+func (s *Server) checkBearer(r *http.Request) error {
+	if s.cfg.BearerToken == "" {
+		return nil
+	}
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(s.cfg.BearerToken)) != 1 {
+		return httpErr(http.StatusUnauthorized, "a valid Bearer token is required")
+	}
+	return nil
+}
+
+// clientIP is the peer of the HTTP request, or what a proxy says it is.
+func clientIP(r *http.Request) string {
+	if f := r.Header.Get("X-Forwarded-For"); f != "" {
+		ip, _, _ := strings.Cut(f, ",")
+		return strings.TrimSpace(ip)
+	}
+	if ip := r.Header.Get("X-Real-IP"); ip != "" {
+		return ip
+	}
+	return hostOnly(r.RemoteAddr)
+}
+
+// validName keeps app and stream names to URL-safe characters, so they
+// can go into SDP, Location and hook bodies unescaped.
+func validName(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for _, c := range s {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._~-", c)
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// startHooks runs on_publish or on_play before the answer.
+func (s *Server) startHooks(ctx context.Context, req offerRequest, h Hooks) error {
+	urls, action := h.OnPublish, "on_publish"
+	if req.play {
+		urls, action = h.OnPlay, "on_play"
+	}
+	if !h.Enabled || len(urls) == 0 {
+		return nil
+	}
+	return s.callHooks(ctx, urls, hookEvent{
+		ServerID: s.cfg.ServerID, Action: action, ClientID: req.cid, IP: req.clientIP,
+		Vhost: req.vhost, App: req.app, Stream: req.stream, Param: req.param,
+		TcURL: "webrtc://" + req.vhost + "/" + req.app, StreamURL: "/" + req.app + "/" + req.stream,
+	})
 }

@@ -7,12 +7,14 @@ import (
 	"time"
 
 	"github.com/fanout/fanout/control/sdpneg"
+	"github.com/fanout/fanout/fastpath"
 	"github.com/fanout/fanout/fastpath/route"
 )
 
 // stream is one vhost/app/stream.
 type stream struct {
 	id        route.StreamID
+	sid       string // API id
 	key       string // vhost/app/stream
 	vhost     string
 	app, name string
@@ -37,7 +39,7 @@ func (s *Server) streamLocked(vhost, app, name string) *stream {
 		s.nextSt++
 		id = s.nextSt
 	}
-	st = &stream{id: id, key: k, vhost: vhost, app: app, name: name, players: map[*session]struct{}{}, created: time.Now()}
+	st = &stream{id: id, sid: "vid-" + randomString(7), key: k, vhost: vhost, app: app, name: name, players: map[*session]struct{}{}, created: time.Now()}
 	s.streams[k] = st
 	return st
 }
@@ -65,7 +67,13 @@ func (s *Server) newSessionLocked(role route.Role, st *stream, ufrag, pwd, remot
 		id = s.nextID
 	}
 	if ufrag == "" {
-		ufrag = randomString(8)
+		// The fastpath core that will own the session, named in the ufrag
+		// so the SK_REUSEPORT program steers its 5-tuple there (package bpf).
+		core := 0
+		if p, ok := s.fp.(interface{ PickCore() int }); ok {
+			core = p.PickCore()
+		}
+		ufrag = fastpath.UfragForCore(core, randomString(8))
 	}
 	if pwd == "" {
 		pwd = randomString(32)
@@ -119,6 +127,7 @@ func (s *Server) publishLocked() {
 		rs := route.Session{
 			ID: ss.id, Epoch: ss.epoch, Role: ss.role, Stream: ss.stream.id,
 			Peer: ss.peer, Keys: ss.keys, NACK: ss.nack, Tracks: ss.tracks,
+			Core: fastpath.CoreOfUfrag(ss.localUfrag),
 		}
 		if ss.role == route.RolePlayer {
 			rs.Tracks = playerTracks(ss)

@@ -18,6 +18,7 @@ import (
 	"crypto/x509"
 	"encoding/binary"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"os"
 	"sync"
@@ -49,6 +50,7 @@ type RTCOptions struct {
 	NACK, TWCC  bool
 	STUNTimeout time.Duration
 	DTLSRole    string // passive | active
+	Hooks       Hooks
 }
 
 // Config is what cmd hands control, mapped from the config file.
@@ -59,6 +61,19 @@ type Config struct {
 	Logger      *slog.Logger
 	// HandshakeTimeout bounds the DTLS handshake; default 30 s.
 	HandshakeTimeout time.Duration
+	// ServerID names this node in API envelopes and hook bodies.
+	ServerID string
+	// APIAuth is http_api.auth: Basic auth on /api/ paths (as SRS).
+	APIAuth struct {
+		Enabled            bool
+		Username, Password string
+	}
+	// BearerToken, when set, is required on WHIP/WHEP (RFC 9725 §4.5).
+	BearerToken string
+	// Summary adds data (fastpath load, process stats) to /api/v1/summaries.
+	Summary func() map[string]any
+	// Vhosts lists the configured vhost names for /api/v1/vhosts.
+	Vhosts func() []string
 	// PreferCM lists AES-CM before GCM (tests of the CM path); by default
 	// GCM comes first when the CPU has AES and CLMUL.
 	PreferCM bool
@@ -74,6 +89,7 @@ type Server struct {
 	profiles         []dtls.SRTPProtectionProfile
 	handshakeTimeout time.Duration
 	candEnv          candidate.Env
+	hookClient       *http.Client
 
 	mu       sync.Mutex
 	sessions map[route.SessionID]*session
@@ -116,6 +132,9 @@ func New(cfg Config, fp Fastpath) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.ServerID == "" {
+		cfg.ServerID = "vid-" + randomString(7)
+	}
 	if cfg.Vhost == nil {
 		cfg.Vhost = func(string) RTCOptions { return DefaultRTCOptions() }
 	}
@@ -129,6 +148,7 @@ func New(cfg Config, fp Fastpath) (*Server, error) {
 		byAddr:           map[netip.AddrPort]*session{},
 		streams:          map[string]*stream{},
 		ssrc:             initialSSRC(),
+		hookClient:       &http.Client{Timeout: hookTimeout},
 		stop:             make(chan struct{}),
 	}
 	if s.handshakeTimeout == 0 {
@@ -365,6 +385,7 @@ func (s *Server) end(ss *session, reason string) {
 	s.publishLocked()
 	started := ss.started
 	s.mu.Unlock()
+	s.endHooks(ss)
 	ss.doneOnce.Do(func() { close(ss.done) })
 	if !started {
 		ss.transport.Close() // no DTLS goroutine owns it

@@ -2,9 +2,10 @@ package fastpath
 
 import (
 	"encoding/binary"
-	"errors"
+	"math/bits"
 	"net/netip"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -15,14 +16,18 @@ import (
 	"github.com/fanout/fanout/fastpath/udpio"
 )
 
-// tickInterval bounds how long a core sleeps in recvmmsg, so it notices a new
-// table (a player that needs a keyframe) and Close without traffic.
+// tickInterval bounds how long an idle core sleeps, so it runs keyframe
+// timers without traffic.
 const tickInterval = 20 * time.Millisecond
 
 // keyframeInterval is the least time between two keyframe requests to one
 // publisher: player PLIs and FIRs inside it coalesce into one (SRS keeps one
 // per-stream PLI worker for the same reason).
 const keyframeInterval = 300 * time.Millisecond
+
+// ringBurst bounds the messages a core takes from one ring per round, so a
+// hot peer cannot starve its own socket.
+const ringBurst = 256
 
 // outTrack is a player's rewrite state for one kind. Sequence numbers and
 // timestamps are re-based when the source publisher changes, so a player
@@ -38,12 +43,15 @@ type outTrack struct {
 	started  bool
 }
 
-// sessState is the mutable per-session state a core owns.
+// sessState is what a core keeps per session slot. Every core tracks every
+// slot's id and epoch; only the owner has SRTP contexts and rewrite state.
 type sessState struct {
 	id       route.SessionID
 	epoch    uint32
+	owned    bool
+	kfAsked  bool // player: its publisher's owner asked a keyframe for it
 	peer     udpio.Sockaddr
-	peerAddr [28]byte // cheap equality check for the encoded peer
+	peerAddr [18]byte // cheap equality check for the encoded peer
 	rx, tx   *srtp.Context
 	out      [route.NumKinds]outTrack
 	// publisher only
@@ -51,69 +59,225 @@ type sessState struct {
 	keyframeWanted  bool
 }
 
-type core struct {
-	e     *Engine
-	id    int
-	conn  *udpio.Conn
-	in    *udpio.Batch
-	out   *udpio.Batch
-	cnt   counters
-	tbl   *route.Table
-	sess  []sessState
-	now   int64
-	hdr   rtp.Header
-	rhdr  rtcp.Header
-	want  []route.SessionID // publishers with a pending keyframe request
-	plain [udpio.MaxDatagram]byte
+// streamView is one core's share of a stream: the players it owns and the
+// other cores that own some.
+type streamView struct {
+	mine   []route.SessionID
+	remote uint64 // bit i: core i owns players of the stream
 }
 
-func newCore(e *Engine, id int, conn *udpio.Conn) *core {
+type core struct {
+	e        *Engine
+	id       int
+	cpu      int
+	conn     *udpio.Conn
+	in       *udpio.Batch
+	out      *udpio.Out
+	waker    *udpio.Waker
+	slab     *slab
+	cnt      counters
+	tbl      *route.Table
+	sess     []sessState
+	views    []streamView
+	now      int64
+	hdr      rtp.Header
+	rhdr     rtcp.Header
+	want     []route.SessionID // publishers with a pending keyframe request
+	pend     []*pkt            // plaintext to send to my players this round
+	wakeMask uint64            // peers given ring work this round
+	sleeping atomic.Bool
+	pinErr   error
+}
+
+func newCore(e *Engine, id, cpu int, conn *udpio.Conn, gso bool) (*core, error) {
+	w, err := udpio.NewWaker()
+	if err != nil {
+		return nil, err
+	}
+	n := len(e.conns)
 	return &core{
-		e: e, id: id, conn: conn,
+		e: e, id: id, cpu: cpu, conn: conn, waker: w,
 		in:   udpio.NewBatch(e.cfg.Batch),
-		out:  udpio.NewBatch(4 * e.cfg.Batch),
+		out:  udpio.NewOut(4*e.cfg.Batch, 4*e.cfg.Batch*1280, gso),
+		slab: newSlab(id, e.cfg.SlabPackets),
 		tbl:  route.Empty,
 		want: make([]route.SessionID, 0, 64),
-	}
+		pend: make([]*pkt, 0, e.cfg.Batch+ringBurst*(n-1)),
+	}, nil
 }
 
-// run is the core loop: receive a batch, route every datagram, flush.
+// run is the core loop: receive what is queued, route it, take the other
+// cores' ring work, send for my players, then sleep if there was nothing.
 func (c *core) run() {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	runtime.LockOSThread() // never unlocked: the pinned thread exits with the loop
+	c.pinErr = udpio.PinThread(c.cpu)
 	for !c.e.stop.Load() {
-		err := c.in.Recv(c.conn)
-		c.now = int64(time.Since(c.e.started))
-		if t := c.e.table.Load(); t != c.tbl {
-			c.sync(t)
-		}
+		err := c.in.TryRecv(c.conn)
+		c.begin()
+		got := 0
 		if err == nil {
+			got = c.in.N
 			c.cnt.batches.Add(1)
 			for i := 0; i < c.in.N; i++ {
 				b, from := c.in.Datagram(i)
 				c.handle(b, from)
 			}
-		} else if !errors.Is(err, udpio.ErrTimeout) && c.e.stop.Load() {
-			return
 		}
-		c.requestKeyframes()
-		c.flush()
+		if c.finish() == 0 && got == 0 {
+			c.sleep()
+		}
 	}
 }
 
-func (c *core) flush() {
-	if c.out.N == 0 {
+// begin starts a round: read the clock and load the table once.
+func (c *core) begin() {
+	c.now = int64(time.Since(c.e.started))
+	if t := c.e.table.Load(); t != c.tbl {
+		c.sync(t)
+	}
+	if c.out.GSO() && c.e.gsoOff.Load() {
+		c.out.SetGSO(false)
+	}
+}
+
+// finish ends a round; it returns how many ring messages it took.
+func (c *core) finish() int {
+	n := c.drainRings()
+	c.scatter()
+	c.requestKeyframes()
+	c.flush()
+	c.wakePeers()
+	c.drainReturns()
+	return n
+}
+
+// sleep blocks until a datagram, a wake-up or the tick.
+func (c *core) sleep() {
+	if d := c.e.cfg.WakeTimeout; d > 0 {
+		c.waker.Wait(c.conn, d)
 		return
 	}
-	n := c.out.N
-	dropped := c.out.Flush(c.conn)
-	c.cnt.txPackets.Add(uint64(n - dropped))
-	if dropped > 0 {
-		c.cnt.drops[DropSendFailed].Add(uint64(dropped))
+	c.sleeping.Store(true)
+	if c.ringWork() || c.e.stop.Load() {
+		c.sleeping.Store(false)
+		return
+	}
+	c.cnt.sleeps.Add(1)
+	c.waker.Wait(c.conn, tickInterval)
+	c.sleeping.Store(false)
+}
+
+// ringWork reports whether a peer queued anything for this core.
+func (c *core) ringWork() bool {
+	for from := range c.e.rings {
+		if r := c.e.rings[from][c.id]; r != nil && !r.empty() {
+			return true
+		}
+	}
+	return false
+}
+
+// wakePeers wakes the sleeping cores this round gave ring work. A producer
+// pushes before it reads the flag and a consumer sets the flag before its
+// last look at the rings, so one of them always sees the other.
+func (c *core) wakePeers() {
+	for m := c.wakeMask; m != 0; m &= m - 1 {
+		peer := c.e.cores[bits.TrailingZeros64(m)]
+		if c.e.cfg.WakeTimeout == 0 && peer.sleeping.CompareAndSwap(true, false) {
+			peer.waker.Wake()
+			c.cnt.wakeups.Add(1)
+		}
+	}
+	c.wakeMask = 0
+}
+
+// push queues m for core to, counting an overflow when its ring is full.
+func (c *core) push(to int, m msg) bool {
+	if !c.e.rings[c.id][to].push(m) {
+		c.cnt.ringOverflows.Add(1)
+		c.cnt.drops[DropRingFull].Add(1)
+		return false
+	}
+	c.wakeMask |= 1 << uint(to)
+	return true
+}
+
+// drainRings takes up to ringBurst messages from each peer.
+func (c *core) drainRings() int {
+	taken := 0
+	for from := range c.e.rings {
+		r := c.e.rings[from][c.id]
+		if r == nil {
+			continue
+		}
+		for range ringBurst {
+			m, ok := r.pop()
+			if !ok {
+				break
+			}
+			taken++
+			switch m.op {
+			case opFanout:
+				c.queue(m.p)
+			case opIngress:
+				c.onHandoff(m.p)
+			case opKeyframe:
+				c.wantKeyframe(c.tbl, m.sid)
+			}
+		}
+	}
+	if taken > 0 {
+		c.cnt.ringIn.Add(uint64(taken))
+	}
+	return taken
+}
+
+// drainReturns takes back this core's buffers that other cores released.
+func (c *core) drainReturns() {
+	for from, r := range c.e.rets[c.id] {
+		if from == c.id {
+			continue
+		}
+		for {
+			m, ok := r.pop()
+			if !ok {
+				break
+			}
+			c.slab.put(m.p)
+		}
 	}
 }
 
-// handle routes one datagram.
+// getPkt takes a slab buffer, reclaiming returned ones when the free list is empty.
+func (c *core) getPkt() *pkt {
+	p := c.slab.get()
+	if p == nil {
+		c.drainReturns()
+		if p = c.slab.get(); p == nil {
+			c.cnt.drops[DropNoBuffer].Add(1)
+		}
+	}
+	return p
+}
+
+// release drops one reference; the last one sends the buffer home.
+func (c *core) release(p *pkt) {
+	switch r := p.refs.Add(-1); {
+	case r > 0:
+		return
+	case r < 0:
+		panic("fastpath: packet buffer released twice")
+	}
+	if int(p.home) == c.id {
+		c.slab.put(p)
+		return
+	}
+	if !c.e.rets[p.home][c.id].push(msg{p: p}) {
+		panic("fastpath: return ring overflow (holds a whole slab)")
+	}
+}
+
+// handle routes one received datagram.
 func (c *core) handle(b []byte, from netip.AddrPort) {
 	c.cnt.rxPackets.Add(1)
 	c.cnt.rxBytes.Add(uint64(len(b)))
@@ -139,6 +303,41 @@ func (c *core) handle(b []byte, from netip.AddrPort) {
 		c.e.upcall(c, UpDTLS, s.ID, from, b)
 		return
 	}
+	if owner := c.e.ownerOf(s); owner != c.id {
+		c.handoff(s, owner, b)
+		return
+	}
+	c.handleOwned(s, b, cls)
+}
+
+// handoff passes a media datagram to the core that owns its session (the
+// kernel hashed the 5-tuple here: no BPF, or a NAT rebinding).
+func (c *core) handoff(s *route.Session, owner int, b []byte) {
+	p := c.getPkt()
+	if p == nil {
+		return
+	}
+	p.n = copy(p.buf[:], b)
+	p.src, p.srcEpoch = s.ID, s.Epoch
+	if !c.push(owner, msg{p: p, op: opIngress}) {
+		c.release(p)
+		return
+	}
+	c.cnt.handoffs.Add(1)
+}
+
+// onHandoff handles a datagram another core received for a session of mine.
+func (c *core) onHandoff(p *pkt) {
+	if s := c.tbl.Session(p.src); s == nil {
+		c.cnt.drops[DropUnknownPeer].Add(1)
+	} else {
+		c.handleOwned(s, p.data(), Classify(p.data()))
+	}
+	c.release(p)
+}
+
+// handleOwned handles SRTP or SRTCP of a session this core owns.
+func (c *core) handleOwned(s *route.Session, b []byte, cls Class) {
 	st := &c.sess[s.ID]
 	if !s.Ready() || st.rx == nil {
 		c.cnt.drops[DropNotReady].Add(1)
@@ -151,8 +350,8 @@ func (c *core) handle(b []byte, from netip.AddrPort) {
 	c.onRTP(s, st, b)
 }
 
-// onRTP decrypts a publisher's packet in place and forwards it to every
-// player of the stream.
+// onRTP decrypts a publisher's packet in place, once, into a slab buffer
+// that this core's players and every other core with players share.
 func (c *core) onRTP(s *route.Session, st *sessState, b []byte) {
 	if s.Role != route.RolePublisher {
 		c.cnt.drops[DropWrongRole].Add(1)
@@ -172,17 +371,44 @@ func (c *core) onRTP(s *route.Session, st *sessState, b []byte) {
 		c.cnt.drops[DropPayloadType].Add(1)
 		return
 	}
-	stream := c.tbl.Stream(s.Stream)
-	if stream == nil {
+	v := c.view(s.Stream)
+	if v == nil || len(v.mine) == 0 && v.remote == 0 {
+		return
+	}
+	p := c.getPkt()
+	if p == nil {
 		return
 	}
 	// Strip header extensions once: players negotiated their own (or none),
 	// and the publisher's ids mean nothing to them (SRS keeps only TWCC).
-	n := stripExtensions(c.plain[:], plain, &c.hdr)
-	pkt := c.plain[:n]
-	for _, pid := range stream.Players {
-		c.forward(pid, kind, pkt, s)
+	p.n = stripExtensions(p.buf[:], plain, &c.hdr)
+	p.stream, p.src, p.srcEpoch, p.kind = s.Stream, s.ID, s.Epoch, kind
+	for m := v.remote; m != 0; m &= m - 1 {
+		p.retain()
+		if !c.push(bits.TrailingZeros64(m), msg{p: p, op: opFanout}) {
+			p.refs.Add(-1)
+		}
 	}
+	if len(v.mine) == 0 {
+		c.release(p)
+		return
+	}
+	c.queue(p)
+}
+
+// queue holds p (and its reference) until this round's scatter.
+func (c *core) queue(p *pkt) {
+	if len(c.pend) == cap(c.pend) {
+		c.scatter()
+	}
+	c.pend = append(c.pend, p)
+}
+
+func (c *core) view(id route.StreamID) *streamView {
+	if id == 0 || int(id) >= len(c.views) {
+		return nil
+	}
+	return &c.views[id]
 }
 
 func trackOf(s *route.Session, ssrc uint32) (route.Kind, bool) {
@@ -210,28 +436,61 @@ func stripExtensions(dst, p []byte, h *rtp.Header) int {
 	return fixed + copy(dst[fixed:], p[fixed+extLen:])
 }
 
-// forward rewrites pkt for one player and queues it encrypted.
-func (c *core) forward(pid route.SessionID, kind route.Kind, pkt []byte, src *route.Session) {
-	ps := c.tbl.Session(pid)
-	if ps == nil || !ps.Ready() {
+// scatter sends this round's queued packets to my players, player by
+// player, so each player's packets of the round sit back to back in the
+// out batch and go out as one GSO send where their sizes allow. It then
+// drops the round's references.
+func (c *core) scatter() {
+	for i, p := range c.pend {
+		if p == nil {
+			continue
+		}
+		sid := p.stream
+		if v := c.view(sid); v != nil {
+			for _, pid := range v.mine {
+				ps := c.tbl.Session(pid)
+				if ps == nil || !ps.Ready() {
+					continue
+				}
+				pst := &c.sess[pid]
+				if pst.tx == nil {
+					continue
+				}
+				for _, q := range c.pend[i:] {
+					if q != nil && q.stream == sid {
+						c.forward(ps, pst, q)
+					}
+				}
+			}
+		}
+		for j := i; j < len(c.pend); j++ {
+			if q := c.pend[j]; q != nil && q.stream == sid {
+				c.pend[j] = nil
+				c.release(q)
+			}
+		}
+	}
+	c.pend = c.pend[:0]
+}
+
+// forward rewrites p for one player and queues it encrypted.
+func (c *core) forward(ps *route.Session, pst *sessState, p *pkt) {
+	tr := &ps.Tracks[p.kind]
+	if tr.SSRC == 0 {
 		return
 	}
-	tr := &ps.Tracks[kind]
-	pst := &c.sess[pid]
-	if tr.SSRC == 0 || pst.tx == nil {
-		return
-	}
-	buf := c.out.Next()
+	buf := c.out.Buf()
 	if buf == nil {
 		c.flush()
-		buf = c.out.Next()
+		buf = c.out.Buf()
 	}
+	pkt := p.data()
 	n := copy(buf, pkt)
 	seq := binary.BigEndian.Uint16(pkt[2:])
 	ts := binary.BigEndian.Uint32(pkt[4:])
-	ot := &pst.out[kind]
-	if !ot.started || ot.src != src.ID || ot.srcEpoch != src.Epoch {
-		ot.rebase(seq, ts, c.now, src, tr.ClockRate)
+	ot := &pst.out[p.kind]
+	if !ot.started || ot.src != p.src || ot.srcEpoch != p.srcEpoch {
+		ot.rebase(seq, ts, c.now, p.src, p.srcEpoch, tr.ClockRate)
 	}
 	seq += ot.seqDelta
 	ts += ot.tsDelta
@@ -245,13 +504,32 @@ func (c *core) forward(pid route.SessionID, kind route.Kind, pkt []byte, src *ro
 		c.cnt.drops[DropSRTP].Add(1)
 		return
 	}
-	c.out.Commit(len(enc), &pst.peer)
+	c.out.Commit(len(enc), &pst.peer, uint64(ps.ID)<<32|uint64(ps.Epoch))
 	c.cnt.txBytes.Add(uint64(len(enc)))
+}
+
+// flush sends the out batch; a GSO failure turns GSO off on every core.
+func (c *core) flush() {
+	if c.out.N == 0 {
+		return
+	}
+	gsoSends, gsoSegs := c.out.GSOCounts()
+	sent, dropped, gsoFailed := c.out.Flush(c.conn)
+	c.cnt.txPackets.Add(uint64(sent))
+	if dropped > 0 {
+		c.cnt.drops[DropSendFailed].Add(uint64(dropped))
+	}
+	if gsoFailed {
+		c.e.gsoOff.Store(true)
+		return
+	}
+	c.cnt.gsoSends.Add(uint64(gsoSends))
+	c.cnt.gsoSegments.Add(uint64(gsoSegs))
 }
 
 // rebase makes the next forwarded packet follow the last one sent: one
 // sequence number later, and a timestamp advanced by the wall time since.
-func (o *outTrack) rebase(seq uint16, ts uint32, now int64, src *route.Session, clock uint32) {
+func (o *outTrack) rebase(seq uint16, ts uint32, now int64, src route.SessionID, epoch, clock uint32) {
 	if !o.started {
 		o.seqDelta, o.tsDelta = 0, 0
 	} else {
@@ -265,5 +543,5 @@ func (o *outTrack) rebase(seq uint16, ts uint32, now int64, src *route.Session, 
 		}
 		o.tsDelta = o.lastTS + elapsed - ts
 	}
-	o.src, o.srcEpoch, o.started = src.ID, src.Epoch, true
+	o.src, o.srcEpoch, o.started = src, epoch, true
 }

@@ -4,20 +4,35 @@
 //
 // Who imports it: control (through Engine and the route contract) and cmd.
 // It imports only the standard library, x/sys, pion/srtp, pion/rtp and
-// pion/rtcp: no logging, no net/http, no control or config packages.
+// pion/rtcp: no logging, no net/http, no control, config or bpf packages
+// (cmd wires the bpf steering program in through Config.Steer).
+//
+// Shape (DESIGN.md "Cores and fan-out"): one loop per core, each locked to
+// its OS thread and pinned to one CPU of the process's affinity mask, each
+// with its own SO_REUSEPORT socket of one reuseport group, its own packet
+// slab and preallocated recvmmsg/sendmmsg arrays. A session is owned by one
+// core (route.Session.Core, chosen by control and written in the ICE ufrag);
+// a datagram that lands on another core (kernel hash, no BPF) is handed to
+// the owner through a ring. A publisher's packet is decrypted once on its
+// owner; a reference to the plaintext goes through bounded single-producer
+// rings to every other core with players of the stream, and each core
+// rewrites, encrypts and sends for its own players, chaining each player's
+// packets of one batch into UDP GSO sends.
 //
 // Concurrency contract: control publishes immutable route.Tables with
-// Engine.Publish; each core loop loads the table once per receive batch and
-// owns all mutable per-session state (SRTP contexts, rewrite offsets). What
-// control must see (STUN, DTLS records) goes up through a bounded channel of
-// pooled buffers; when it is full the datagram is dropped and counted. The
-// fastpath never blocks on control.
+// Engine.Publish; each core loads the table once per batch and owns all
+// mutable per-session state of the sessions it owns. What control must see
+// (STUN, DTLS records) goes up through a bounded channel of pooled buffers;
+// every queue is bounded, and a full one is a counted drop. The fastpath
+// never blocks on control or on another core.
 package fastpath
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,12 +41,26 @@ import (
 	"github.com/fanout/fanout/fastpath/udpio"
 )
 
-// Config tunes an Engine.
+// Config tunes an Engine. The zero value of every field is a usable default.
 type Config struct {
-	Addr        netip.AddrPort // listen address; port 0 picks one (tests)
-	Batch       int            // recvmmsg/sendmmsg batch size, default 64
-	UpcallDepth int            // bounded ring to control, default 1024
-	SockBuf     int            // socket buffer bytes, default 16 MiB (SRS asks for 10 MB)
+	Addr  netip.AddrPort // listen address; port 0 picks one (tests)
+	Cores int            // loops; 0 = one per CPU in the affinity mask (`cores auto`)
+	Batch int            // recvmmsg batch and sendmmsg granularity, default 64
+	GSO   bool           // UDP GSO for per-player runs, when the kernel has it (`gso on`)
+	// BPF is `bpf auto|on|off`: whether Steer is called, and whether its
+	// failure is fatal (on) or falls back to the kernel's hash (auto, "").
+	BPF string
+	// Steer attaches the ufrag steering program to the reuseport group;
+	// fds[i] is core i's socket. cmd wires bpf.AttachUfragSteering here.
+	Steer       func(fds []int) (io.Closer, error)
+	UpcallDepth int // bounded ring to control, default 1024
+	SockBuf     int // socket buffer bytes, default 16 MiB (SRS asks for 10 MB)
+	RingDepth   int // messages per core-to-core ring, default 1024
+	SlabPackets int // packet buffers per core, default 4096
+	// WakeTimeout, when set, replaces eventfd wake-ups: an idle core polls
+	// its rings every WakeTimeout (the measured alternative; see
+	// bench/results/fastpath-gotest.md).
+	WakeTimeout time.Duration
 }
 
 // UpcallKind says what an Upcall carries.
@@ -49,26 +78,43 @@ type Upcall struct {
 	Session route.SessionID // 0 when the source address is not bound yet
 	From    netip.AddrPort
 	Data    []byte
+	Core    int // the core whose socket received it
 	buf     *[udpio.MaxDatagram]byte
+}
+
+// Status is how the engine came up, for one log line in cmd.
+type Status struct {
+	Cores    int
+	CPUs     []int // CPU each core is pinned to
+	GSO      bool  // UDP GSO in use
+	BPF      bool  // the SK_REUSEPORT steering program is attached
+	Steering string
 }
 
 // Engine is the fastpath: its sockets, its core loops and their counters.
 type Engine struct {
 	cfg     Config
-	conn    *udpio.Conn
+	conns   []*udpio.Conn
+	cores   []*core
+	rings   [][]*ring // rings[from][to]: fan-out, hand-offs, keyframe requests
+	rets    [][]*ring // rets[home][from]: packet buffers going home
 	table   atomic.Pointer[route.Table]
 	upcalls chan Upcall
 	free    chan *[udpio.MaxDatagram]byte
-	cores   []*core
 	stop    atomic.Bool
+	gsoOff  atomic.Bool
+	next    atomic.Uint32
 	wg      sync.WaitGroup
 	started time.Time
+	steer   io.Closer
+	status  Status
 }
 
 // ErrClosed is returned by WriteTo after Close.
 var ErrClosed = errors.New("fastpath: closed")
 
-// New opens the socket; Start runs the loops.
+// New opens one socket per core, attaches steering and allocates every
+// core's slab, rings and message arrays; Start runs the loops.
 func New(cfg Config) (*Engine, error) {
 	if cfg.Batch <= 0 {
 		cfg.Batch = 64
@@ -79,28 +125,119 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.SockBuf == 0 {
 		cfg.SockBuf = 16 << 20
 	}
-	conn, err := udpio.Listen(udpio.Options{Addr: cfg.Addr, ReusePort: true, BufBytes: cfg.SockBuf,
-		ReadTimeout: tickInterval})
+	if cfg.RingDepth <= 0 {
+		cfg.RingDepth = 1024
+	}
+	if cfg.SlabPackets <= 0 {
+		cfg.SlabPackets = 4096
+	}
+	cpus := udpio.CPUs()
+	n := cfg.Cores
+	if n <= 0 {
+		n = len(cpus)
+	}
+	n = min(n, MaxCores)
+	conns, err := udpio.ListenGroup(udpio.Options{Addr: cfg.Addr, BufBytes: cfg.SockBuf}, n)
 	if err != nil {
 		return nil, fmt.Errorf("fastpath: %w", err)
 	}
 	e := &Engine{
 		cfg:     cfg,
-		conn:    conn,
+		conns:   conns,
 		upcalls: make(chan Upcall, cfg.UpcallDepth),
 		free:    make(chan *[udpio.MaxDatagram]byte, cfg.UpcallDepth),
 		started: time.Now(),
+	}
+	if err := e.attachSteering(); err != nil {
+		e.closeConns()
+		return nil, err
 	}
 	for range cfg.UpcallDepth {
 		e.free <- new([udpio.MaxDatagram]byte)
 	}
 	e.table.Store(route.Empty)
-	e.cores = []*core{newCore(e, 0, conn)}
+	gso := cfg.GSO && udpio.ProbeGSO(conns[0])
+	e.rings = make([][]*ring, n)
+	e.rets = make([][]*ring, n)
+	for i := range n {
+		e.rings[i] = make([]*ring, n)
+		e.rets[i] = make([]*ring, n)
+		for j := range n {
+			if i != j {
+				e.rings[i][j] = newRing(cfg.RingDepth)
+				e.rets[i][j] = newRing(cfg.SlabPackets) // never full: holds at most a slab
+			}
+		}
+	}
+	e.status = Status{Cores: n, GSO: gso, BPF: e.steer != nil, Steering: e.status.Steering}
+	for i := range n {
+		c, err := newCore(e, i, cpus[i%len(cpus)], conns[i], gso)
+		if err != nil {
+			_ = e.Close()
+			return nil, fmt.Errorf("fastpath: core %d: %w", i, err)
+		}
+		e.cores = append(e.cores, c)
+		e.status.CPUs = append(e.status.CPUs, c.cpu)
+	}
 	return e, nil
 }
 
+// attachSteering runs Config.Steer per Config.BPF and records the outcome.
+func (e *Engine) attachSteering() error {
+	mode := strings.ToLower(e.cfg.BPF)
+	switch {
+	case len(e.conns) == 1:
+		e.status.Steering = "one core: no steering needed"
+		return nil
+	case mode == "off":
+		e.status.Steering = "kernel reuseport hash (bpf off)"
+		return nil
+	case e.cfg.Steer == nil:
+		e.status.Steering = "kernel reuseport hash (no steering program wired)"
+		return nil
+	}
+	fds := make([]int, len(e.conns))
+	for i, c := range e.conns {
+		fds[i] = c.FD()
+	}
+	cl, err := e.cfg.Steer(fds)
+	if err != nil {
+		if mode == "on" {
+			return fmt.Errorf("fastpath: bpf on: %w", err)
+		}
+		e.status.Steering = "kernel reuseport hash (bpf unavailable: " + err.Error() + ")"
+		return nil
+	}
+	e.steer = cl
+	e.status.Steering = fmt.Sprintf("bpf: SK_REUSEPORT ufrag steering over %d sockets", len(e.conns))
+	return nil
+}
+
+// Status reports the cores, their CPUs, GSO and steering.
+func (e *Engine) Status() Status {
+	s := e.status
+	s.GSO = s.GSO && !e.gsoOff.Load()
+	s.CPUs = append([]int(nil), s.CPUs...)
+	return s
+}
+
+// Cores is the number of core loops.
+func (e *Engine) Cores() int { return len(e.cores) }
+
+// PickCore chooses the core for a new session, round robin; control writes
+// it into the session's ufrag with UfragForCore.
+func (e *Engine) PickCore() int { return int((e.next.Add(1) - 1) % uint32(len(e.cores))) }
+
+// ownerOf is the core that owns s (route.Session.Core, or derived from ID).
+func (e *Engine) ownerOf(s *route.Session) int {
+	if s.Core >= 0 && s.Core < len(e.cores) {
+		return s.Core
+	}
+	return int(s.ID) % len(e.cores)
+}
+
 // Port returns the bound UDP port.
-func (e *Engine) Port() int { return e.conn.Port() }
+func (e *Engine) Port() int { return e.conns[0].Port() }
 
 // Start runs one loop per core.
 func (e *Engine) Start() {
@@ -113,18 +250,44 @@ func (e *Engine) Start() {
 	}
 }
 
-// Close stops the loops, waits for them and closes the socket.
+// Close stops the loops, waits for them and closes the sockets.
 func (e *Engine) Close() error {
 	if e.stop.Swap(true) {
 		return nil
 	}
-	e.conn.Shutdown()
+	for _, c := range e.cores {
+		c.waker.Wake()
+	}
 	e.wg.Wait()
-	return e.conn.Close()
+	for _, c := range e.cores {
+		_ = c.waker.Close()
+	}
+	if e.steer != nil {
+		_ = e.steer.Close()
+	}
+	return e.closeConns()
 }
 
-// Publish installs a new route table; cores pick it up at their next batch.
-func (e *Engine) Publish(t *route.Table) { e.table.Store(t) }
+func (e *Engine) closeConns() error {
+	var err error
+	for _, c := range e.conns {
+		if cerr := c.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// Publish installs a new route table; cores pick it up at their next batch
+// (a sleeping core is woken for it).
+func (e *Engine) Publish(t *route.Table) {
+	e.table.Store(t)
+	for _, c := range e.cores {
+		if c.sleeping.CompareAndSwap(true, false) {
+			c.waker.Wake()
+		}
+	}
+}
 
 // Table returns the table currently published.
 func (e *Engine) Table() *route.Table { return e.table.Load() }
@@ -140,12 +303,13 @@ func (e *Engine) Release(u Upcall) {
 }
 
 // WriteTo sends one datagram from the media port (STUN responses, DTLS
-// records). It may be called from any goroutine.
+// records). It may be called from any goroutine; every socket of the group
+// has the same local address, so the peer sees one 5-tuple.
 func (e *Engine) WriteTo(b []byte, to netip.AddrPort) error {
 	if e.stop.Load() {
 		return ErrClosed
 	}
-	return e.conn.WriteTo(b, to)
+	return e.conns[0].WriteTo(b, to)
 }
 
 // Stats sums the counters of all cores.
@@ -162,6 +326,7 @@ func (e *Engine) CoreStats() []Stats {
 	out := make([]Stats, len(e.cores))
 	for i, c := range e.cores {
 		out[i] = c.cnt.snapshot()
+		out[i].Core, out[i].CPU = c.id, c.cpu
 	}
 	return out
 }
@@ -177,7 +342,7 @@ func (e *Engine) upcall(c *core, k UpcallKind, sid route.SessionID, from netip.A
 	}
 	n := copy(buf[:], b)
 	select {
-	case e.upcalls <- Upcall{Kind: k, Session: sid, From: from, Data: buf[:n], buf: buf}:
+	case e.upcalls <- Upcall{Kind: k, Session: sid, From: from, Data: buf[:n], Core: c.id, buf: buf}:
 	default:
 		e.free <- buf
 		c.cnt.drops[DropUpcallFull].Add(1)

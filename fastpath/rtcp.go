@@ -46,12 +46,12 @@ func (c *core) onRTCPPacket(s *route.Session, format, pt uint8) {
 	case pt == rtcpPSFB && format == fmtPLI:
 		c.cnt.pliIn.Add(1)
 		if s.Role == route.RolePlayer {
-			c.wantKeyframe(c.tbl, s.Stream)
+			c.keyframeFor(s.Stream)
 		}
 	case pt == rtcpPSFB && format == fmtFIR:
 		c.cnt.firIn.Add(1)
 		if s.Role == route.RolePlayer {
-			c.wantKeyframe(c.tbl, s.Stream)
+			c.keyframeFor(s.Stream)
 		}
 	case pt == rtcpRTPFB && format == fmtNACK:
 		c.cnt.nackIn.Add(1)
@@ -68,7 +68,7 @@ func (c *core) requestKeyframes() {
 	for _, pid := range c.want {
 		st := &c.sess[pid]
 		s := c.tbl.Session(pid)
-		if s == nil || st.tx == nil || s.Tracks[route.KindVideo].SSRC == 0 {
+		if s == nil || !st.owned || st.tx == nil || s.Tracks[route.KindVideo].SSRC == 0 {
 			st.keyframeWanted = false
 			continue
 		}
@@ -85,10 +85,10 @@ func (c *core) requestKeyframes() {
 
 // sendPLI queues an encrypted Picture Loss Indication (RFC 4585 §6.3.1).
 func (c *core) sendPLI(st *sessState, mediaSSRC uint32) {
-	buf := c.out.Next()
+	buf := c.out.Buf()
 	if buf == nil {
 		c.flush()
-		buf = c.out.Next()
+		buf = c.out.Buf()
 	}
 	buf[0], buf[1] = 0x80|fmtPLI, rtcpPSFB
 	binary.BigEndian.PutUint16(buf[2:], 2)
@@ -99,6 +99,6 @@ func (c *core) sendPLI(st *sessState, mediaSSRC uint32) {
 		c.cnt.drops[DropSRTP].Add(1)
 		return
 	}
-	c.out.Commit(len(enc), &st.peer)
+	c.out.Commit(len(enc), &st.peer, uint64(st.id)<<32|uint64(st.epoch))
 	c.cnt.pliOut.Add(1)
 }

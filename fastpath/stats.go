@@ -15,13 +15,15 @@ const (
 	DropUpcallFull                 // control's ring was full
 	DropSendFailed                 // the kernel refused a sendmmsg message
 	DropRTCPMalformed              // decrypted RTCP that does not parse
+	DropRingFull                   // another core's ring was full (fan-out, hand-off or keyframe request)
+	DropNoBuffer                   // the core's packet slab was exhausted
 	numDropReasons
 )
 
 // DropReasonNames names the reasons for metrics and logs.
 var DropReasonNames = [numDropReasons]string{
 	"garbage", "unknown_peer", "not_ready", "srtp", "unknown_ssrc", "payload_type",
-	"wrong_role", "upcall_full", "send_failed", "rtcp_malformed",
+	"wrong_role", "upcall_full", "send_failed", "rtcp_malformed", "ring_full", "no_buffer",
 }
 
 // NumDropReasons is the number of drop reasons.
@@ -36,6 +38,13 @@ type counters struct {
 	pliIn, firIn       atomic.Uint64
 	nackIn             atomic.Uint64
 	pliOut             atomic.Uint64
+	ringOverflows      atomic.Uint64 // messages a full ring refused (also counted as DropRingFull)
+	ringIn             atomic.Uint64 // messages taken from other cores' rings
+	handoffs           atomic.Uint64 // datagrams passed to their owning core
+	gsoSends           atomic.Uint64 // sendmmsg entries that carried a UDP_SEGMENT run
+	gsoSegments        atomic.Uint64 // datagrams sent inside those runs
+	wakeups            atomic.Uint64 // eventfd wakes this core sent to sleeping peers
+	sleeps             atomic.Uint64 // times this core blocked with nothing to do
 	drops              [numDropReasons]atomic.Uint64
 }
 
@@ -48,7 +57,16 @@ type Stats struct {
 	PLIIn, FIRIn       uint64
 	NACKIn             uint64
 	PLIOut             uint64
+	RingOverflows      uint64
+	RingIn             uint64
+	Handoffs           uint64
+	GSOSends           uint64
+	GSOSegments        uint64
+	Wakeups            uint64
+	Sleeps             uint64
 	Drops              [NumDropReasons]uint64
+	// Core and CPU identify the loop in CoreStats (zero in totals).
+	Core, CPU int
 }
 
 func (c *counters) snapshot() Stats {
@@ -57,6 +75,9 @@ func (c *counters) snapshot() Stats {
 		TxPackets: c.txPackets.Load(), TxBytes: c.txBytes.Load(),
 		Batches: c.batches.Load(), RTCPIn: c.rtcpIn.Load(),
 		PLIIn: c.pliIn.Load(), FIRIn: c.firIn.Load(), NACKIn: c.nackIn.Load(), PLIOut: c.pliOut.Load(),
+		RingOverflows: c.ringOverflows.Load(), RingIn: c.ringIn.Load(), Handoffs: c.handoffs.Load(),
+		GSOSends: c.gsoSends.Load(), GSOSegments: c.gsoSegments.Load(),
+		Wakeups: c.wakeups.Load(), Sleeps: c.sleeps.Load(),
 	}
 	for i := range c.drops {
 		s.Drops[i] = c.drops[i].Load()
@@ -76,6 +97,13 @@ func (s *Stats) Add(o Stats) {
 	s.FIRIn += o.FIRIn
 	s.NACKIn += o.NACKIn
 	s.PLIOut += o.PLIOut
+	s.RingOverflows += o.RingOverflows
+	s.RingIn += o.RingIn
+	s.Handoffs += o.Handoffs
+	s.GSOSends += o.GSOSends
+	s.GSOSegments += o.GSOSegments
+	s.Wakeups += o.Wakeups
+	s.Sleeps += o.Sleeps
 	for i := range s.Drops {
 		s.Drops[i] += o.Drops[i]
 	}

@@ -6,10 +6,12 @@ import (
 	"github.com/fanout/fanout/fastpath/route"
 )
 
-// sync adopts a newly published table: it creates SRTP contexts for
-// sessions whose keys arrived, drops state of sessions that left, re-encodes
-// peers that moved (NAT rebinding), and asks publishers for a keyframe when a
-// player becomes ready. It runs only when the table pointer changed.
+// sync adopts a newly published table: it creates SRTP contexts for the
+// sessions this core owns whose keys arrived, forgets sessions that left,
+// re-encodes peers that moved (NAT rebinding), asks a publisher it owns for
+// a keyframe when one of its players becomes ready, and rebuilds its view
+// of every stream (its own players, the other cores with players). It runs
+// only when the table pointer changed; it may allocate.
 func (c *core) sync(t *route.Table) {
 	c.tbl = t
 	if len(c.sess) < len(t.Sessions) {
@@ -29,18 +31,22 @@ func (c *core) sync(t *route.Table) {
 		if st.id != s.ID || st.epoch != s.Epoch {
 			*st = sessState{id: s.ID, epoch: s.Epoch}
 		}
-		if s.Keys != nil && st.rx == nil {
-			if !c.makeContexts(st, s.Keys) {
-				continue
-			}
-			if s.Role == route.RolePlayer {
-				c.wantKeyframe(t, s.Stream)
+		st.owned = c.e.ownerOf(s) == c.id
+		if !st.owned {
+			st.rx, st.tx = nil, nil
+		} else if s.Keys != nil && st.rx == nil {
+			c.makeContexts(st, s.Keys)
+		}
+		if s.Role == route.RolePlayer && s.Keys != nil && !st.kfAsked {
+			st.kfAsked = true
+			if pub := c.publisherOf(t, s.Stream); pub != nil && c.e.ownerOf(pub) == c.id {
+				c.wantKeyframe(t, pub.ID)
 			}
 		}
-		if s.Peer.IsValid() {
-			ap := s.Peer.Addr().As16()
-			var key [28]byte
-			copy(key[:16], ap[:])
+		if st.owned && s.Peer.IsValid() {
+			var key [18]byte
+			a16 := s.Peer.Addr().As16()
+			copy(key[:16], a16[:])
 			key[16], key[17] = byte(s.Peer.Port()>>8), byte(s.Peer.Port())
 			if key != st.peerAddr {
 				st.peerAddr = key
@@ -48,30 +54,80 @@ func (c *core) sync(t *route.Table) {
 			}
 		}
 	}
+	c.syncViews(t)
 }
 
-func (c *core) makeContexts(st *sessState, k *route.Keys) bool {
+// syncViews rebuilds the per-stream split of players between cores.
+func (c *core) syncViews(t *route.Table) {
+	if cap(c.views) < len(t.Streams) {
+		grown := make([]streamView, len(t.Streams), len(t.Streams)+len(t.Streams)/2)
+		copy(grown, c.views)
+		c.views = grown
+	}
+	c.views = c.views[:len(t.Streams)]
+	for i := range c.views {
+		v := &c.views[i]
+		v.mine, v.remote = v.mine[:0], 0
+		st := t.Stream(route.StreamID(i))
+		if st == nil {
+			continue
+		}
+		for _, pid := range st.Players {
+			ps := t.Session(pid)
+			if ps == nil {
+				continue
+			}
+			if o := c.e.ownerOf(ps); o == c.id {
+				v.mine = append(v.mine, pid)
+			} else {
+				v.remote |= 1 << uint(o)
+			}
+		}
+	}
+}
+
+func (c *core) publisherOf(t *route.Table, sid route.StreamID) *route.Session {
+	st := t.Stream(sid)
+	if st == nil || st.Publisher == 0 {
+		return nil
+	}
+	return t.Session(st.Publisher)
+}
+
+func (c *core) makeContexts(st *sessState, k *route.Keys) {
 	rx, err := srtp.CreateContext(k.RemoteKey, k.RemoteSalt, k.Profile, srtp.SRTPReplayProtection(256))
 	if err != nil {
-		return false
+		return
 	}
 	tx, err := srtp.CreateContext(k.LocalKey, k.LocalSalt, k.Profile)
 	if err != nil {
-		return false
-	}
-	st.rx, st.tx = rx, tx
-	return true
-}
-
-// wantKeyframe marks the publisher of stream as owing a keyframe.
-func (c *core) wantKeyframe(t *route.Table, sid route.StreamID) {
-	st := t.Stream(sid)
-	if st == nil || st.Publisher == 0 {
 		return
 	}
-	ps := &c.sess[st.Publisher]
+	st.rx, st.tx = rx, tx
+}
+
+// wantKeyframe marks publisher pid, which this core owns, as owing a keyframe.
+func (c *core) wantKeyframe(t *route.Table, pid route.SessionID) {
+	if pid == 0 || int(pid) >= len(c.sess) {
+		return
+	}
+	ps := &c.sess[pid]
 	if !ps.keyframeWanted {
 		ps.keyframeWanted = true
-		c.want = append(c.want, st.Publisher)
+		c.want = append(c.want, pid)
 	}
+}
+
+// keyframeFor asks the publisher of stream sid for a keyframe, on its
+// owner's core.
+func (c *core) keyframeFor(sid route.StreamID) {
+	pub := c.publisherOf(c.tbl, sid)
+	if pub == nil {
+		return
+	}
+	if o := c.e.ownerOf(pub); o != c.id {
+		c.push(o, msg{sid: pub.ID, op: opKeyframe})
+		return
+	}
+	c.wantKeyframe(c.tbl, pub.ID)
 }

@@ -35,7 +35,14 @@ vhost __defaultVhost__ { rtc { enabled on; stun_timeout 30; } }
 // startTestServer runs a Fanout on free loopback ports.
 func startTestServer(t testing.TB, extra string) *Server {
 	t.Helper()
-	cfg, err := conf.Parse("test.conf", []byte(testConfig+extra), conf.Options{Env: []string{}, Warn: func(string) {}})
+	return startTestServerConfig(t, testConfig+extra)
+}
+
+// startTestServerConfig runs a Fanout on a whole config text; listen
+// addresses are replaced by free loopback ports.
+func startTestServerConfig(t testing.TB, text string) *Server {
+	t.Helper()
+	cfg, err := conf.Parse("test.conf", []byte(text), conf.Options{Env: []string{}, Warn: func(string) {}})
 	if err != nil {
 		t.Fatal(err)
 	}

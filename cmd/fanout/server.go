@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -56,9 +57,16 @@ func start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) {
 	if !cfg.RTCServer.Enabled {
 		log.Warn("rtc_server is disabled in the config; WebRTC sessions will be refused")
 	}
-	s.fp, err = fastpath.New(fastpath.Config{Addr: rtcAddr, Batch: cfg.Fastpath.Batch})
+	s.fp, err = fastpath.New(fastpath.Config{Addr: rtcAddr, Batch: cfg.Fastpath.Batch,
+		Cores: cfg.Fastpath.Cores, GSO: cfg.Fastpath.GSO, BPF: cfg.Fastpath.BPF})
 	if err != nil {
 		return nil, err
+	}
+	if st := s.fp.Status(); st.Cores > 1 && !st.BPF {
+		log.Warn("fastpath: no BPF steering; sessions are placed by the kernel's reuseport hash and handed to their core",
+			"cores", st.Cores, "steering", st.Steering)
+	} else {
+		log.Info("fastpath", "cores", st.Cores, "cpus", st.CPUs, "gso", st.GSO, "steering", st.Steering)
 	}
 	s.fp.Start()
 	s.closers = append(s.closers, func() { _ = s.fp.Close() })
@@ -95,10 +103,27 @@ func (s *Server) controlConfig() control.Config {
 		Logger:      s.log,
 		Vhost: func(name string) control.RTCOptions {
 			v := s.cfg.Vhost(name).RTC
+			h := s.cfg.Vhost(name).HTTPHooks
 			return control.RTCOptions{
 				Enabled: v.Enabled && r.Enabled, NACK: v.NACK, TWCC: v.TWCC,
 				STUNTimeout: v.STUNTimeout, DTLSRole: v.DTLSRole,
+				Hooks: control.Hooks{Enabled: h.Enabled, OnPublish: h.OnPublish, OnUnpublish: h.OnUnpublish,
+					OnPlay: h.OnPlay, OnStop: h.OnStop},
 			}
+		},
+		BearerToken: s.cfg.HTTPAPI.Auth.BearerToken,
+		APIAuth: struct {
+			Enabled            bool
+			Username, Password string
+		}{s.cfg.HTTPAPI.Auth.Enabled, s.cfg.HTTPAPI.Auth.Username, s.cfg.HTTPAPI.Auth.Password},
+		Summary: s.summary,
+		Vhosts: func() []string {
+			names := make([]string, 0, len(s.cfg.Vhosts))
+			for n := range s.cfg.Vhosts {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			return names
 		},
 	}
 }
@@ -114,6 +139,7 @@ func (s *Server) startAPI(listen string) error {
 	}
 	mux := http.NewServeMux()
 	s.ctl.Register(mux)
+	s.ctl.RegisterAPI(mux)
 	for _, r := range apiRoutes {
 		r(s, mux)
 	}

@@ -79,6 +79,13 @@ type Session struct {
 	Tracks [NumKinds]Track
 	// NACK says whether the session negotiated generic NACK.
 	NACK bool
+	// Core is the fastpath core that owns the session's mutable state
+	// (SRTP contexts, rewrite offsets): control picks it and encodes it in
+	// the server ICE ufrag (fastpath.UfragForCore), and copies
+	// fastpath.CoreOfUfrag here. A value outside the engine's cores (-1: the
+	// ufrag names none) makes the cores derive the owner from ID. Datagrams
+	// that land on another core are handed to the owner through its ring.
+	Core int
 }
 
 // Ready reports whether media may flow for the session.

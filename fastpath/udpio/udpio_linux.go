@@ -240,6 +240,31 @@ func (b *Batch) Recv(c *Conn) error {
 	return nil
 }
 
+// ErrWouldBlock is returned by TryRecv when no datagram is queued.
+var ErrWouldBlock = errors.New("udpio: would block")
+
+// TryRecv fills the batch with the datagrams already queued, without
+// blocking (MSG_DONTWAIT); the per-core loop waits in Wait instead, so it can
+// also be woken for ring work.
+func (b *Batch) TryRecv(c *Conn) error {
+	for i := range b.msgs {
+		b.iovs[i].SetLen(MaxDatagram)
+		b.msgs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
+		b.msgs[i].Hdr.Flags = 0
+	}
+	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&b.msgs[0])),
+		uintptr(len(b.msgs)), unix.MSG_DONTWAIT, 0, 0)
+	if e != 0 {
+		b.N = 0
+		if e == unix.EAGAIN || e == unix.EINTR {
+			return ErrWouldBlock
+		}
+		return e
+	}
+	b.N = int(n)
+	return nil
+}
+
 // Datagram returns the i-th received datagram and its source.
 func (b *Batch) Datagram(i int) ([]byte, netip.AddrPort) {
 	return b.Bufs[i][:b.msgs[i].Len], decodeAddr(&b.names[i])

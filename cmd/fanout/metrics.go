@@ -1,0 +1,96 @@
+package main
+
+import (
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/fanout/fanout/fastpath"
+)
+
+// The Prometheus endpoint lives on the API port (/metrics): SRS's exporter
+// names where SRS has them, fanout_* for the fastpath's per-core counters.
+func init() {
+	apiRoutes = append(apiRoutes, func(s *Server, mux *http.ServeMux) {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+			&metrics{s: s})
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	})
+}
+
+type metrics struct{ s *Server }
+
+var (
+	mStreams  = prometheus.NewDesc("srs_streams", "Live streams.", nil, nil)
+	mClients  = prometheus.NewDesc("srs_clients", "Live WebRTC sessions.", nil, nil)
+	mTotal    = prometheus.NewDesc("srs_clients_total", "WebRTC sessions created.", nil, nil)
+	mRecv     = prometheus.NewDesc("srs_receive_bytes_total", "Bytes received on the media port.", nil, nil)
+	mSend     = prometheus.NewDesc("srs_send_bytes_total", "Bytes sent on the media port.", nil, nil)
+	mBuild    = prometheus.NewDesc("srs_build_info", "Build information.", []string{"version", "goversion"}, nil)
+	mRxPkts   = prometheus.NewDesc("fanout_fastpath_rx_packets_total", "Datagrams received, per core.", []string{"core"}, nil)
+	mTxPkts   = prometheus.NewDesc("fanout_fastpath_tx_packets_total", "Datagrams sent, per core.", []string{"core"}, nil)
+	mRxBytes  = prometheus.NewDesc("fanout_fastpath_rx_bytes_total", "Bytes received, per core.", []string{"core"}, nil)
+	mTxBytes  = prometheus.NewDesc("fanout_fastpath_tx_bytes_total", "Bytes sent, per core.", []string{"core"}, nil)
+	mBatches  = prometheus.NewDesc("fanout_fastpath_batches_total", "recvmmsg batches, per core.", []string{"core"}, nil)
+	mDrops    = prometheus.NewDesc("fanout_fastpath_drops_total", "Datagrams dropped, per core and reason.", []string{"core", "reason"}, nil)
+	mRTCP     = prometheus.NewDesc("fanout_fastpath_rtcp_total", "RTCP feedback, per core and kind.", []string{"core", "kind"}, nil)
+	mSTUN     = prometheus.NewDesc("fanout_stun_bindings_total", "STUN binding requests answered.", nil, nil)
+	mSTUNBad  = prometheus.NewDesc("fanout_stun_rejected_total", "STUN requests refused (integrity, fingerprint, unknown ufrag).", nil, nil)
+	mSessEnds = prometheus.NewDesc("fanout_sessions_ended_total", "WebRTC sessions ended.", nil, nil)
+)
+
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(m, ch) }
+
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	counts, live := m.s.ctl.Stats()
+	gauge := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
+	}
+	gauge(mStreams, float64(len(m.s.ctl.Streams())))
+	gauge(mClients, float64(live))
+	gauge(mBuild, 1, "1.0.0", runtime.Version())
+	counter(mTotal, counts.SessionsCreated)
+	counter(mSessEnds, counts.SessionsEnded)
+	counter(mSTUN, counts.STUNBindings)
+	counter(mSTUNBad, counts.STUNRejected)
+	total := m.s.fp.Stats()
+	counter(mRecv, total.RxBytes)
+	counter(mSend, total.TxBytes)
+	for i, cs := range m.s.fp.CoreStats() {
+		core := strconv.Itoa(i)
+		counter(mRxPkts, cs.RxPackets, core)
+		counter(mTxPkts, cs.TxPackets, core)
+		counter(mRxBytes, cs.RxBytes, core)
+		counter(mTxBytes, cs.TxBytes, core)
+		counter(mBatches, cs.Batches, core)
+		for r, n := range cs.Drops {
+			counter(mDrops, n, core, fastpath.DropReasonNames[r])
+		}
+		counter(mRTCP, cs.PLIIn, core, "pli_in")
+		counter(mRTCP, cs.FIRIn, core, "fir_in")
+		counter(mRTCP, cs.NACKIn, core, "nack_in")
+		counter(mRTCP, cs.PLIOut, core, "pli_out")
+	}
+}
+
+// summary is the fastpath and process part of /api/v1/summaries.
+func (s *Server) summary() map[string]any {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	cores := s.fp.CoreStats()
+	return map[string]any{
+		"self": map[string]any{
+			"pid": os.Getpid(), "mem_kbyte": ms.Sys / 1024, "goroutines": runtime.NumGoroutine(),
+		},
+		"fastpath": map[string]any{"cores": len(cores), "per_core": cores, "total": s.fp.Stats()},
+	}
+}
