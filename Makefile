@@ -81,11 +81,18 @@ fuzz: ## Run every FuzzX in the tree for FUZZTIME each (default 60s)
 		--exclude-dir=vendor '^func Fuzz[A-Za-z0-9_]*\(' . | sort); \
 	if [ "$$found" -eq 0 ]; then echo "fuzz: no func Fuzz... found"; else echo "fuzz: ran $$found fuzzer(s)"; fi
 
-# NOTE: this bench command line is a first cut; the lead may refine it (which packages,
-# -count for benchstat, the fanout-bench flags and scenarios).
-bench: build ## Run fastpath micro-benchmarks, then fanout-bench writing a report to bench/results/
-	$(GO) test -run '^$$' -bench . -benchmem ./fastpath/...
-	./$(BIN)/fanout-bench -report $(BENCH_RESULTS)
+# The default scenario: fastpath micro-benchmarks, then Fanout (pinned to CPU 0) and the pion
+# reference relay under the same fanout-bench load (100 subscribers, 10 s, floor beside each),
+# reports with machine facts in bench/results/. Larger sweeps: bench/run.sh fanout.
+bench: build ## Run fastpath micro-benchmarks, then fanout-bench against Fanout and a pion relay (< 2 min)
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2000x ./fastpath/...
+	@set -e; CANDIDATE=127.0.0.1 SRS_HTTP_API_LISTEN=127.0.0.1:19850 SRS_RTC_SERVER_LISTEN=18000 \
+		SRS_HTTP_SERVER_ENABLED=off taskset -c 0 ./$(BIN)/fanout >$(BENCH_RESULTS)/fanout.log.tmp 2>&1 & pid=$$!; \
+	trap "kill $$pid 2>/dev/null" EXIT; sleep 1; \
+	./$(BIN)/fanout-bench -whip 'http://127.0.0.1:19850/rtc/v1/whip/?app=live&stream=bench' \
+		-whep 'http://127.0.0.1:19850/rtc/v1/whep/?app=live&stream=bench' -metrics http://127.0.0.1:19850/metrics \
+		-server-pid $$pid -subs 100 -dur 10s -floor -server-cpus 0 -bench-cpus 1 -report $(BENCH_RESULTS)/; \
+	kill $$pid; BIN=./$(BIN)/fanout-bench DUR=10s sh bench/run.sh default
 
 soak: deps-test ## Run the long soak tests (build tag `soak`, tests named Soak...)
 	$(GO) test -tags soak -run Soak -count=1 -p 1 -timeout $(SOAK_TIMEOUT) ./...

@@ -67,6 +67,9 @@ func statusOf(err error) int {
 
 // writeError answers with the status and a one-line text/plain reason.
 func writeError(w http.ResponseWriter, err error) {
+	if statusOf(err) == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(statusOf(err))
@@ -280,8 +283,8 @@ func (s *Server) register(req offerRequest, offer *sdpneg.Offer, nopt sdpneg.Opt
 	dtlsRole := s.cfg.Vhost(req.vhost).DTLSRole
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
-		return nil, nil, httpErr(http.StatusServiceUnavailable, "server is shutting down")
+	if s.closing || s.draining {
+		return nil, nil, httpErr(http.StatusServiceUnavailable, "server is draining for shutdown")
 	}
 	st := s.streamLocked(req.vhost, req.app, req.stream)
 	var neg *sdpneg.Negotiated

@@ -13,6 +13,7 @@
 package control
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -104,6 +105,7 @@ type Server struct {
 	epoch    uint32
 	ssrc     uint32
 	closing  bool
+	draining bool
 	counts   Counters
 
 	stop chan struct{}
@@ -209,6 +211,27 @@ func (s *Server) Close() {
 	}
 	close(s.stop)
 	s.wg.Wait()
+}
+
+// Drain refuses new sessions (503) and waits until the live ones end or
+// ctx is done; it reports how many were still live.
+func (s *Server) Drain(ctx context.Context) int {
+	s.mu.Lock()
+	s.draining = true
+	s.mu.Unlock()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		_, live := s.Stats()
+		if live == 0 {
+			return 0
+		}
+		select {
+		case <-ctx.Done():
+			return live
+		case <-t.C:
+		}
+	}
 }
 
 // Stats returns the control counters and the live session count.

@@ -5,13 +5,13 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/fanout/fanout/conf"
 )
@@ -20,6 +20,7 @@ func main() {
 	cfgPath := flag.String("c", "", "config file (SRS syntax); empty runs the embedded default")
 	envOnly := flag.Bool("e", false, "ignore the config file; configure from SRS_* environment variables only")
 	testCfg := flag.Bool("t", false, "test the config file and exit")
+	drain := flag.Duration("drain", 30*time.Second, "on SIGTERM/SIGINT, how long live sessions may take to finish")
 	flag.Parse()
 
 	warn := func(msg string) { fmt.Fprintln(os.Stderr, "fanout: config:", msg) }
@@ -33,17 +34,29 @@ func main() {
 		return
 	}
 	log := newLogger(cfg)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	srv, err := start(cfg, log, Options{})
 	if err != nil {
 		log.Error("start failed", "err", err)
 		os.Exit(1)
 	}
 	srv.PrintURLs(os.Stdout)
-	<-ctx.Done()
-	log.Info("shutting down")
-	srv.Close()
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			next, err := loadConfig(*cfgPath, *envOnly, warn)
+			if err != nil {
+				log.Error("reload refused: config has errors", "err", err)
+				continue
+			}
+			log.Info("config reloaded: vhost options apply to new sessions", "needs_restart", describeRestart(srv.Reload(next)))
+			continue
+		}
+		log.Info("draining: new sessions get 503", "signal", sig.String(), "timeout", *drain)
+		left := srv.Drain(*drain)
+		log.Info("stopped", "sessions_cut", left)
+		return
+	}
 }
 
 func loadConfig(path string, envOnly bool, warn func(string)) (*conf.Config, error) {

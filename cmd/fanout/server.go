@@ -11,8 +11,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/fanout/fanout/bpf"
 	"github.com/fanout/fanout/conf"
 	"github.com/fanout/fanout/control"
 	"github.com/fanout/fanout/control/candidate"
@@ -38,7 +40,8 @@ var (
 
 // Server is a running Fanout: the fastpath, control and HTTP listeners.
 type Server struct {
-	cfg     *conf.Config
+	cfg     *conf.Config // as started; what needs a restart is read from here
+	live    atomic.Pointer[conf.Config]
 	log     *slog.Logger
 	fp      *fastpath.Engine
 	ctl     *control.Server
@@ -50,6 +53,7 @@ type Server struct {
 // start brings every part up in dependency order.
 func start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) {
 	s := &Server{cfg: cfg, log: log}
+	s.live.Store(cfg)
 	rtcAddr, err := listenAddr(first(o.RTCListen, firstOf(cfg.RTCServer.Listen, "8000")))
 	if err != nil {
 		return nil, fmt.Errorf("rtc_server.listen: %w", err)
@@ -58,7 +62,8 @@ func start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) {
 		log.Warn("rtc_server is disabled in the config; WebRTC sessions will be refused")
 	}
 	s.fp, err = fastpath.New(fastpath.Config{Addr: rtcAddr, Batch: cfg.Fastpath.Batch,
-		Cores: cfg.Fastpath.Cores, GSO: cfg.Fastpath.GSO, BPF: cfg.Fastpath.BPF})
+		Cores: cfg.Fastpath.Cores, GSO: cfg.Fastpath.GSO, BPF: cfg.Fastpath.BPF,
+		Steer: func(fds []int) (io.Closer, error) { return bpf.AttachUfragSteering(fds) }})
 	if err != nil {
 		return nil, err
 	}
@@ -102,8 +107,8 @@ func (s *Server) controlConfig() control.Config {
 		Crossdomain: s.cfg.HTTPAPI.Crossdomain,
 		Logger:      s.log,
 		Vhost: func(name string) control.RTCOptions {
-			v := s.cfg.Vhost(name).RTC
-			h := s.cfg.Vhost(name).HTTPHooks
+			v := s.config().Vhost(name).RTC
+			h := s.config().Vhost(name).HTTPHooks
 			return control.RTCOptions{
 				Enabled: v.Enabled && r.Enabled, NACK: v.NACK, TWCC: v.TWCC,
 				STUNTimeout: v.STUNTimeout, DTLSRole: v.DTLSRole,
@@ -118,8 +123,9 @@ func (s *Server) controlConfig() control.Config {
 		}{s.cfg.HTTPAPI.Auth.Enabled, s.cfg.HTTPAPI.Auth.Username, s.cfg.HTTPAPI.Auth.Password},
 		Summary: s.summary,
 		Vhosts: func() []string {
-			names := make([]string, 0, len(s.cfg.Vhosts))
-			for n := range s.cfg.Vhosts {
+			vh := s.config().Vhosts
+			names := make([]string, 0, len(vh))
+			for n := range vh {
 				names = append(names, n)
 			}
 			sort.Strings(names)

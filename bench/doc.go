@@ -1,0 +1,23 @@
+// Package bench owns fanout-bench: the load generator and measuring tool that
+// makes every speed claim about Fanout, and about any other WHIP/WHEP server
+// reached by URL (SRS, mediamtx, the pion relay in bench/pionrelay).
+//
+// It holds:
+//   - the WHIP publisher (pion/webrtc) with a synthetic H.264+Opus RTP source
+//     that stamps its send time into each payload, or ffmpeg-made files;
+//   - lightweight WHEP subscribers: a hand-built recvonly offer, ICE (STUN
+//     binding), a pion/dtls client and SRTP keys, after which the socket is
+//     read by a recvmmsg+epoll loop that serves hundreds of sockets per core;
+//   - the receive accounting (packets, sequence gaps, loss, jitter, sampled
+//     SRTP authentication, latency on one clock, time to connect and to the
+//     first keyframe);
+//   - server accounting (/proc/PID/stat, Prometheus /metrics), CPU pinning;
+//   - the modes fixed, ramp, sweep and floor (bare GCM + sendmmsg), and the
+//     outputs: JSON, a text table, a PNG plot and Markdown reports.
+//
+// Concurrency: each receive loop (reader) is one goroutine locked to an OS
+// thread that owns the per-subscriber counters it touches; other goroutines
+// only read the counters it publishes atomically once per batch. Every
+// goroutine the package starts is stopped and waited for by Run (or by
+// Close on the type that started it).
+package bench

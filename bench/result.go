@@ -1,0 +1,113 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// Result is one measured window. The JSON names are a contract: other tools
+// (CI, the lead's comparison scripts) read them. -1 means "not available"
+// (no -server-pid, no stamped payloads, no keyframe seen).
+type Result struct {
+	Mode                  string  `json:"mode"`
+	Server                string  `json:"server"`
+	SubscribersRequested  int     `json:"subscribers_requested"`
+	SubscribersConnected  int     `json:"subscribers_connected"`
+	ConnectFailures       int     `json:"connect_failures"`
+	DurationS             float64 `json:"duration_s"`
+	BitrateBPS            int     `json:"bitrate_bps"`
+	PacketsReceived       uint64  `json:"packets_received"`
+	PacketsExpected       uint64  `json:"packets_expected"`
+	LossRatio             float64 `json:"loss_ratio"`
+	SeqGaps               uint64  `json:"seq_gaps"`
+	OutOfOrder            uint64  `json:"out_of_order"`
+	EgressPPS             float64 `json:"egress_pps"`
+	EgressMbps            float64 `json:"egress_mbps"`
+	PublisherPackets      uint64  `json:"publisher_packets"`
+	ServerCPUPercent      float64 `json:"server_cpu_percent"`
+	ServerCPUUsPerPacket  float64 `json:"server_cpu_us_per_egress_packet"`
+	ServerRSSMB           float64 `json:"server_rss_mb"`
+	ServerThreads         int     `json:"server_threads"`
+	LatencyP50Ms          float64 `json:"latency_p50_ms"`
+	LatencyP99Ms          float64 `json:"latency_p99_ms"`
+	LatencySamples        uint64  `json:"latency_samples"`
+	JitterMs              float64 `json:"jitter_ms"`
+	ConnectP50Ms          float64 `json:"connect_p50_ms"`
+	ConnectP99Ms          float64 `json:"connect_p99_ms"`
+	FirstKeyframeP50Ms    float64 `json:"first_keyframe_p50_ms"`
+	FirstKeyframeP99Ms    float64 `json:"first_keyframe_p99_ms"`
+	BenchCPUUsPerPacket   float64 `json:"bench_cpu_us_per_packet"`
+	BenchReaderCPUPercent float64 `json:"bench_reader_cpu_percent"`
+	BenchProcessCPUPct    float64 `json:"bench_process_cpu_percent"`
+	SRTPVerified          uint64  `json:"srtp_verified"`
+	SRTPAuthFailures      uint64  `json:"srtp_auth_failures"`
+	RecvSyscalls          uint64  `json:"recv_syscalls"`
+	NACKsSent             uint64  `json:"nacks_sent"`
+
+	FloorCPUUsPerPacket float64 `json:"floor_cpu_us_per_packet"`
+	FloorEgressPPS      float64 `json:"floor_egress_pps"`
+	FloorLossRatio      float64 `json:"floor_loss_ratio"`
+	ServerToFloorRatio  float64 `json:"server_to_floor_cpu_ratio"`
+
+	ServerMetrics map[string]float64 `json:"server_metrics,omitempty"`
+}
+
+// Report is the whole output of a run.
+type Report struct {
+	Result
+	RampMaxSubscribers int      `json:"ramp_max_subscribers,omitempty"`
+	Steps              []Result `json:"steps,omitempty"`
+	Machine            *Machine `json:"machine,omitempty"`
+	Command            string   `json:"command,omitempty"`
+	Errors             []string `json:"errors,omitempty"`
+}
+
+func na(v float64, format string) string {
+	if v < 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf(format, v)
+}
+
+// WriteTable prints a readable summary: one row per step.
+func (r *Report) WriteTable(w io.Writer) {
+	rows := r.Steps
+	if len(rows) == 0 {
+		rows = []Result{r.Result}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "subs\tconn\tloss%\tegress pps\tsrv cpu%\tsrv µs/pkt\tfloor µs/pkt\tsrv/floor\tbench µs/pkt\tlat p50 ms\tlat p99 ms\tconn p99 ms\tkf p99 ms\t")
+	for _, s := range rows {
+		fmt.Fprintf(tw, "%d\t%d\t%.3f\t%.0f\t%s\t%s\t%s\t%s\t%.3f\t%s\t%s\t%s\t%s\t\n",
+			s.SubscribersRequested, s.SubscribersConnected, s.LossRatio*100, s.EgressPPS,
+			na(s.ServerCPUPercent, "%.1f"), na(s.ServerCPUUsPerPacket, "%.3f"),
+			na(s.FloorCPUUsPerPacket, "%.3f"), na(s.ServerToFloorRatio, "%.2f"),
+			s.BenchCPUUsPerPacket, na(s.LatencyP50Ms, "%.2f"), na(s.LatencyP99Ms, "%.2f"),
+			na(s.ConnectP99Ms, "%.1f"), na(s.FirstKeyframeP99Ms, "%.1f"))
+	}
+	tw.Flush()
+	if r.RampMaxSubscribers > 0 {
+		fmt.Fprintf(w, "ramp: max subscribers within loss threshold: %d\n", r.RampMaxSubscribers)
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintf(w, "note: %s\n", e)
+	}
+}
+
+// markdownTable renders rows as a Markdown table.
+func markdownTable(rows []Result) string {
+	var b strings.Builder
+	b.WriteString("| subs | connected | loss % | egress pps | server CPU % | server µs/pkt | floor µs/pkt | server/floor | bench µs/pkt | latency p50/p99 ms | jitter ms | connect p99 ms | first keyframe p99 ms | server RSS MB |\n")
+	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, s := range rows {
+		fmt.Fprintf(&b, "| %d | %d | %.3f | %.0f | %s | %s | %s | %s | %.3f | %s / %s | %.2f | %s | %s | %s |\n",
+			s.SubscribersRequested, s.SubscribersConnected, s.LossRatio*100, s.EgressPPS,
+			na(s.ServerCPUPercent, "%.1f"), na(s.ServerCPUUsPerPacket, "%.3f"),
+			na(s.FloorCPUUsPerPacket, "%.3f"), na(s.ServerToFloorRatio, "%.2f"),
+			s.BenchCPUUsPerPacket, na(s.LatencyP50Ms, "%.2f"), na(s.LatencyP99Ms, "%.2f"), s.JitterMs,
+			na(s.ConnectP99Ms, "%.1f"), na(s.FirstKeyframeP99Ms, "%.1f"), na(s.ServerRSSMB, "%.1f"))
+	}
+	return b.String()
+}

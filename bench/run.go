@@ -1,0 +1,343 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Config is a whole bench run; cmd/fanout-bench fills it from flags.
+type Config struct {
+	WHIP, WHEP, Token string
+	Mode              string // fixed, ramp, sweep, floor
+	Subs              int
+	Steps             []int // sweep
+	RampStart         int
+	RampStep          int
+	RampMax           int
+	LossThreshold     float64
+	Bitrate           int
+	PktSize           int
+	Dur               time.Duration
+	Warmup            time.Duration
+	ServerPID         int
+	MetricsURL        string
+	ServerCPUs        []int
+	BenchCPUs         []int
+	Readers           int
+	VerifyEvery       int
+	NACK              bool
+	Floor             bool
+	Concurrency       int
+	ConnectTimeout    time.Duration
+	Local             netip.Addr
+	Candidate         netip.AddrPort
+	NoPublisher       bool
+	H264File, OggFile string
+	RcvBuf            int
+	Log               func(format string, args ...any)
+}
+
+func (c *Config) defaults() error {
+	if c.Mode == "" {
+		c.Mode = "fixed"
+	}
+	if c.Bitrate <= 0 {
+		c.Bitrate = 1_000_000
+	}
+	if c.PktSize <= 0 {
+		c.PktSize = 1200
+	}
+	if c.Dur <= 0 {
+		c.Dur = 10 * time.Second
+	}
+	if c.Warmup <= 0 {
+		c.Warmup = 3 * time.Second
+	}
+	if c.Readers <= 0 {
+		c.Readers = 1
+	}
+	if c.VerifyEvery <= 0 {
+		c.VerifyEvery = 16
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 16
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 15 * time.Second
+	}
+	if !c.Local.IsValid() {
+		c.Local = netip.MustParseAddr("127.0.0.1")
+	}
+	if c.RcvBuf <= 0 {
+		c.RcvBuf = 1 << 20
+	}
+	if c.LossThreshold <= 0 {
+		c.LossThreshold = 0.01
+	}
+	if c.Log == nil {
+		c.Log = func(string, ...any) {}
+	}
+	if c.Mode != "floor" && c.WHEP == "" {
+		return fmt.Errorf("%w: -whep is required", ErrConfig)
+	}
+	if c.Mode != "floor" && !c.NoPublisher && c.WHIP == "" {
+		return fmt.Errorf("%w: -whip is required (or -no-publish)", ErrConfig)
+	}
+	return nil
+}
+
+// stepSizes returns the subscriber counts of each measured window.
+func (c *Config) stepSizes() []int {
+	switch c.Mode {
+	case "ramp":
+		start, step, limit := max(c.RampStart, 1), max(c.RampStep, 1), max(c.RampMax, 1)
+		var out []int
+		for n := start; n <= limit; n += step {
+			out = append(out, n)
+		}
+		return out
+	case "sweep":
+		out := slices.Clone(c.Steps)
+		slices.Sort(out)
+		return out
+	}
+	return []int{max(c.Subs, 1)}
+}
+
+// runner holds the live state of one run.
+type runner struct {
+	cfg     Config
+	readers []*reader
+	conn    *connector
+	subs    []*subscriber
+	fails   int
+	pub     *Publisher
+	rep     Report
+}
+
+// Run executes cfg and returns the report; every goroutine, socket and
+// session it started is gone when it returns.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	if len(cfg.BenchCPUs) > 0 {
+		if err := pinProcess(0, cfg.BenchCPUs); err != nil {
+			return nil, err
+		}
+	}
+	if len(cfg.ServerCPUs) > 0 && cfg.ServerPID > 0 {
+		if err := pinProcess(cfg.ServerPID, cfg.ServerCPUs); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Mode == "floor" {
+		fr, err := runFloor(ctx, floorConfig(&cfg, max(cfg.Subs, 1)))
+		if err != nil {
+			return nil, err
+		}
+		rep := &Report{Result: fr.asResult(&cfg)}
+		return rep, nil
+	}
+	r := &runner{cfg: cfg}
+	defer r.teardown()
+	if err := r.setup(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.steps(ctx); err != nil {
+		return &r.rep, err
+	}
+	return &r.rep, nil
+}
+
+func (r *runner) setup(ctx context.Context) error {
+	cfg := &r.cfg
+	id, err := newIdentity()
+	if err != nil {
+		return err
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency, MaxConnsPerHost: cfg.Concurrency * 2}
+	r.conn = &connector{id: id, hc: &http.Client{Transport: tr, Timeout: cfg.ConnectTimeout},
+		whep: cfg.WHEP, token: cfg.Token, local: cfg.Local, rcvbuf: cfg.RcvBuf,
+		timeout: cfg.ConnectTimeout, cand: cfg.Candidate}
+	total := slices.Max(cfg.stepSizes())
+	for range cfg.Readers {
+		rd, err := newReader(total/cfg.Readers+2, cfg.VerifyEvery, cfg.NACK, cfg.BenchCPUs)
+		if err != nil {
+			return err
+		}
+		r.readers = append(r.readers, rd)
+		rd.start()
+	}
+	if !cfg.NoPublisher {
+		cfg.Log("publishing to %s at %d bps", cfg.WHIP, cfg.Bitrate)
+		r.pub, err = StartPublisher(ctx, PublisherConfig{WHIP: cfg.WHIP, Token: cfg.Token,
+			Bitrate: cfg.Bitrate, PktSize: cfg.PktSize, H264File: cfg.H264File, OggFile: cfg.OggFile})
+		if err != nil {
+			return err
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	return nil
+}
+
+// steps grows the subscriber set through each step size and measures.
+func (r *runner) steps(ctx context.Context) error {
+	cfg := &r.cfg
+	sizes := cfg.stepSizes()
+	for _, n := range sizes {
+		first := len(r.subs)
+		cfg.Log("connecting subscribers %d..%d", first+1, n)
+		r.addSubs(ctx, n-len(r.subs))
+		r.warmup(ctx, r.subs[first:])
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		cfg.Log("measuring %d subscribers for %s", n, cfg.Dur)
+		res := r.measure(ctx, n, r.subs[first:])
+		if cfg.Floor {
+			if r.pub != nil {
+				r.pub.Pause(true)
+			}
+			fr, err := runFloor(ctx, floorConfig(cfg, max(res.SubscribersConnected, 1)))
+			if err != nil {
+				r.rep.Errors = append(r.rep.Errors, err.Error())
+			} else {
+				fr.apply(&res)
+			}
+			if r.pub != nil {
+				r.pub.Pause(false)
+			}
+		}
+		r.rep.Steps = append(r.rep.Steps, res)
+		r.rep.Result = res
+		cfg.Log("%d subs: loss %.4f, egress %.0f pps, server cpu %.1f%%", n, res.LossRatio, res.EgressPPS, res.ServerCPUPercent)
+		if cfg.Mode == "ramp" {
+			if res.LossRatio > cfg.LossThreshold || res.SubscribersConnected < n {
+				break
+			}
+			r.rep.RampMaxSubscribers = n
+		}
+	}
+	if cfg.Mode == "fixed" {
+		r.rep.Steps = nil
+	}
+	if cfg.Mode == "ramp" {
+		for _, s := range r.rep.Steps {
+			if s.SubscribersRequested == r.rep.RampMaxSubscribers {
+				r.rep.Result = s
+			}
+		}
+	}
+	return nil
+}
+
+// addSubs connects n more subscribers, Concurrency at a time.
+func (r *runner) addSubs(ctx context.Context, n int) {
+	if n <= 0 {
+		return
+	}
+	base := len(r.subs)
+	batch := make([]*subscriber, n)
+	for i := range batch {
+		batch[i] = &subscriber{id: base + i, fd: -1}
+	}
+	r.subs = append(r.subs, batch...)
+	sem := make(chan struct{}, r.cfg.Concurrency)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for _, s := range batch {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := r.conn.connect(ctx, s, r.readers[s.id%len(r.readers)]); err != nil {
+				mu.Lock()
+				r.fails++
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		r.rep.Errors = append(r.rep.Errors, fmt.Sprintf("connect: %v", firstErr))
+		r.cfg.Log("connect failures: %d (first: %v)", r.fails, firstErr)
+	}
+}
+
+// warmup waits until every connected subscriber of the step saw a keyframe,
+// or Warmup passes (at least one second, so steady state is measured).
+func (r *runner) warmup(ctx context.Context, subs []*subscriber) {
+	deadline := time.Now().Add(r.cfg.Warmup)
+	minEnd := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		waiting := 0
+		for _, s := range subs {
+			if s.connected.Load() != 0 && s.firstKeyframe.Load() == 0 {
+				waiting++
+			}
+		}
+		if waiting == 0 && time.Now().After(minEnd) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// teardown stops publishers and readers, closes sockets and deletes the
+// WHEP sessions.
+func (r *runner) teardown() {
+	if r.pub != nil {
+		r.pub.Close()
+	}
+	for _, rd := range r.readers {
+		rd.close()
+	}
+	closeSubs(r.subs)
+	if r.conn == nil {
+		return
+	}
+	sem := make(chan struct{}, 32)
+	var wg sync.WaitGroup
+	for _, s := range r.subs {
+		if s.resource == "" {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			deleteResource(r.conn.hc, s.resource, r.cfg.Token)
+		}()
+	}
+	wg.Wait()
+	r.conn.hc.CloseIdleConnections()
+}
+
+// serverName is the host:port of the WHEP URL, for the report.
+func serverName(whep string) string {
+	if u, err := url.Parse(whep); err == nil {
+		return u.Host
+	}
+	return whep
+}
+
+func msQuantiles(vals []float64) (p50, p99 float64) {
+	if len(vals) == 0 {
+		return -1, -1
+	}
+	slices.Sort(vals)
+	q := func(f float64) float64 { return vals[int(math.Ceil(f*float64(len(vals))))-1] }
+	return q(0.5), q(0.99)
+}

@@ -1,0 +1,40 @@
+#!/bin/sh
+# bench/run.sh — the `make bench` scenario and the Fanout sweep, one command each.
+#
+#   bench/run.sh                 short default scenario (< 2 min): starts the pion
+#                                reference relay as a child, 100 subscribers for 10 s
+#                                plus the floor, report into bench/results/.
+#   bench/run.sh fanout          sweep 100,500,1000,2000 subscribers against a running
+#                                Fanout (FANOUT_PID required; URLs overridable below),
+#                                floor at each step, report + plot into bench/results/.
+#
+# Environment: FANOUT_PID, FANOUT_WHIP, FANOUT_WHEP, FANOUT_METRICS, SERVER_CPUS (default 0),
+# BENCH_CPUS (default 1), DUR (default 10s), BITRATE (default 1000000).
+set -eu
+cd "$(dirname "$0")/.."
+BIN=${BIN:-$(mktemp -d)/fanout-bench}
+go build -o "$BIN" ./cmd/fanout-bench
+SERVER_CPUS=${SERVER_CPUS:-0}
+BENCH_CPUS=${BENCH_CPUS:-1}
+DUR=${DUR:-10s}
+BITRATE=${BITRATE:-1000000}
+case "${1:-default}" in
+default)
+	exec "$BIN" -self-relay -subs 100 -dur "$DUR" -bitrate "$BITRATE" -floor \
+		-server-cpus "$SERVER_CPUS" -bench-cpus "$BENCH_CPUS" -report bench/results/ -v
+	;;
+fanout)
+	: "${FANOUT_PID:?set FANOUT_PID to the fanout server process id}"
+	WHIP=${FANOUT_WHIP:-http://127.0.0.1:1985/rtc/v1/whip/?app=live&stream=bench}
+	WHEP=${FANOUT_WHEP:-http://127.0.0.1:1985/rtc/v1/whep/?app=live&stream=bench}
+	METRICS=${FANOUT_METRICS:-http://127.0.0.1:1985/metrics}
+	exec "$BIN" -whip "$WHIP" -whep "$WHEP" -server-pid "$FANOUT_PID" -metrics "$METRICS" \
+		-mode sweep -steps 100,500,1000,2000 -dur "$DUR" -bitrate "$BITRATE" -floor \
+		-server-cpus "$SERVER_CPUS" -bench-cpus "$BENCH_CPUS" -concurrency 32 \
+		-report bench/results/ -v
+	;;
+*)
+	echo "usage: bench/run.sh [default|fanout]" >&2
+	exit 2
+	;;
+esac
