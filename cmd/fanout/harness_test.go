@@ -46,17 +46,21 @@ func startTestServerConfig(t testing.TB, text string) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lvl := slog.LevelWarn
-	if os.Getenv("FANOUT_TEST_LOG") != "" {
-		lvl = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
-	srv, err := start(cfg, log, Options{APIListen: "127.0.0.1:0", RTCListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0"})
+	srv, err := start(cfg, testLogger(), Options{APIListen: "127.0.0.1:0", RTCListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// testLogger shows warnings, or everything with FANOUT_TEST_LOG=1.
+func testLogger() *slog.Logger {
+	lvl := slog.LevelError
+	if os.Getenv("FANOUT_TEST_LOG") != "" {
+		lvl = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 }
 
 func (s *Server) url(path string) string {
@@ -66,11 +70,19 @@ func (s *Server) url(path string) string {
 // newPeer is a pion PeerConnection restricted to IPv4 loopback.
 func newPeer(t testing.TB) *webrtc.PeerConnection {
 	t.Helper()
+	return newPeerOn(t, webrtc.NetworkTypeUDP4)
+}
+
+// newPeerOn is a pion PeerConnection on one loopback network type.
+func newPeerOn(t testing.TB, nt webrtc.NetworkType) *webrtc.PeerConnection {
+	t.Helper()
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetNetworkTypes([]webrtc.NetworkType{nt})
+	// Loopback only; over IPv6 also the ULA of TestIPv6's private namespace
+	// (pion refuses ::1, see there).
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() || nt == webrtc.NetworkTypeUDP6 && ip.IsPrivate() })
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)

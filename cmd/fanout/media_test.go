@@ -32,7 +32,13 @@ type testPublisher struct {
 
 func newTestPublisher(t testing.TB, srv *Server, query string) *testPublisher {
 	t.Helper()
-	p := &testPublisher{pc: newPeer(t)}
+	return newTestPublisherOn(t, srv.url("/rtc/v1/whip/?"+query), webrtc.NetworkTypeUDP4)
+}
+
+// newTestPublisherOn publishes to a full WHIP URL over one network type.
+func newTestPublisherOn(t testing.TB, whipURL string, nt webrtc.NetworkType) *testPublisher {
+	t.Helper()
+	p := &testPublisher{pc: newPeerOn(t, nt)}
 	var err error
 	p.video, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264}, "video", "fanout-test")
 	if err != nil {
@@ -47,7 +53,7 @@ func newTestPublisher(t testing.TB, srv *Server, query string) *testPublisher {
 			t.Fatal(err)
 		}
 	}
-	p.res = exchange(t, p.pc, srv.url("/rtc/v1/whip/?"+query))
+	p.res = exchange(t, p.pc, whipURL)
 	waitConnected(t, p.pc, 5*time.Second)
 	return p
 }
@@ -172,7 +178,13 @@ type testPlayer struct {
 
 func newTestPlayer(t testing.TB, srv *Server, query string) *testPlayer {
 	t.Helper()
-	p := &testPlayer{pc: newPeer(t), ssrcs: map[uint32]bool{}}
+	return newTestPlayerOn(t, srv.url("/rtc/v1/whep/?"+query), webrtc.NetworkTypeUDP4)
+}
+
+// newTestPlayerOn plays a full WHEP URL over one network type.
+func newTestPlayerOn(t testing.TB, whepURL string, nt webrtc.NetworkType) *testPlayer {
+	t.Helper()
+	p := &testPlayer{pc: newPeerOn(t, nt), ssrcs: map[uint32]bool{}}
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
 		if _, err := p.pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			t.Fatal(err)
@@ -185,7 +197,7 @@ func newTestPlayer(t testing.TB, srv *Server, query string) *testPlayer {
 		}
 		p.readVideo(tr)
 	})
-	p.res = exchange(t, p.pc, srv.url("/rtc/v1/whep/?"+query))
+	p.res = exchange(t, p.pc, whepURL)
 	waitConnected(t, p.pc, 5*time.Second)
 	return p
 }

@@ -28,6 +28,9 @@ type Options struct {
 	APIListen  string
 	RTCListen  string
 	HTTPListen string
+	// HTTPSAPIListen and HTTPSListen replace the HTTPS listen addresses.
+	HTTPSAPIListen string
+	HTTPSListen    string
 }
 
 // httpRoutes and apiRoutes let feature files in this package mount their
@@ -40,14 +43,17 @@ var (
 
 // Server is a running Fanout: the fastpath, control and HTTP listeners.
 type Server struct {
-	cfg     *conf.Config // as started; what needs a restart is read from here
-	live    atomic.Pointer[conf.Config]
-	log     *slog.Logger
-	fp      *fastpath.Engine
-	ctl     *control.Server
-	apiLn   net.Listener
-	httpLn  net.Listener
-	closers []func()
+	cfg    *conf.Config // as started; what needs a restart is read from here
+	live   atomic.Pointer[conf.Config]
+	log    *slog.Logger
+	fp     *fastpath.Engine
+	ctl    *control.Server
+	apiLn  net.Listener
+	httpLn net.Listener
+	opts   Options
+	// HTTPS listeners, when enabled.
+	apiTLS, httpTLS netip.AddrPort
+	closers         []func()
 }
 
 // start brings every part up in dependency order.
@@ -82,6 +88,7 @@ func start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) {
 	}
 	s.ctl.Start()
 	s.closers = append(s.closers, s.ctl.Close)
+	s.opts = o
 	if err := s.startAPI(first(o.APIListen, cfg.HTTPAPI.Listen)); err != nil {
 		s.Close()
 		return nil, err
@@ -151,6 +158,11 @@ func (s *Server) startAPI(listen string) error {
 	}
 	s.apiLn = ln
 	s.serve("http api", ln, mux)
+	if hc := s.cfg.HTTPAPI.HTTPS; hc.Enabled {
+		if s.apiTLS, err = s.serveTLS("https api", hc, s.opts.HTTPSAPIListen, mux); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -170,6 +182,11 @@ func (s *Server) startHTTP(listen string) error {
 	}
 	s.httpLn = ln
 	s.serve("http server", ln, mux)
+	if hc := s.cfg.HTTPServer.HTTPS; hc.Enabled {
+		if s.httpTLS, err = s.serveTLS("https server", hc, s.opts.HTTPSListen, mux); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -210,6 +227,9 @@ func (s *Server) PrintURLs(w io.Writer) {
 	fmt.Fprintf(w, "  WHIP publish:  http://%s:%d/rtc/v1/whip/?app=live&stream=livestream\n", host, api.Port())
 	fmt.Fprintf(w, "  WHEP play:     http://%s:%d/rtc/v1/whep/?app=live&stream=livestream\n", host, api.Port())
 	fmt.Fprintf(w, "  WebRTC media:  udp/%d\n", s.fp.Port())
+	if s.apiTLS.IsValid() {
+		fmt.Fprintf(w, "  WHIP (HTTPS):  https://%s:%d/rtc/v1/whip/?app=live&stream=livestream\n", host, s.apiTLS.Port())
+	}
 	if h := s.HTTPAddr(); h.IsValid() {
 		fmt.Fprintf(w, "  Pages:         http://%s:%d/players/whip.html and /players/whep.html\n", host, h.Port())
 	}
