@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -228,5 +230,42 @@ func TestHooksAndBearer(t *testing.T) {
 		if code != http.StatusUnauthorized || !strings.HasPrefix(h.Get("WWW-Authenticate"), "Bearer") {
 			t.Errorf("token %q: %d %v", tok, code, h)
 		}
+	}
+}
+
+// TestGrafanaDashboard: every series the shipped dashboard queries exists.
+func TestGrafanaDashboard(t *testing.T) {
+	b, err := os.ReadFile("../../conf/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	srv := startTestServer(t, "")
+	have := map[string]bool{}
+	for k := range scrape(t, srv) {
+		name, _, _ := strings.Cut(k, "{")
+		have[name] = true
+	}
+	re := regexp.MustCompile(`\b(srs|fanout|process|go)_[a-z_]+\b`)
+	n := 0
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			for _, m := range re.FindAllString(tg.Expr, -1) {
+				n++
+				if !have[m] {
+					t.Errorf("dashboard queries %s, which /metrics does not export", m)
+				}
+			}
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d series found in the dashboard", n)
 	}
 }
