@@ -20,6 +20,7 @@ func main() {
 	cfgPath := flag.String("c", "", "config file (SRS syntax); empty runs the embedded default")
 	envOnly := flag.Bool("e", false, "ignore the config file; configure from SRS_* environment variables only")
 	testCfg := flag.Bool("t", false, "test the config file and exit")
+	logFormat := flag.String("log-format", envOr("FANOUT_LOG_FORMAT", "text"), "log format: text or json (env FANOUT_LOG_FORMAT)")
 	drain := flag.Duration("drain", 30*time.Second, "on SIGTERM/SIGINT, how long live sessions may take to finish")
 	flag.Parse()
 
@@ -33,7 +34,7 @@ func main() {
 		fmt.Println("fanout: config ok")
 		return
 	}
-	log := newLogger(cfg)
+	log := newLogger(cfg, *logFormat)
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	srv, err := start(cfg, log, Options{})
@@ -73,7 +74,7 @@ func loadConfig(path string, envOnly bool, warn func(string)) (*conf.Config, err
 	return conf.Load(path, opts)
 }
 
-func newLogger(cfg *conf.Config) *slog.Logger {
+func newLogger(cfg *conf.Config, format string) *slog.Logger {
 	level := slog.LevelInfo
 	switch cfg.LogLevel {
 	case "verbose", "info":
@@ -89,5 +90,16 @@ func newLogger(cfg *conf.Config) *slog.Logger {
 			out = f
 		}
 	}
-	return slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(out, opts))
+	}
+	return slog.New(slog.NewTextHandler(out, opts))
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
