@@ -22,6 +22,9 @@ TEST_PKGS=(
 	libavformat-dev
 	libavutil-dev
 	libswresample-dev
+	libavfilter-dev   # go-astiav links these through pkg-config as well
+	libswscale-dev
+	libavdevice-dev
 	libopus-dev
 	libopusfile-dev
 	pkg-config

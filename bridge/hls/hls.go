@@ -1,0 +1,257 @@
+package hls
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gohlslib/v2"
+	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+
+	"github.com/fanout/fanout/bridge/hub"
+)
+
+// ErrNotFound means no HLS muxer runs for the stream.
+var ErrNotFound = errors.New("hls: stream not found")
+
+// Params are one vhost's HLS settings.
+type Params struct {
+	Enabled  bool
+	Fragment time.Duration // hls_fragment (default 10s)
+	Window   time.Duration // hls_window (default 60s)
+}
+
+// Config configures a Manager.
+type Config struct {
+	Hub    *hub.Hub
+	Logger *slog.Logger
+	// Vhost returns the HLS settings of a vhost. Nil enables HLS everywhere
+	// with the defaults.
+	Vhost func(vhost string) Params
+}
+
+// Manager runs one muxer per live stream.
+type Manager struct {
+	cfg     Config
+	log     *slog.Logger
+	mu      sync.Mutex
+	muxers  map[hub.Key]*gohlslib.Muxer
+	readers map[*hub.Reader]struct{}
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+// New returns a manager that starts a muxer for every stream published on
+// cfg.Hub from now on.
+func New(cfg Config) *Manager {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := &Manager{cfg: cfg, log: log, muxers: map[hub.Key]*gohlslib.Muxer{}, readers: map[*hub.Reader]struct{}{}}
+	cfg.Hub.OnPublish(m.onPublish)
+	return m
+}
+
+func (m *Manager) params(vhost string) Params {
+	p := Params{Enabled: true}
+	if m.cfg.Vhost != nil {
+		p = m.cfg.Vhost(vhost)
+	}
+	if p.Fragment <= 0 {
+		p.Fragment = 10 * time.Second
+	}
+	if p.Window <= 0 {
+		p.Window = 60 * time.Second
+	}
+	return p
+}
+
+func (m *Manager) onPublish(key hub.Key, tr hub.Tracks) {
+	p := m.params(key.Vhost)
+	if !p.Enabled || (tr.Video != hub.CodecH264 && tr.Audio != hub.CodecAAC) {
+		return
+	}
+	rd, err := m.cfg.Hub.Subscribe(key)
+	if err != nil {
+		return
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		rd.Close()
+		return
+	}
+	m.readers[rd] = struct{}{}
+	m.wg.Add(1)
+	m.mu.Unlock()
+	go func() {
+		defer m.wg.Done()
+		m.run(rd, p)
+	}()
+}
+
+// run feeds one stream's muxer until the stream ends.
+func (m *Manager) run(rd *hub.Reader, p Params) {
+	defer func() {
+		rd.Close()
+		m.mu.Lock()
+		delete(m.readers, rd)
+		m.mu.Unlock()
+	}()
+	key, tr := rd.Key(), rd.Tracks()
+	log := m.log.With("stream", key.String())
+	var f *feeder
+	for u := range rd.Units() {
+		if f == nil {
+			if tr.Video == hub.CodecH264 && (!u.IsVideo() || !u.Key) {
+				continue
+			}
+			var err error
+			if f, err = m.start(key, tr, u, p); err != nil {
+				log.Warn("hls muxer failed to start", "err", err)
+				return
+			}
+			defer m.stop(key, f.mux)
+		}
+		if err := f.write(u); err != nil {
+			log.Debug("hls write", "err", err)
+		}
+	}
+}
+
+func (m *Manager) start(key hub.Key, tr hub.Tracks, first *hub.Unit, p Params) (*feeder, error) {
+	f := &feeder{base: first.DTS, ntp: time.Now()}
+	var tracks []*gohlslib.Track
+	if tr.Video == hub.CodecH264 {
+		sps, pps := first.Params()
+		f.video = &gohlslib.Track{Codec: &codecs.H264{SPS: sps, PPS: pps}, ClockRate: 90000}
+		tracks = append(tracks, f.video)
+	}
+	if tr.Audio == hub.CodecAAC {
+		var asc mpeg4audio.AudioSpecificConfig
+		if err := asc.Unmarshal(tr.AudioConfig); err != nil {
+			return nil, fmt.Errorf("hls aac config: %w", err)
+		}
+		f.audio = &gohlslib.Track{Codec: &codecs.MPEG4Audio{Config: asc}, ClockRate: asc.SampleRate}
+		tracks = append(tracks, f.audio)
+	}
+	count := int(math.Ceil(float64(p.Window) / float64(p.Fragment)))
+	f.mux = &gohlslib.Muxer{
+		Tracks:             tracks,
+		Variant:            gohlslib.MuxerVariantMPEGTS,
+		SegmentCount:       max(count, 3),
+		SegmentMinDuration: p.Fragment,
+		OnEncodeError:      func(err error) { m.log.Debug("hls encode", "stream", key.String(), "err", err) },
+	}
+	if err := f.mux.Start(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	m.muxers[key] = f.mux
+	m.mu.Unlock()
+	return f, nil
+}
+
+func (m *Manager) stop(key hub.Key, mux *gohlslib.Muxer) {
+	m.mu.Lock()
+	if m.muxers[key] == mux {
+		delete(m.muxers, key)
+	}
+	m.mu.Unlock()
+	mux.Close()
+}
+
+// Close stops every muxer and waits for the feeding goroutines.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	m.closed = true
+	for rd := range m.readers {
+		rd.Close()
+	}
+	m.mu.Unlock()
+	m.wg.Wait()
+}
+
+// feeder writes hub units into one muxer.
+type feeder struct {
+	mux          *gohlslib.Muxer
+	video, audio *gohlslib.Track
+	base         time.Duration
+	ntp          time.Time
+}
+
+func (f *feeder) write(u *hub.Unit) error {
+	d := u.PTS - f.base
+	if d < 0 {
+		return nil
+	}
+	ntp := f.ntp.Add(d)
+	switch {
+	case u.IsVideo() && f.video != nil:
+		return f.mux.WriteH264(f.video, ntp, int64(d)*90000/int64(time.Second), u.NALUs)
+	case u.Codec == hub.CodecAAC && f.audio != nil:
+		rate := int64(f.audio.ClockRate)
+		return f.mux.WriteMPEG4Audio(f.audio, ntp, int64(d)*rate/int64(time.Second), [][]byte{u.Frame})
+	}
+	return nil
+}
+
+// Serve answers /{app}/{stream}.m3u8 (file = "{stream}.m3u8") and
+// /{app}/{stream}/{segment} (file = "{segment}").
+func (m *Manager) Serve(w http.ResponseWriter, r *http.Request, key hub.Key, file string) error {
+	m.mu.Lock()
+	mux := m.muxers[key]
+	m.mu.Unlock()
+	if mux == nil {
+		return ErrNotFound
+	}
+	r2 := r.Clone(r.Context())
+	if strings.HasSuffix(file, ".m3u8") {
+		r2.URL.Path = "/main_stream.m3u8"
+		rec := &recorder{h: http.Header{}, code: http.StatusOK}
+		mux.Handle(rec, r2)
+		body := rec.buf.Bytes()
+		if rec.code == http.StatusOK {
+			body = prefixURIs(body, key.Stream+"/")
+		}
+		for k, v := range rec.h {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.code)
+		_, _ = w.Write(body)
+		return nil
+	}
+	r2.URL.Path = "/" + file
+	mux.Handle(w, r2)
+	return nil
+}
+
+// prefixURIs puts dir in front of every URI line of a playlist.
+func prefixURIs(pl []byte, dir string) []byte {
+	var out bytes.Buffer
+	for line := range bytes.Lines(pl) {
+		if len(bytes.TrimSpace(line)) > 0 && line[0] != '#' {
+			out.WriteString(dir)
+		}
+		out.Write(line)
+	}
+	return out.Bytes()
+}
+
+type recorder struct {
+	h    http.Header
+	code int
+	buf  bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header         { return r.h }
+func (r *recorder) WriteHeader(code int)        { r.code = code }
+func (r *recorder) Write(b []byte) (int, error) { return r.buf.Write(b) }
