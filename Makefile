@@ -34,7 +34,7 @@ help: ## List the targets (the default goal)
 
 deps: deps-run deps-test ## Install every missing Debian package for running and testing (root or sudo)
 
-deps-run: ## Check what running fanout needs (nothing beyond Go)
+deps-run: ## Install what building and running fanout needs (FFmpeg dev headers for the cgo transcoder)
 	@./.ci/deps.sh run
 
 deps-test: ## Install the missing test packages (ffmpeg chromium redis-server nftables libav*-dev ...)
@@ -45,7 +45,7 @@ deps-generate: ## Install what `make generate` needs for bpf2go (clang llvm libb
 
 ## ---- build and run ----
 
-build: ## Build bin/fanout and bin/fanout-bench
+build: deps-run ## Build bin/fanout and bin/fanout-bench (installs the FFmpeg headers when missing)
 	$(GO) build -o $(BIN)/fanout ./cmd/fanout
 	$(GO) build -o $(BIN)/fanout-bench ./cmd/fanout-bench
 

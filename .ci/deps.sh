@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages a Fanout task needs, and only those that are missing.
 #
-#   .ci/deps.sh run    what running bin/fanout needs (nothing beyond Go today)
+#   .ci/deps.sh run    what building and running bin/fanout needs (FFmpeg dev headers for cgo)
 #   .ci/deps.sh test   what the test suite needs (FFmpeg, Chromium, redis-server, nftables,
 #                      iproute2, the libav*/libopus headers for cgo, pkg-config)
 #   .ci/deps.sh generate   what `go generate` needs for the eBPF programs (clang, llvm, libbpf)
@@ -11,7 +11,10 @@
 # (CI), and falls back to sudo for a non-root developer.
 set -euo pipefail
 
-RUN_PKGS=()
+# The AAC<->Opus transcoder (bridge/transcode) is cgo on FFmpeg 5.1: building fanout needs
+# its headers. `go build -tags notranscode` needs none of these.
+RUN_PKGS=(pkg-config libavcodec-dev libavformat-dev libavutil-dev libswresample-dev
+	libavfilter-dev libswscale-dev libavdevice-dev)
 TEST_PKGS=(
 	ffmpeg            # RTMP push, HTTP-FLV/HLS probes (ffmpeg, ffprobe)
 	chromium          # headless browser tests through the built-in pages
