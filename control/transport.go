@@ -78,9 +78,10 @@ func (t *dtlsTransport) WriteTo(p []byte, _ net.Addr) (int, error) {
 		return 0, net.ErrClosed
 	default:
 	}
-	if err := t.send(p, t.peer()); err != nil {
-		return 0, err
-	}
+	// A refused send (EPERM from a firewall drop, ENOBUFS, unreachable) is a
+	// lost datagram to DTLS, which retransmits (RFC 6347 §4.2.4); returning
+	// the error would abort the handshake.
+	_ = t.send(p, t.peer())
 	return len(p), nil
 }
 
