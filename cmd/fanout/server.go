@@ -31,6 +31,8 @@ type Options struct {
 	// HTTPSAPIListen and HTTPSListen replace the HTTPS listen addresses.
 	HTTPSAPIListen string
 	HTTPSListen    string
+	// PreferCM offers SRTP_AES128_CM_HMAC_SHA1_80 before GCM (tests of the CM path).
+	PreferCM bool
 }
 
 // httpRoutes and apiRoutes let feature files in this package mount their
@@ -58,7 +60,7 @@ type Server struct {
 
 // start brings every part up in dependency order.
 func start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) {
-	s := &Server{cfg: cfg, log: log}
+	s := &Server{cfg: cfg, log: log, opts: o}
 	s.live.Store(cfg)
 	rtcAddr, err := listenAddr(first(o.RTCListen, firstOf(cfg.RTCServer.Listen, "8000")))
 	if err != nil {
@@ -88,7 +90,6 @@ func start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) {
 	}
 	s.ctl.Start()
 	s.closers = append(s.closers, s.ctl.Close)
-	s.opts = o
 	if err := s.startAPI(first(o.APIListen, cfg.HTTPAPI.Listen)); err != nil {
 		s.Close()
 		return nil, err
@@ -112,6 +113,7 @@ func (s *Server) controlConfig() control.Config {
 			Protocol: r.Protocol, UDPPort: s.fp.Port(), TCPPort: tcpPort, TCPEnabled: r.TCP.Enabled,
 		},
 		Crossdomain: s.cfg.HTTPAPI.Crossdomain,
+		PreferCM:    s.opts.PreferCM,
 		Logger:      s.log,
 		Vhost: func(name string) control.RTCOptions {
 			v := s.config().Vhost(name).RTC

@@ -105,3 +105,37 @@ func TestHTTPS(t *testing.T) {
 		t.Errorf("not the generated certificate")
 	}
 }
+
+// TestSRTPProfiles: both DTLS-SRTP profiles forward byte-exact; GCM is what
+// Fanout picks by default on a CPU with AES and CLMUL.
+func TestSRTPProfiles(t *testing.T) {
+	h264, ogg := mediaFiles(t)
+	for _, c := range []struct {
+		preferCM bool
+		want     string
+	}{{false, "SRTP_AEAD_AES_128_GCM"}, {true, "SRTP_AES128_CM_HMAC_SHA1_80"}} {
+		t.Run(c.want, func(t *testing.T) {
+			cfg, err := conf.Parse("test.conf", []byte(testConfig), conf.Options{Env: []string{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv, err := start(cfg, testLogger(), Options{APIListen: "127.0.0.1:0", RTCListen: "127.0.0.1:0", PreferCM: c.preferCM})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			pub := newTestPublisher(t, srv, "app=live&stream=profile")
+			player := newTestPlayer(t, srv, "app=live&stream=profile")
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			pub.stream(ctx, t, h264, ogg)
+			time.Sleep(300 * time.Millisecond)
+			checkByteExact(t, pub, player)
+			for _, cl := range srv.ctl.Clients() {
+				if cl.SRTP != c.want {
+					t.Errorf("client %s negotiated %q, want %q", cl.ID, cl.SRTP, c.want)
+				}
+			}
+		})
+	}
+}
