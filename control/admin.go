@@ -103,6 +103,9 @@ func (s *Server) Clients() []ClientInfo {
 		if ss.peer.IsValid() {
 			ci.Peer = ss.peer.String()
 		}
+		if ss.virtual {
+			ci.Type, ci.TcURL = "fmle-publish", "rtmp://"+ss.stream.vhost+"/"+ss.stream.app // SRS's RTMP publisher
+		}
 		out = append(out, ci)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })

@@ -198,6 +198,9 @@ func (s *Server) negotiate(ctx context.Context, req offerRequest) (*negotiated, 
 	if err := checkCredentials(req.ufrag, req.pwd); err != nil {
 		return nil, err
 	}
+	if s.cfg.VhostOf != nil {
+		req.vhost = s.cfg.VhostOf(req.vhost)
+	}
 	if !validName(req.app) || !validName(req.stream) {
 		return nil, httpErr(http.StatusBadRequest, "app %q or stream %q has characters outside [A-Za-z0-9._~-]", req.app, req.stream)
 	}

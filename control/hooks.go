@@ -99,7 +99,7 @@ func (s *Server) endHooks(ss *session) {
 	if ss.role == rolePublisher {
 		urls, action = h.OnUnpublish, "on_unpublish"
 	}
-	if !h.Enabled || len(urls) == 0 {
+	if !h.Enabled || len(urls) == 0 || ss.virtual {
 		return
 	}
 	ev := ss.hookEvent(s, action)

@@ -127,7 +127,7 @@ func (s *Server) publishLocked() {
 		rs := route.Session{
 			ID: ss.id, Epoch: ss.epoch, Role: ss.role, Stream: ss.stream.id,
 			Peer: ss.peer, Keys: ss.keys, NACK: ss.nack, Tracks: ss.tracks,
-			Core: fastpath.CoreOfUfrag(ss.localUfrag),
+			Core: fastpath.CoreOfUfrag(ss.localUfrag), Virtual: ss.virtual,
 		}
 		if ss.role == route.RolePlayer {
 			rs.Tracks = playerTracks(ss)

@@ -75,9 +75,18 @@ type Config struct {
 	Summary func() map[string]any
 	// Vhosts lists the configured vhost names for /api/v1/vhosts.
 	Vhosts func() []string
+	// CloseTCP closes a WebRTC-over-TCP connection: its first STUN named no
+	// session (unknown) or its session already has a TCP connection (dup).
+	CloseTCP func(peer netip.AddrPort, duplicate bool)
 	// PreferCM lists AES-CM before GCM (tests of the CM path); by default
 	// GCM comes first when the CPU has AES and CLMUL.
 	PreferCM bool
+	// VhostOf maps a request's vhost (query or Host) to the vhost name
+	// streams are registered under (SRS: an unconfigured host is
+	// __defaultVhost__); nil keeps it as given.
+	VhostOf func(host string) string
+	// Events, when set, hears publishers become ready and go (virtual.go).
+	Events Events
 }
 
 // Server is the control plane.
@@ -254,6 +263,8 @@ func (s *Server) readUpcalls() {
 				s.onSTUN(u.From, u.Data)
 			case fastpath.UpDTLS:
 				s.onDTLS(u.Session, u.From, u.Data)
+			case fastpath.UpTCPClosed:
+				s.onTCPClosed(u.From)
 			}
 			s.fp.Release(u)
 		}
@@ -268,6 +279,7 @@ func (s *Server) onSTUN(from netip.AddrPort, b []byte) {
 	req, err := ice.Parse(b)
 	if err != nil {
 		s.countReject()
+		s.closeTCP(from, false)
 		return
 	}
 	s.mu.Lock()
@@ -275,12 +287,20 @@ func (s *Server) onSTUN(from netip.AddrPort, b []byte) {
 	if ss == nil || ss.ended || (ss.remoteUfrag != "" && req.RemoteUfrag != ss.remoteUfrag) {
 		s.counts.STUNRejected++
 		s.mu.Unlock()
+		s.closeTCP(from, false)
 		return
 	}
+	dup := fastpath.IsTCPPeer(from) && hasOtherTCP(ss.addrs, from)
 	s.mu.Unlock()
+	if dup {
+		// SRS: one TCP connection per session (srs-reference §3.5).
+		s.closeTCP(from, true)
+		return
+	}
 	if err := req.Verify(ss.localPwd); err != nil {
 		s.countReject()
 		ss.log.Debug("stun rejected", "from", from, "err", err)
+		s.closeTCP(from, false)
 		return
 	}
 	resp, err := req.Response(from, ss.localPwd)
@@ -312,6 +332,46 @@ func (s *Server) onSTUN(from netip.AddrPort, b []byte) {
 	_ = s.fp.WriteTo(resp, from)
 	if start {
 		go s.runDTLS(ss)
+	}
+}
+
+// closeTCP closes a TCP peer's connection (no-op for UDP peers).
+func (s *Server) closeTCP(from netip.AddrPort, dup bool) {
+	if fastpath.IsTCPPeer(from) && s.cfg.CloseTCP != nil {
+		s.cfg.CloseTCP(from, dup)
+	}
+}
+
+func hasOtherTCP(as []netip.AddrPort, a netip.AddrPort) bool {
+	for _, x := range as {
+		if x != a && fastpath.IsTCPPeer(x) {
+			return true
+		}
+	}
+	return false
+}
+
+// onTCPClosed forgets a closed TCP connection; a session that was sending
+// over it ends (SRS ends the session when its TCP connection closes).
+func (s *Server) onTCPClosed(from netip.AddrPort) {
+	s.mu.Lock()
+	ss := s.byAddr[from]
+	if ss == nil {
+		s.mu.Unlock()
+		return
+	}
+	delete(s.byAddr, from)
+	for i, a := range ss.addrs {
+		if a == from {
+			ss.addrs = append(ss.addrs[:i], ss.addrs[i+1:]...)
+			break
+		}
+	}
+	current := ss.peer == from
+	s.publishLocked()
+	s.mu.Unlock()
+	if current {
+		s.end(ss, "tcp connection closed")
 	}
 }
 
@@ -358,6 +418,9 @@ func (s *Server) sweep() {
 			var dead []*session
 			s.mu.Lock()
 			for _, ss := range s.sessions {
+				if ss.virtual {
+					continue // no STUN; it ends with its RTMP stream
+				}
 				to := s.cfg.Vhost(ss.stream.vhost).STUNTimeout
 				if to > 0 && now.UnixNano()-ss.lastSeen.Load() > int64(to) {
 					dead = append(dead, ss)
@@ -374,15 +437,18 @@ func (s *Server) sweep() {
 // installKeys hands a finished DTLS association's keys to the fastpath.
 func (s *Server) installKeys(ss *session, k *route.Keys, profile string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if ss.ended {
+		s.mu.Unlock()
 		return
 	}
 	ss.keys, ss.profile = k, profile
 	s.epoch++
 	ss.epoch = s.epoch
+	epoch := ss.epoch
 	s.publishLocked()
+	s.mu.Unlock()
 	ss.log.Info("dtls done", "srtp", profile, "peer", ss.peer)
+	s.publisherReady(ss, epoch)
 }
 
 // end tears a session down once: registry, route table, DTLS.
@@ -408,6 +474,7 @@ func (s *Server) end(ss *session, reason string) {
 	s.publishLocked()
 	started := ss.started
 	s.mu.Unlock()
+	s.publisherGone(ss)
 	s.endHooks(ss)
 	ss.doneOnce.Do(func() { close(ss.done) })
 	if !started {

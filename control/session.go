@@ -56,6 +56,13 @@ type session struct {
 	started bool // DTLS goroutine launched
 	ended   bool
 	reason  string
+	virtual bool // rtmp_to_rtc publisher: no ICE, DTLS or peer (virtual.go)
+
+	// Events bookkeeping (virtual.go), guarded by evMu.
+	evMu       sync.Mutex
+	readySent  bool
+	goneSent   bool
+	readyEpoch uint32
 
 	done     chan struct{}
 	doneOnce sync.Once

@@ -12,6 +12,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 
+	"github.com/fanout/fanout/fastpath/nack"
 	"github.com/fanout/fanout/fastpath/route"
 	"github.com/fanout/fanout/fastpath/udpio"
 )
@@ -41,6 +42,9 @@ type outTrack struct {
 	lastTS   uint32
 	lastAt   int64 // ns since engine start of the last forwarded packet
 	started  bool
+	firstSeq uint16 // first sequence number sent from the current source
+	// packets and octets sent, for the player's SRs and counters
+	packets, octets uint64
 }
 
 // sessState is what a core keeps per session slot. Every core tracks every
@@ -51,12 +55,18 @@ type sessState struct {
 	owned    bool
 	kfAsked  bool // player: its publisher's owner asked a keyframe for it
 	peer     udpio.Sockaddr
-	peerAddr [18]byte // cheap equality check for the encoded peer
+	peerAddr [18]byte       // cheap equality check for the encoded peer
+	tcp      bool           // the peer is a TCP connection (pseudo-address)
+	peerAP   netip.AddrPort // the peer, for the TCP transport
 	rx, tx   *srtp.Context
 	out      [route.NumKinds]outTrack
 	// publisher only
 	lastKeyframeReq int64
 	keyframeWanted  bool
+	plisSent        uint64
+	pub             *pubState // quality state of a publisher I own (quality.go)
+	// player only
+	pq playerQ // quality state of a player I own (player.go)
 }
 
 // streamView is one core's share of a stream: the players it owns and the
@@ -64,6 +74,8 @@ type sessState struct {
 type streamView struct {
 	mine   []route.SessionID
 	remote uint64 // bit i: core i owns players of the stream
+	// sr is the publisher's last SR per kind, for my players' SRs (player.go)
+	sr [route.NumKinds]streamSR
 }
 
 type core struct {
@@ -85,12 +97,19 @@ type core struct {
 	want     []route.SessionID // publishers with a pending keyframe request
 	pend     []*pkt            // plaintext to send to my players this round
 	wakeMask uint64            // peers given ring work this round
+	tcpDirty bool              // TCP frames were written this round
 	sleeping atomic.Bool
 	pinErr   error
 	// lc accumulates the per-packet counters during a round; publish
 	// adds them to cnt once per round (an atomic add per packet costs a
 	// locked instruction and a contended cache line when read).
 	lc struct{ rxPackets, rxBytes, txBytes uint64 }
+	// quality (quality.go, player.go, qstats.go)
+	pubs, players                 []route.SessionID // publishers and ready players I own
+	seqs                          []uint16          // scratch: NACKed sequence numbers
+	nextTick, nextSlow, nextBoard int64
+	wallBase                      int64 // Unix ns at the engine's clock zero
+	qb                            qualityBoard
 }
 
 func newCore(e *Engine, id, cpu int, conn *udpio.Conn, gso bool) (*core, error) {
@@ -107,6 +126,9 @@ func newCore(e *Engine, id, cpu int, conn *udpio.Conn, gso bool) (*core, error) 
 		tbl:  route.Empty,
 		want: make([]route.SessionID, 0, 64),
 		pend: make([]*pkt, 0, e.cfg.Batch+ringBurst*(n-1)),
+		seqs: make([]uint16, 0, nack.MaxMissing),
+
+		wallBase: e.started.UnixNano(),
 	}, nil
 }
 
@@ -146,9 +168,10 @@ func (c *core) begin() {
 
 // finish ends a round; it returns how many ring messages it took.
 func (c *core) finish() int {
-	n := c.drainRings()
+	n := c.drainRings() + c.drainBridge()
 	c.scatter()
 	c.requestKeyframes()
+	c.runTimers()
 	c.flush()
 	c.wakePeers()
 	c.drainReturns()
@@ -191,7 +214,7 @@ func (c *core) ringWork() bool {
 			return true
 		}
 	}
-	return false
+	return c.bridgeWork()
 }
 
 // wakePeers wakes the sleeping cores this round gave ring work. A producer
@@ -240,6 +263,8 @@ func (c *core) drainRings() int {
 				c.onHandoff(m.p)
 			case opKeyframe:
 				c.wantKeyframe(c.tbl, m.sid)
+			default:
+				c.onQualityMsg(from, m)
 			}
 		}
 	}
@@ -379,6 +404,9 @@ func (c *core) onRTP(s *route.Session, st *sessState, b []byte) {
 		c.cnt.drops[DropSRTP].Add(1)
 		return
 	}
+	if st.pub != nil {
+		c.recordTransport(s, st.pub, plain)
+	}
 	kind, ok := trackOf(s, c.hdr.SSRC)
 	if !ok {
 		c.cnt.drops[DropUnknownSSRC].Add(1)
@@ -388,8 +416,10 @@ func (c *core) onRTP(s *route.Session, st *sessState, b []byte) {
 		c.cnt.drops[DropPayloadType].Add(1)
 		return
 	}
+	c.tapRTP(s, kind, plain) // rtc_to_rtmp (tap.go)
 	v := c.view(s.Stream)
-	if v == nil || len(v.mine) == 0 && v.remote == 0 {
+	fan := v != nil && (len(v.mine) != 0 || v.remote != 0)
+	if !fan && st.pub == nil {
 		return
 	}
 	p := c.getPkt()
@@ -400,6 +430,13 @@ func (c *core) onRTP(s *route.Session, st *sessState, b []byte) {
 	// and the publisher's ids mean nothing to them (SRS keeps only TWCC).
 	p.n = stripExtensions(p.buf[:], plain, &c.hdr)
 	p.stream, p.src, p.srcEpoch, p.kind = s.Stream, s.ID, s.Epoch, kind
+	if st.pub != nil {
+		c.notePublished(s, st.pub, kind, len(plain), p.data()) // NACK, RR stats, history, GOP (quality.go)
+	}
+	if !fan {
+		c.release(p)
+		return
+	}
 	for m := v.remote; m != 0; m &= m - 1 {
 		p.retain()
 		if !c.push(bits.TrailingZeros64(m), msg{p: p, op: opFanout}) {
@@ -474,7 +511,7 @@ func (c *core) scatter() {
 					continue
 				}
 				for _, q := range c.pend[i:] {
-					if q != nil && q.stream == sid {
+					if q != nil && q.stream == sid && !(pst.pq.joining && q.kind == route.KindVideo) {
 						c.forward(ps, pst, q)
 					}
 				}
@@ -492,26 +529,38 @@ func (c *core) scatter() {
 
 // forward rewrites p for one player and queues it encrypted.
 func (c *core) forward(ps *route.Session, pst *sessState, p *pkt) {
-	tr := &ps.Tracks[p.kind]
+	c.sendRTP(ps, pst, p.kind, p.src, p.srcEpoch, p.data())
+}
+
+// sendRTP sends a player one plaintext packet of publisher src, moving its
+// rewrite state: re-based when the source changed, and last seq/ts
+// advanced unless the packet is a late one (a repaired loss).
+func (c *core) sendRTP(ps *route.Session, pst *sessState, kind route.Kind, src route.SessionID, epoch uint32, pkt []byte) {
+	tr := &ps.Tracks[kind]
 	if tr.SSRC == 0 {
 		return
 	}
-	buf := c.out.Buf()
-	if buf == nil {
-		c.flush()
-		buf = c.out.Buf()
-	}
-	pkt := p.data()
-	n := copy(buf, pkt)
 	seq := binary.BigEndian.Uint16(pkt[2:])
 	ts := binary.BigEndian.Uint32(pkt[4:])
-	ot := &pst.out[p.kind]
-	if !ot.started || ot.src != p.src || ot.srcEpoch != p.srcEpoch {
-		ot.rebase(seq, ts, c.now, p.src, p.srcEpoch, tr.ClockRate)
+	ot := &pst.out[kind]
+	rebased := !ot.started || ot.src != src || ot.srcEpoch != epoch
+	if rebased {
+		ot.rebase(seq, ts, c.now, src, epoch, tr.ClockRate)
 	}
 	seq += ot.seqDelta
 	ts += ot.tsDelta
-	ot.lastSeq, ot.lastTS, ot.lastAt = seq, ts, c.now
+	if rebased || int16(seq-ot.lastSeq) > 0 {
+		ot.lastSeq, ot.lastTS, ot.lastAt = seq, ts, c.now
+	}
+	c.emitRTP(ps, pst, kind, pkt, seq, ts)
+}
+
+// emitRTP writes pkt for player ps with its payload type and SSRC and the
+// given seq and ts, encrypts it and queues it.
+func (c *core) emitRTP(ps *route.Session, pst *sessState, kind route.Kind, pkt []byte, seq uint16, ts uint32) bool {
+	tr := &ps.Tracks[kind]
+	buf := c.outBuf()
+	n := copy(buf, pkt)
 	buf[1] = buf[1]&0x80 | tr.PT&0x7f
 	binary.BigEndian.PutUint16(buf[2:], seq)
 	binary.BigEndian.PutUint32(buf[4:], ts)
@@ -519,14 +568,38 @@ func (c *core) forward(ps *route.Session, pst *sessState, p *pkt) {
 	enc, err := pst.tx.EncryptRTP(buf, buf[:n], &c.hdr)
 	if err != nil || len(enc) > len(buf) || &enc[0] != &buf[0] {
 		c.cnt.drops[DropSRTP].Add(1)
+		return false
+	}
+	c.emit(pst, len(enc), uint64(ps.ID)<<32|uint64(ps.Epoch))
+	c.lc.txBytes += uint64(len(enc))
+	ot := &pst.out[kind]
+	ot.packets++
+	ot.octets += uint64(n - 12)
+	return true
+}
+
+// emit sends the n bytes just written into the out batch's free slot to
+// st's peer: queued for sendmmsg, or framed onto its TCP connection (the
+// slot is then reused at once).
+func (c *core) emit(st *sessState, n int, tag uint64) {
+	if st.tcp {
+		if c.e.tcp == nil || !c.e.tcp.Write(st.peerAP, c.out.Buf()[:n]) {
+			c.cnt.drops[DropSendFailed].Add(1)
+			return
+		}
+		c.tcpDirty = true
+		c.cnt.txPackets.Add(1)
 		return
 	}
-	c.out.Commit(len(enc), &pst.peer, uint64(ps.ID)<<32|uint64(ps.Epoch))
-	c.lc.txBytes += uint64(len(enc))
+	c.out.Commit(n, &st.peer, tag)
 }
 
 // flush sends the out batch; a GSO failure turns GSO off on every core.
 func (c *core) flush() {
+	if c.tcpDirty {
+		c.tcpDirty = false
+		c.e.tcp.Flush()
+	}
 	if c.out.N == 0 {
 		return
 	}
@@ -561,4 +634,5 @@ func (o *outTrack) rebase(seq uint16, ts uint32, now int64, src route.SessionID,
 		o.tsDelta = o.lastTS + elapsed - ts
 	}
 	o.src, o.srcEpoch, o.started = src, epoch, true
+	o.firstSeq = seq + o.seqDelta
 }

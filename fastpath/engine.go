@@ -61,6 +61,9 @@ type Config struct {
 	// its rings every WakeTimeout (the measured alternative; see
 	// bench/results/fastpath-gotest.md).
 	WakeTimeout time.Duration
+	// BridgeDepth is the per-core queue of Inject and RequestKeyframe,
+	// default 512 (bridge.go).
+	BridgeDepth int
 }
 
 // UpcallKind says what an Upcall carries.
@@ -70,6 +73,7 @@ type UpcallKind uint8
 const (
 	UpSTUN UpcallKind = iota + 1
 	UpDTLS
+	UpTCPClosed // a TCP peer's connection closed; Data is empty
 )
 
 // Upcall is a datagram handed to control. Data is valid until Release.
@@ -94,6 +98,7 @@ type Status struct {
 // Engine is the fastpath: its sockets, its core loops and their counters.
 type Engine struct {
 	cfg     Config
+	tcp     TCPTransport // nil unless WebRTC over TCP is on
 	conns   []*udpio.Conn
 	cores   []*core
 	rings   [][]*ring // rings[from][to]: fan-out, hand-offs, keyframe requests
@@ -108,6 +113,7 @@ type Engine struct {
 	started time.Time
 	steer   io.Closer
 	status  Status
+	br      bridgeState // Inject, RequestKeyframe, taps (bridge.go, tap.go)
 }
 
 // ErrClosed is returned by WriteTo after Close.
@@ -170,6 +176,7 @@ func New(cfg Config) (*Engine, error) {
 		}
 	}
 	e.status = Status{Cores: n, GSO: gso, BPF: e.steer != nil, Steering: e.status.Steering}
+	e.br.init(n, cfg.BridgeDepth)
 	for i := range n {
 		c, err := newCore(e, i, cpus[i%len(cpus)], conns[i], gso)
 		if err != nil {
@@ -259,6 +266,7 @@ func (e *Engine) Close() error {
 		c.waker.Wake()
 	}
 	e.wg.Wait()
+	e.br.quiesce()
 	for _, c := range e.cores {
 		_ = c.waker.Close()
 	}
@@ -308,6 +316,13 @@ func (e *Engine) Release(u Upcall) {
 func (e *Engine) WriteTo(b []byte, to netip.AddrPort) error {
 	if e.stop.Load() {
 		return ErrClosed
+	}
+	if IsTCPPeer(to) {
+		if e.tcp == nil || !e.tcp.Write(to, b) {
+			return ErrClosed
+		}
+		e.tcp.Flush()
+		return nil
 	}
 	return e.conns[0].WriteTo(b, to)
 }

@@ -8,6 +8,8 @@ import (
 
 // RTCP packet types and feedback formats (RFC 3550 §12.1, RFC 4585 §6).
 const (
+	rtcpRR      = 201
+	rtcpXR      = 207
 	rtcpRTPFB   = 205
 	rtcpPSFB    = 206
 	fmtNACK     = 1
@@ -16,9 +18,7 @@ const (
 	rtcpMinSize = 4
 )
 
-// onRTCP handles a compound RTCP packet. From players it takes PLI/FIR
-// (coalesced into one keyframe request to the publisher) and counts NACKs;
-// from publishers it only counts for now.
+// onRTCP decrypts and handles a compound RTCP packet.
 func (c *core) onRTCP(s *route.Session, st *sessState, b []byte) {
 	plain, err := st.rx.DecryptRTCP(b, b, &c.rhdr)
 	if err != nil {
@@ -26,6 +26,15 @@ func (c *core) onRTCP(s *route.Session, st *sessState, b []byte) {
 		return
 	}
 	c.cnt.rtcpIn.Add(1)
+	c.tapRTCP(s, plain) // sender reports for rtc_to_rtmp (tap.go)
+	c.handleRTCP(s, st, plain)
+}
+
+// handleRTCP walks a decrypted compound RTCP packet of session s (RFC 3550
+// §6.1). It acts only on s's own state, its stream's publisher (keyframe
+// requests, history lookups) and counters: whatever s sends, no other
+// session is touched (FuzzRTCP). A malformed packet stops the walk.
+func (c *core) handleRTCP(s *route.Session, st *sessState, plain []byte) {
 	for len(plain) >= rtcpMinSize {
 		if plain[0]>>6 != 2 {
 			c.cnt.drops[DropRTCPMalformed].Add(1)
@@ -36,25 +45,46 @@ func (c *core) onRTCP(s *route.Session, st *sessState, b []byte) {
 			c.cnt.drops[DropRTCPMalformed].Add(1)
 			return
 		}
-		c.onRTCPPacket(s, plain[0]&0x1f, plain[1])
+		p := plain[:size]
+		if p[0]&0x20 != 0 && size == len(plain) { // RFC 3550 §6.4.1: padding, last packet only
+			if pad := int(p[size-1]); pad > 0 && pad <= size-rtcpMinSize {
+				p = p[:size-pad]
+			}
+		}
+		c.onRTCPPacket(s, st, p)
 		plain = plain[size:]
 	}
 }
 
-func (c *core) onRTCPPacket(s *route.Session, format, pt uint8) {
+// onRTCPPacket handles one packet of a compound. From players: PLI/FIR
+// (coalesced into one keyframe request to the publisher), NACK (served from
+// the history), RR (loss, jitter, RTT). From publishers: SR (RR's LSR, SRs
+// to players), XR DLRR (RTT).
+func (c *core) onRTCPPacket(s *route.Session, st *sessState, p []byte) {
+	format, pt := p[0]&0x1f, p[1]
+	player := s.Role == route.RolePlayer
 	switch {
-	case pt == rtcpPSFB && format == fmtPLI:
-		c.cnt.pliIn.Add(1)
-		if s.Role == route.RolePlayer {
-			c.keyframeFor(s.Stream)
+	case pt == rtcpPSFB && (format == fmtPLI || format == fmtFIR):
+		if format == fmtPLI {
+			c.cnt.pliIn.Add(1)
+		} else {
+			c.cnt.firIn.Add(1)
 		}
-	case pt == rtcpPSFB && format == fmtFIR:
-		c.cnt.firIn.Add(1)
-		if s.Role == route.RolePlayer {
+		if player {
+			st.pq.plis++
 			c.keyframeFor(s.Stream)
 		}
 	case pt == rtcpRTPFB && format == fmtNACK:
 		c.cnt.nackIn.Add(1)
+		if player {
+			c.onPlayerNACK(s, st, p)
+		}
+	case (pt == rtcpRR || pt == rtcpSR) && player && len(p) >= 8:
+		c.onPlayerRR(s, st, p)
+	case pt == rtcpSR && st.pub != nil:
+		c.onPublisherSR(s, st.pub, p)
+	case pt == rtcpXR && st.pub != nil:
+		c.onPublisherXR(st.pub, p)
 	}
 }
 
@@ -99,6 +129,7 @@ func (c *core) sendPLI(st *sessState, mediaSSRC uint32) {
 		c.cnt.drops[DropSRTP].Add(1)
 		return
 	}
-	c.out.Commit(len(enc), &st.peer, uint64(st.id)<<32|uint64(st.epoch))
+	c.emit(st, len(enc), uint64(st.id)<<32|uint64(st.epoch))
 	c.cnt.pliOut.Add(1)
+	st.plisSent++
 }

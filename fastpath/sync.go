@@ -48,13 +48,49 @@ func (c *core) sync(t *route.Table) {
 			a16 := s.Peer.Addr().As16()
 			copy(key[:16], a16[:])
 			key[16], key[17] = byte(s.Peer.Port()>>8), byte(s.Peer.Port())
-			if key != st.peerAddr {
-				st.peerAddr = key
+			if tcp := IsTCPPeer(s.Peer); key != st.peerAddr || tcp != st.tcp {
+				st.peerAddr, st.tcp, st.peerAP = key, tcp, s.Peer
 				c.conn.EncodeAddr(&st.peer, s.Peer)
 			}
 		}
 	}
 	c.syncViews(t)
+	c.syncQuality(t)
+}
+
+// syncQuality lists the publishers and ready players this core owns,
+// creates a new publisher's quality state (asking it for a keyframe when
+// the stream already has players: a republish), and starts each newly
+// ready player from the GOP cache (player.go).
+func (c *core) syncQuality(t *route.Table) {
+	c.pubs, c.players = c.pubs[:0], c.players[:0]
+	for i := 1; i < len(c.sess); i++ {
+		st := &c.sess[i]
+		s := t.Session(route.SessionID(i))
+		if s == nil || !st.owned || !s.Ready() {
+			continue
+		}
+		switch s.Role {
+		case route.RolePublisher:
+			if st.pub == nil {
+				strm := t.Stream(s.Stream)
+				st.pub = newPubState(s, strm != nil && strm.KeyframeCache)
+				if strm != nil && len(strm.Players) > 0 {
+					c.wantKeyframe(t, s.ID)
+				}
+			}
+			c.pubs = append(c.pubs, s.ID)
+		case route.RolePlayer:
+			if st.tx == nil {
+				continue
+			}
+			c.players = append(c.players, s.ID)
+			if !st.pq.joined {
+				st.pq.joined = true
+				c.playerJoined(t, s, st)
+			}
+		}
+	}
 }
 
 // syncViews rebuilds the per-stream split of players between cores.

@@ -46,7 +46,8 @@ func startTestServerConfig(t testing.TB, text string) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := start(cfg, testLogger(), Options{APIListen: "127.0.0.1:0", RTCListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0"})
+	srv, err := start(cfg, testLogger(), Options{APIListen: "127.0.0.1:0", RTCListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0",
+		RTMPListen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func init() {
 	apiRoutes = append(apiRoutes, func(s *Server, mux *http.ServeMux) {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-			&metrics{s: s})
+			&metrics{s: s}, bridgeMetrics{s: s})
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	})
 }
@@ -92,5 +92,6 @@ func (s *Server) summary() map[string]any {
 			"pid": os.Getpid(), "mem_kbyte": ms.Sys / 1024, "goroutines": runtime.NumGoroutine(),
 		},
 		"fastpath": map[string]any{"cores": len(cores), "per_core": cores, "total": s.fp.Stats()},
+		"bridge":   s.fp.BridgeStats(),
 	}
 }

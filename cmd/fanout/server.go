@@ -19,6 +19,7 @@ import (
 	"github.com/fanout/fanout/control"
 	"github.com/fanout/fanout/control/candidate"
 	"github.com/fanout/fanout/fastpath"
+	"github.com/fanout/fanout/fastpath/tcp"
 )
 
 // Options override what the config says, for tests.
@@ -31,8 +32,11 @@ type Options struct {
 	// HTTPSAPIListen and HTTPSListen replace the HTTPS listen addresses.
 	HTTPSAPIListen string
 	HTTPSListen    string
+	TCPListen      string // rtc_server.tcp.listen
 	// PreferCM offers SRTP_AES128_CM_HMAC_SHA1_80 before GCM (tests of the CM path).
 	PreferCM bool
+	// RTMPListen replaces the RTMP `listen` addresses.
+	RTMPListen string
 }
 
 // httpRoutes and apiRoutes let feature files in this package mount their
@@ -53,14 +57,21 @@ type Server struct {
 	apiLn  net.Listener
 	httpLn net.Listener
 	opts   Options
+	// link wires the bridge (RTMP, HTTP-FLV, HLS) to control and the
+	// fastpath (bridge.go); rtmpLns are its RTMP listeners.
+	link    *bridgeLink
+	rtmpLns []net.Listener
 	// HTTPS listeners, when enabled.
 	apiTLS, httpTLS netip.AddrPort
+	tcpSrv          *tcp.Server
+	tcpShared       string // the HTTP port WebRTC over TCP shares, "" if its own
 	closers         []func()
 }
 
 // start brings every part up in dependency order.
 func start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, opts: o}
+	s.link = &bridgeLink{s: s, log: log.With("part", "bridge")}
 	s.live.Store(cfg)
 	rtcAddr, err := listenAddr(first(o.RTCListen, firstOf(cfg.RTCServer.Listen, "8000")))
 	if err != nil {
@@ -81,8 +92,16 @@ func start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) {
 	} else {
 		log.Info("fastpath", "cores", st.Cores, "cpus", st.CPUs, "gso", st.GSO, "steering", st.Steering)
 	}
+	if err := s.newTCP(); err != nil {
+		_ = s.fp.Close()
+		return nil, err
+	}
 	s.fp.Start()
 	s.closers = append(s.closers, func() { _ = s.fp.Close() })
+	if err := s.startTCP(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.ctl, err = control.New(s.controlConfig(), s.fp)
 	if err != nil {
 		s.Close()
@@ -90,30 +109,41 @@ func start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) {
 	}
 	s.ctl.Start()
 	s.closers = append(s.closers, s.ctl.Close)
+	s.startBridge() // closes before control: its virtual publishers and ingests end first
 	if err := s.startAPI(first(o.APIListen, cfg.HTTPAPI.Listen)); err != nil {
 		s.Close()
 		return nil, err
 	}
-	if cfg.HTTPServer.Enabled {
+	if cfg.HTTPServer.Enabled && !s.sharedHTTP() {
 		if err := s.startHTTP(first(o.HTTPListen, cfg.HTTPServer.Listen)); err != nil {
 			s.Close()
 			return nil, err
 		}
+	}
+	rtmpAddrs := cfg.Listen
+	if o.RTMPListen != "" {
+		rtmpAddrs = []string{o.RTMPListen}
+	} else if len(rtmpAddrs) == 0 {
+		rtmpAddrs = []string{"1935"}
+	}
+	if err := s.serveRTMP(rtmpAddrs); err != nil {
+		s.Close()
+		return nil, err
 	}
 	return s, nil
 }
 
 func (s *Server) controlConfig() control.Config {
 	r := s.cfg.RTCServer
-	tcpPort, _ := strconv.Atoi(portOf(r.TCP.Listen))
 	return control.Config{
 		Candidates: candidate.Params{
 			Candidates: r.Candidates, UseAutoDetectNetworkIP: r.UseAutoDetectNetworkIP, IPFamily: r.IPFamily,
 			APIAsCandidates: r.APIAsCandidates, ResolveAPIDomain: r.ResolveAPIDomain, KeepAPIDomain: r.KeepAPIDomain,
-			Protocol: r.Protocol, UDPPort: s.fp.Port(), TCPPort: tcpPort, TCPEnabled: r.TCP.Enabled,
+			Protocol: r.Protocol, UDPPort: s.fp.Port(), TCPPort: s.tcpPort(), TCPEnabled: r.TCP.Enabled,
 		},
 		Crossdomain: s.cfg.HTTPAPI.Crossdomain,
 		PreferCM:    s.opts.PreferCM,
+		CloseTCP:    s.closeTCP,
 		Logger:      s.log,
 		Vhost: func(name string) control.RTCOptions {
 			v := s.config().Vhost(name).RTC
@@ -131,6 +161,8 @@ func (s *Server) controlConfig() control.Config {
 			Username, Password string
 		}{s.cfg.HTTPAPI.Auth.Enabled, s.cfg.HTTPAPI.Auth.Username, s.cfg.HTTPAPI.Auth.Password},
 		Summary: s.summary,
+		VhostOf: s.vhostOf,
+		Events:  s.link,
 		Vhosts: func() []string {
 			vh := s.config().Vhosts
 			names := make([]string, 0, len(vh))
@@ -159,13 +191,29 @@ func (s *Server) startAPI(listen string) error {
 		r(s, mux)
 	}
 	s.apiLn = ln
-	s.serve("http api", ln, mux)
+	if s.sharedHTTP() {
+		// SRS: http_api and http_server on one port serve both.
+		for _, r := range httpRoutes {
+			r(s, mux)
+		}
+		s.httpLn = ln
+	}
+	s.serve("http api", s.sniff(ln), mux)
 	if hc := s.cfg.HTTPAPI.HTTPS; hc.Enabled {
 		if s.apiTLS, err = s.serveTLS("https api", hc, s.opts.HTTPSAPIListen, mux); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// sharedHTTP says the HTTP server and the API share one listen port.
+func (s *Server) sharedHTTP() bool {
+	if !s.cfg.HTTPServer.Enabled {
+		return false
+	}
+	api := portOf(first(s.opts.APIListen, s.cfg.HTTPAPI.Listen))
+	return api != "0" && api == portOf(first(s.opts.HTTPListen, s.cfg.HTTPServer.Listen))
 }
 
 // startHTTP runs the HTTP server (SRS's 8080: pages, FLV, HLS).
@@ -183,7 +231,7 @@ func (s *Server) startHTTP(listen string) error {
 		r(s, mux)
 	}
 	s.httpLn = ln
-	s.serve("http server", ln, mux)
+	s.serve("http server", s.sniff(ln), mux)
 	if hc := s.cfg.HTTPServer.HTTPS; hc.Enabled {
 		if s.httpTLS, err = s.serveTLS("https server", hc, s.opts.HTTPSListen, mux); err != nil {
 			return err
@@ -218,6 +266,14 @@ func (s *Server) Close() {
 	s.closers = nil
 }
 
+// RTMPAddr is the first bound RTMP address.
+func (s *Server) RTMPAddr() netip.AddrPort {
+	if len(s.rtmpLns) == 0 {
+		return netip.AddrPort{}
+	}
+	return netip.MustParseAddrPort(s.rtmpLns[0].Addr().String())
+}
+
 // APIAddr is the bound HTTP API address.
 func (s *Server) APIAddr() netip.AddrPort { return netip.MustParseAddrPort(s.apiLn.Addr().String()) }
 
@@ -234,6 +290,12 @@ func (s *Server) PrintURLs(w io.Writer) {
 	}
 	if h := s.HTTPAddr(); h.IsValid() {
 		fmt.Fprintf(w, "  Pages:         http://%s:%d/players/whip.html and /players/whep.html\n", host, h.Port())
+	}
+	if r := s.RTMPAddr(); r.IsValid() {
+		fmt.Fprintf(w, "  RTMP publish:  rtmp://%s:%d/live/livestream\n", host, r.Port())
+		if h := s.HTTPAddr(); h.IsValid() {
+			fmt.Fprintf(w, "  HTTP-FLV, HLS: http://%s:%d/live/livestream.flv and .m3u8 (vhost http_remux, hls)\n", host, h.Port())
+		}
 	}
 }
 

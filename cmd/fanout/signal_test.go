@@ -40,10 +40,10 @@ func TestSIGTERMDrain(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	api, rtc := freePort(t, "tcp"), freePort(t, "udp")
+	api, rtc, rtmp := freePort(t, "tcp"), freePort(t, "udp"), freePort(t, "tcp")
 	cmd := exec.Command(bin, "-drain", "2s")
 	cmd.Env = append(os.Environ(), "CANDIDATE=127.0.0.1", fmt.Sprintf("SRS_HTTP_API_LISTEN=127.0.0.1:%d", api),
-		fmt.Sprintf("SRS_RTC_SERVER_LISTEN=%d", rtc), "SRS_HTTP_SERVER_ENABLED=off")
+		fmt.Sprintf("SRS_RTC_SERVER_LISTEN=%d", rtc), fmt.Sprintf("SRS_LISTEN=127.0.0.1:%d", rtmp), "SRS_HTTP_SERVER_ENABLED=off")
 	stdout, _ := cmd.StdoutPipe()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

@@ -51,7 +51,7 @@ vhost __defaultVhost__ { rtc { enabled on; } }`), conf.Options{Env: []string{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := start(cfg, testLogger(), Options{APIListen: "[fd00:fa::1]:0", RTCListen: "[::]:0"})
+	srv, err := start(cfg, testLogger(), Options{APIListen: "[fd00:fa::1]:0", RTCListen: "[::]:0", RTMPListen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestHTTPS(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv, err := start(cfg, testLogger(), Options{APIListen: "127.0.0.1:0", RTCListen: "127.0.0.1:0",
-		HTTPListen: "127.0.0.1:0", HTTPSAPIListen: "127.0.0.1:0"})
+		HTTPListen: "127.0.0.1:0", HTTPSAPIListen: "127.0.0.1:0", RTMPListen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,8 @@ func TestSRTPProfiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			srv, err := start(cfg, testLogger(), Options{APIListen: "127.0.0.1:0", RTCListen: "127.0.0.1:0", PreferCM: c.preferCM})
+			srv, err := start(cfg, testLogger(), Options{APIListen: "127.0.0.1:0", RTCListen: "127.0.0.1:0", PreferCM: c.preferCM,
+				RTMPListen: "127.0.0.1:0"})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -50,7 +50,23 @@ type Track struct {
 	SSRC      uint32
 	PT        uint8
 	ClockRate uint32
+	// Codec is the track's codec where the fastpath must recognise its
+	// keyframes (the GOP cache); CodecOther for audio and the rest.
+	Codec Codec
 }
+
+// Codec names a video codec whose keyframes the fastpath recognises.
+type Codec uint8
+
+// Codecs.
+const (
+	CodecOther Codec = iota
+	CodecH264
+	CodecH265
+	CodecVP8
+	CodecVP9
+	CodecAV1
+)
 
 // Keys is the SRTP key material exported from DTLS (RFC 5764 §4.2).
 // Local keys protect what Fanout sends; remote keys what it receives.
@@ -77,8 +93,12 @@ type Session struct {
 	// dropped and counted.
 	Keys   *Keys
 	Tracks [NumKinds]Track
-	// NACK says whether the session negotiated generic NACK.
+	// NACK says whether the session negotiated generic NACK: a publisher
+	// is sent NACKs for its lost packets, a player's NACKs are served.
 	NACK bool
+	// TWCCExt is a publisher's negotiated transport-cc header extension id
+	// (RFC 8285); non-zero makes its core send transport-wide feedback.
+	TWCCExt uint8
 	// Core is the fastpath core that owns the session's mutable state
 	// (SRTP contexts, rewrite offsets): control picks it and encodes it in
 	// the server ICE ufrag (fastpath.UfragForCore), and copies
@@ -86,16 +106,23 @@ type Session struct {
 	// ufrag names none) makes the cores derive the owner from ID. Datagrams
 	// that land on another core are handed to the owner through its ring.
 	Core int
+	// Virtual marks a publisher without ICE, DTLS or a peer (rtmp_to_rtc):
+	// its plaintext RTP comes from Engine.Inject, not from the socket, so it
+	// is ready without Keys.
+	Virtual bool
 }
 
 // Ready reports whether media may flow for the session.
-func (s *Session) Ready() bool { return s.ID != 0 && s.Keys != nil }
+func (s *Session) Ready() bool { return s.ID != 0 && (s.Keys != nil || s.Virtual) }
 
 // Stream is one vhost/app/stream: at most one publisher, any number of players.
 type Stream struct {
 	ID        StreamID
 	Publisher SessionID
 	Players   []SessionID
+	// KeyframeCache keeps the publisher's last GOP so a joining player
+	// starts from a keyframe at once (`rtc { keyframe_cache on; }`).
+	KeyframeCache bool
 }
 
 // Table is the immutable routing state. Build it with a Builder.

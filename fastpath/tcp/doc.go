@@ -1,0 +1,54 @@
+// Package tcp is Fanout's ICE-TCP transport: passive TCP candidates (RFC 6544)
+// carrying STUN, DTLS, SRTP and SRTCP in RFC 4571 framing (each packet prefixed
+// with its 2-byte big-endian length), as SRS does for "WebRTC over TCP"
+// (rtc_server.tcp, SRS #2852).
+//
+// # What it owns
+//
+// The TCP listener (or connections handed over from a shared HTTP port), the
+// framing in both directions, the per-connection output buffers and the table
+// from peer pseudo-address to connection. It does not know sessions: every
+// frame goes to a [Sink] (the fastpath engine), which runs the same demux as
+// for UDP (RFC 7983). Closing a connection whose first STUN request names no
+// session, or a second connection for one session, is control's decision,
+// carried out through [Server.CloseConn].
+//
+// Rules enforced here: the first complete frame must be a STUN Binding Request
+// (ICE-TCP opens with a connectivity check; SRS rejects anything else), a
+// length of 0 or above [Config.MaxFrame] (default 1500, SRS) closes the
+// connection, and a connection's pending output is bounded (a slow peer loses
+// packets, counted, and never stalls the fastpath).
+//
+// # Who imports it
+//
+// cmd wires it: it builds the [Server], gives it the fastpath engine as its
+// [Sink], and, in one-port mode, passes the shared listener through [Sniff]
+// before handing the rest to net/http. The fastpath core calls Write and Flush
+// through a small interface it declares itself; this package imports neither
+// fastpath nor control.
+//
+// # Why gnet
+//
+// Thousands of players over TCP would otherwise cost a goroutine, a stack and
+// a runtime poller wake-up per connection. gnet runs a few epoll loops (one per
+// CPU by default) that own all connections, buffer partial frames inside its
+// ring buffers, and let us parse frames in place (Peek/Discard) without copying
+// or allocating.
+//
+// # Pseudo-addresses
+//
+// Inside Fanout a TCP peer is the netip.AddrPort returned by [PeerAddr]: its
+// remote address as IPv6 (v4-mapped when needed) with the zone "tcp". Route
+// tables keyed by netip.AddrPort therefore never confuse a TCP peer with a UDP
+// peer of the same ip:port, and [IsTCP] tells the fastpath which transport
+// sends a packet. [RemoteOf] gives back the real address for logs and the API.
+//
+// # Concurrency
+//
+// Sink methods run on the gnet loop goroutines (one connection is always served
+// by the same loop, so its frames arrive in order). Write, Flush, CloseConn and
+// Stats are safe from any goroutine. Write appends to a per-connection buffer
+// under a small per-connection mutex and never makes a syscall; Flush schedules
+// at most one task per event loop, and that task, on the loop goroutine, swaps
+// each dirty connection's buffer and writes it with one write(2).
+package tcp
