@@ -60,7 +60,7 @@ func TestForward(t *testing.T) {
 				}
 				time.Sleep(2 * time.Millisecond)
 			}
-			waitFor(t, func() bool { return r.e.Stats().TxPackets-r.e.Stats().PLIOut >= subs*packets })
+			waitFor(t, func() bool { return r.e.Stats().TxPackets-r.e.Stats().PLIOut-r.e.Stats().RTCPOut >= subs*packets })
 			for i, p := range r.players {
 				checkPlayer(t, i, r.keys, readAll(p.fd), sent, 0xa0000000+uint32(i))
 			}
@@ -71,7 +71,7 @@ func TestForward(t *testing.T) {
 					s.Sleeps, s.Wakeups, s.DropTotal())
 			}
 			for i := range tc.cores {
-				if got, want := cs[i].TxPackets-cs[i].PLIOut, uint64(packets*subs/tc.cores); got != want {
+				if got, want := cs[i].TxPackets-cs[i].PLIOut-cs[i].RTCPOut, uint64(packets*subs/tc.cores); got != want {
 					t.Errorf("core %d sent %d packets, want %d (its players' share)", i, got, want)
 				}
 			}

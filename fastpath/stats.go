@@ -38,6 +38,14 @@ type counters struct {
 	pliIn, firIn       atomic.Uint64
 	nackIn             atomic.Uint64
 	pliOut             atomic.Uint64
+	rtcpOut            atomic.Uint64 // RTCP packets Fanout generated (NACK, TWCC, RR+XR, SR, …) except PLIs
+	nackOut            atomic.Uint64 // generic NACK packets sent to publishers
+	nackServed         atomic.Uint64 // packets resent to players from the history
+	nackMissed         atomic.Uint64 // player NACKs for packets the history no longer (or never) had
+	twccOut            atomic.Uint64 // transport-wide feedback packets sent to publishers
+	rrOut              atomic.Uint64 // RR + XR RRTR compounds sent to publishers
+	srOut              atomic.Uint64 // sender reports sent to players
+	gopReplays         atomic.Uint64 // joining players started from the GOP cache
 	ringOverflows      atomic.Uint64 // messages a full ring refused (also counted as DropRingFull)
 	ringIn             atomic.Uint64 // messages taken from other cores' rings
 	handoffs           atomic.Uint64 // datagrams passed to their owning core
@@ -57,6 +65,14 @@ type Stats struct {
 	PLIIn, FIRIn       uint64
 	NACKIn             uint64
 	PLIOut             uint64
+	RTCPOut            uint64
+	NACKOut            uint64
+	NACKServed         uint64
+	NACKMissed         uint64
+	TWCCOut            uint64
+	RROut              uint64
+	SROut              uint64
+	GOPReplays         uint64
 	RingOverflows      uint64
 	RingIn             uint64
 	Handoffs           uint64
@@ -75,6 +91,9 @@ func (c *counters) snapshot() Stats {
 		TxPackets: c.txPackets.Load(), TxBytes: c.txBytes.Load(),
 		Batches: c.batches.Load(), RTCPIn: c.rtcpIn.Load(),
 		PLIIn: c.pliIn.Load(), FIRIn: c.firIn.Load(), NACKIn: c.nackIn.Load(), PLIOut: c.pliOut.Load(),
+		RTCPOut: c.rtcpOut.Load(), NACKOut: c.nackOut.Load(), NACKServed: c.nackServed.Load(),
+		NACKMissed: c.nackMissed.Load(), TWCCOut: c.twccOut.Load(), RROut: c.rrOut.Load(),
+		SROut: c.srOut.Load(), GOPReplays: c.gopReplays.Load(),
 		RingOverflows: c.ringOverflows.Load(), RingIn: c.ringIn.Load(), Handoffs: c.handoffs.Load(),
 		GSOSends: c.gsoSends.Load(), GSOSegments: c.gsoSegments.Load(),
 		Wakeups: c.wakeups.Load(), Sleeps: c.sleeps.Load(),
@@ -97,6 +116,14 @@ func (s *Stats) Add(o Stats) {
 	s.FIRIn += o.FIRIn
 	s.NACKIn += o.NACKIn
 	s.PLIOut += o.PLIOut
+	s.RTCPOut += o.RTCPOut
+	s.NACKOut += o.NACKOut
+	s.NACKServed += o.NACKServed
+	s.NACKMissed += o.NACKMissed
+	s.TWCCOut += o.TWCCOut
+	s.RROut += o.RROut
+	s.SROut += o.SROut
+	s.GOPReplays += o.GOPReplays
 	s.RingOverflows += o.RingOverflows
 	s.RingIn += o.RingIn
 	s.Handoffs += o.Handoffs

@@ -1,0 +1,389 @@
+package fastpath
+
+import (
+	"encoding/binary"
+	"math/bits"
+
+	"github.com/fanout/fanout/fastpath/route"
+	"github.com/fanout/fanout/fastpath/rtcpx"
+)
+
+// Media quality on the player side: NACKs served from the publisher's
+// history (the player's sequence number mapped back through its rewrite
+// offset; a plain resend on the player's SSRC — Fanout's answers carry no
+// RTX, so RFC 4588 is not used), Sender Reports translated from the
+// publisher's, RR loss/jitter and RTT read from the player's reports, and
+// the GOP replay that gives a joining player a keyframe at once.
+//
+// A player and its publisher may live on different cores. What crosses
+// goes through the rings like fan-out: a NACK's mapped sequence numbers to
+// the publisher's core and the history packets back (opNACK/opResend), a
+// GOP request and the replayed packets (opGOP/opReplay/opReplayEnd), and
+// the publisher's SRs to every core with players (opSR).
+
+// Ring ops of the quality paths (after ring.go's).
+const (
+	opNACK      uint8 = iota + 16 // p: publisher seqs a player of core `from` asks for; sid: the player
+	opResend                      // p: a history packet for player sid
+	opGOP                         // sid: a player of core `from` that joined; replay the GOP to it
+	opReplay                      // p: a GOP packet for joining player sid
+	opReplayEnd                   // sid: the GOP replay to that player is complete
+	opSR                          // p: a publisher's SR (putSR) for the core's players of p.stream
+)
+
+// playerQ is a player session's quality state on its owner core.
+type playerQ struct {
+	rttLog  rtcpx.RTTLog // the SRs sent to it, for the RTT its RRs echo
+	rtt     int64
+	joining bool // waiting for a GOP replay from the publisher's core
+	joined  bool
+	joinAt  int64
+	nextSR  int64
+	nacks   uint64 // sequence numbers it asked for
+	served  uint64 // retransmissions sent to it
+	missed  uint64 // asked for and not in the history
+	plis    uint64
+	replay  uint64 // GOP packets replayed to it
+	rr      [route.NumKinds]rtcpx.ReportBlock
+}
+
+// streamSR is a core's copy of a publisher's last SR for one kind.
+type streamSR struct {
+	src   rtcpx.SRSource
+	pub   route.SessionID
+	epoch uint32
+	ok    bool
+}
+
+func trailingCore(m uint64) int { return bits.TrailingZeros64(m) }
+
+// putSR and getSR carry an SRSource in a packet buffer.
+func putSR(b []byte, s rtcpx.SRSource) int {
+	binary.BigEndian.PutUint64(b, s.NTP)
+	binary.BigEndian.PutUint32(b[8:], s.RTPTime)
+	binary.BigEndian.PutUint64(b[12:], uint64(s.At))
+	return 20
+}
+
+func getSR(b []byte) rtcpx.SRSource {
+	return rtcpx.SRSource{NTP: binary.BigEndian.Uint64(b), RTPTime: binary.BigEndian.Uint32(b[8:]),
+		At: int64(binary.BigEndian.Uint64(b[12:]))}
+}
+
+// free is how many messages the ring can take now (its producer's view).
+func (r *ring) free() int { return int(r.mask + 1 - (r.tail.Load() - r.head.Load())) }
+
+// onQualityMsg handles a quality op taken from core from's ring.
+func (c *core) onQualityMsg(from int, m msg) {
+	switch m.op {
+	case opNACK:
+		c.onRemoteNACK(from, m)
+	case opGOP:
+		c.onGOPRequest(from, m.sid)
+	case opResend, opReplay, opReplayEnd, opSR:
+		c.onPlayerMsg(m)
+	}
+	if m.p != nil {
+		c.release(m.p)
+	}
+}
+
+// onPlayerMsg handles what the publisher's core sends this core's players.
+func (c *core) onPlayerMsg(m msg) {
+	if m.op == opSR {
+		if v := c.view(m.p.stream); v != nil {
+			v.sr[m.p.kind] = streamSR{src: getSR(m.p.buf[:]), pub: m.p.src, epoch: m.p.srcEpoch, ok: true}
+		}
+		return
+	}
+	ps := c.tbl.Session(m.sid)
+	if ps == nil || int(m.sid) >= len(c.sess) || !c.sess[m.sid].owned || c.sess[m.sid].tx == nil {
+		return
+	}
+	pst := &c.sess[m.sid]
+	switch m.op {
+	case opResend:
+		c.resend(ps, pst, m.p.kind, m.p.src, m.p.srcEpoch, m.p.data())
+	case opReplay, opReplayEnd:
+		// Live packets queued before the replay was cut are older than it:
+		// send them (skipping this player) first.
+		if len(c.pend) > 0 {
+			c.scatter()
+		}
+		if m.op == opReplayEnd {
+			pst.pq.joining = false
+		} else if pst.pq.joining {
+			c.forward(ps, pst, m.p)
+			pst.pq.replay++
+		}
+	}
+}
+
+// onPlayerNACK serves a player's generic NACK (RFC 4585 §6.2.1): each
+// sequence number it names is mapped back to the publisher's through the
+// player's rewrite offset, then resent from the publisher's history, here
+// or through the publisher's core.
+func (c *core) onPlayerNACK(s *route.Session, st *sessState, p []byte) {
+	if !s.NACK || len(p) < 12 {
+		return
+	}
+	kind, ok := trackOf(s, binary.BigEndian.Uint32(p[8:]))
+	if !ok {
+		return
+	}
+	ot := &st.out[kind]
+	if !ot.started {
+		return
+	}
+	seqs := c.seqs[:0]
+	for fci := p[12:]; len(fci) >= 4; fci = fci[4:] {
+		pid, blp := binary.BigEndian.Uint16(fci), binary.BigEndian.Uint16(fci[2:])
+		seqs = c.mapNACK(st, ot, seqs, pid)
+		for i := uint16(0); blp != 0; i++ {
+			if blp&1 != 0 {
+				seqs = c.mapNACK(st, ot, seqs, pid+i+1)
+			}
+			blp >>= 1
+		}
+	}
+	if len(seqs) == 0 {
+		return
+	}
+	pub := c.tbl.Session(ot.src)
+	if pub == nil || pub.Epoch != ot.srcEpoch {
+		st.pq.missed += uint64(len(seqs))
+		return
+	}
+	if o := c.e.ownerOf(pub); o != c.id {
+		c.forwardNACK(o, s, kind, pub, seqs)
+		return
+	}
+	q := c.sess[pub.ID].pub
+	for _, seq := range seqs {
+		if q == nil || q.hist[kind] == nil {
+			st.pq.missed++
+			continue
+		}
+		if data, ok := q.hist[kind].Get(seq); ok {
+			c.resend(s, st, kind, pub.ID, pub.Epoch, data)
+		} else {
+			st.pq.missed++
+			c.cnt.nackMissed.Add(1)
+		}
+	}
+}
+
+// mapNACK appends the publisher sequence number behind the player's seq,
+// when seq is one Fanout sent it from the current publisher.
+func (c *core) mapNACK(st *sessState, ot *outTrack, seqs []uint16, seq uint16) []uint16 {
+	st.pq.nacks++
+	if len(seqs) == cap(seqs) || int16(seq-ot.firstSeq) < 0 || int16(ot.lastSeq-seq) < 0 {
+		st.pq.missed++
+		return seqs
+	}
+	return append(seqs, seq-ot.seqDelta)
+}
+
+// forwardNACK hands mapped sequence numbers to the publisher's core.
+func (c *core) forwardNACK(owner int, s *route.Session, kind route.Kind, pub *route.Session, seqs []uint16) {
+	p := c.getPkt()
+	if p == nil {
+		return
+	}
+	for i, seq := range seqs {
+		binary.BigEndian.PutUint16(p.buf[2*i:], seq)
+	}
+	p.n, p.kind, p.src, p.srcEpoch, p.stream = 2*len(seqs), kind, pub.ID, pub.Epoch, s.Stream
+	if !c.push(owner, msg{p: p, sid: s.ID, op: opNACK}) {
+		c.release(p)
+	}
+}
+
+// onRemoteNACK answers another core's player from the history of a
+// publisher this core owns, one opResend per packet found.
+func (c *core) onRemoteNACK(from int, m msg) {
+	p := m.p
+	if int(p.src) >= len(c.sess) || c.sess[p.src].epoch != p.srcEpoch || c.sess[p.src].pub == nil {
+		return
+	}
+	h := c.sess[p.src].pub.hist[p.kind]
+	if h == nil {
+		return
+	}
+	for i := 0; i+1 < p.n; i += 2 {
+		data, ok := h.Get(binary.BigEndian.Uint16(p.buf[i:]))
+		if !ok {
+			c.cnt.nackMissed.Add(1)
+			continue
+		}
+		r := c.getPkt()
+		if r == nil {
+			return
+		}
+		r.n = copy(r.buf[:], data)
+		r.stream, r.src, r.srcEpoch, r.kind = p.stream, p.src, p.srcEpoch, p.kind
+		if !c.push(from, msg{p: r, sid: m.sid, op: opResend}) {
+			c.release(r)
+			return
+		}
+	}
+}
+
+// resend sends a history packet to a player again with its current
+// rewrite, without moving the rewrite state. A packet of another
+// publisher than the one the player is on is not sent.
+func (c *core) resend(ps *route.Session, pst *sessState, kind route.Kind, src route.SessionID, epoch uint32, data []byte) {
+	ot := &pst.out[kind]
+	tr := &ps.Tracks[kind]
+	if tr.SSRC == 0 || !ot.started || ot.src != src || ot.srcEpoch != epoch || len(data) < 12 {
+		return
+	}
+	seq := binary.BigEndian.Uint16(data[2:]) + ot.seqDelta
+	ts := binary.BigEndian.Uint32(data[4:]) + ot.tsDelta
+	if c.emitRTP(ps, pst, kind, data, seq, ts) {
+		pst.pq.served++
+		c.cnt.nackServed.Add(1)
+	}
+}
+
+// onPlayerRR reads a player's reception reports about the tracks Fanout
+// sends it: loss and jitter for the counters, and the RTT from LSR/DLSR
+// echoing our SRs (RFC 3550 §6.4.1).
+func (c *core) onPlayerRR(s *route.Session, st *sessState, p []byte) {
+	off := 8
+	if p[1] == rtcpSR {
+		off = 28
+	}
+	for i := 0; i < int(p[0]&0x1f) && off+24 <= len(p); i, off = i+1, off+24 {
+		b := p[off : off+24]
+		kind, ok := trackOf(s, binary.BigEndian.Uint32(b))
+		if !ok {
+			continue
+		}
+		rb := &st.pq.rr[kind]
+		rb.SSRC, rb.FractionLost = binary.BigEndian.Uint32(b), b[4]
+		rb.TotalLost = int32(uint32(b[5])<<16|uint32(b[6])<<8|uint32(b[7])) << 8 >> 8
+		rb.ExtHighestSeq, rb.Jitter = binary.BigEndian.Uint32(b[8:]), binary.BigEndian.Uint32(b[12:])
+		rb.LSR, rb.DLSR = binary.BigEndian.Uint32(b[16:]), binary.BigEndian.Uint32(b[20:])
+		if rtt, ok := st.pq.rttLog.RTT(rb.LSR, rb.DLSR, c.now); ok {
+			st.pq.rtt = rtt
+		}
+	}
+}
+
+// tickPlayer ends a join wait that timed out and sends the player its
+// Sender Reports when due.
+func (c *core) tickPlayer(pid route.SessionID) {
+	st := &c.sess[pid]
+	s := c.tbl.Session(pid)
+	if s == nil || st.tx == nil {
+		return
+	}
+	if st.pq.joining && c.now-st.pq.joinAt > int64(joinTimeout) {
+		st.pq.joining = false
+	}
+	if c.now < st.pq.nextSR {
+		return
+	}
+	v := c.view(s.Stream)
+	if v == nil {
+		return
+	}
+	for k := range s.Tracks {
+		if c.sendSR(s, st, route.Kind(k), &v.sr[k]) {
+			st.pq.nextSR = c.now + int64(srPeriod)
+		}
+	}
+}
+
+// sendSR sends a player the SR of one track, translated from the
+// publisher's last one (rtcpx.TranslateSR): the same NTP clock for audio
+// and video, so the browser keeps lip sync.
+func (c *core) sendSR(s *route.Session, st *sessState, kind route.Kind, sr *streamSR) bool {
+	ot := &st.out[kind]
+	tr := &s.Tracks[kind]
+	if tr.SSRC == 0 || !ot.started || !sr.ok || sr.pub != ot.src || sr.epoch != ot.srcEpoch {
+		return false
+	}
+	buf := c.outBuf()
+	n, ntp, ok := rtcpx.TranslateSR(buf[:maxRTCP], sr.src, tr.ClockRate, c.now, tr.SSRC, ot.tsDelta,
+		uint32(ot.packets), uint32(ot.octets))
+	if !ok || !c.commitRTCP(st, buf, n) {
+		return false
+	}
+	st.pq.rttLog.Sent(ntp, c.now)
+	c.cnt.srOut.Add(1)
+	return true
+}
+
+// playerJoined starts a newly ready player of this core from the
+// publisher's cached GOP: at once when this core owns the publisher,
+// otherwise by asking its core, holding the player's live video until the
+// replay ends (so it never sees older packets after newer ones).
+func (c *core) playerJoined(t *route.Table, s *route.Session, st *sessState) {
+	strm := t.Stream(s.Stream)
+	pub := c.publisherOf(t, s.Stream)
+	if strm == nil || !strm.KeyframeCache || pub == nil || s.Tracks[route.KindVideo].SSRC == 0 {
+		return
+	}
+	if o := c.e.ownerOf(pub); o != c.id {
+		if c.push(o, msg{sid: s.ID, op: opGOP}) {
+			st.pq.joining, st.pq.joinAt = true, c.now
+		}
+		return
+	}
+	q := c.sess[pub.ID].pub
+	if q == nil || q.gop == nil || !q.gop.Ready() {
+		return
+	}
+	q.gop.Replay(func(pkt []byte) {
+		c.sendRTP(s, st, route.KindVideo, pub.ID, pub.Epoch, pkt)
+		st.pq.replay++
+	})
+	c.cnt.gopReplays.Add(1)
+}
+
+// onGOPRequest replays the GOP of a publisher this core owns to a player
+// of core from, then marks the end. A replay that does not fit the ring
+// now is skipped (the player waits for the keyframe its join requested).
+func (c *core) onGOPRequest(from int, player route.SessionID) {
+	if t := c.e.table.Load(); t != c.tbl {
+		c.sync(t) // the table that added the player may be newer than this round's
+	}
+	if ps := c.tbl.Session(player); ps != nil {
+		if pub := c.publisherOf(c.tbl, ps.Stream); pub != nil && c.e.ownerOf(pub) == c.id {
+			c.replayRemote(from, player, pub)
+		}
+	}
+	if !c.push(from, msg{sid: player, op: opReplayEnd}) {
+		return // the player's join times out
+	}
+}
+
+func (c *core) replayRemote(from int, player route.SessionID, pub *route.Session) {
+	q := c.sess[pub.ID].pub
+	if q == nil || q.gop == nil || !q.gop.Ready() {
+		return
+	}
+	if n, _ := q.gop.Len(); n+1 > c.e.rings[c.id][from].free() {
+		return
+	}
+	full := false
+	q.gop.Replay(func(pkt []byte) {
+		if full {
+			return
+		}
+		p := c.getPkt()
+		if p == nil {
+			full = true
+			return
+		}
+		p.n = copy(p.buf[:], pkt)
+		p.stream, p.src, p.srcEpoch, p.kind = pub.Stream, pub.ID, pub.Epoch, route.KindVideo
+		if !c.push(from, msg{p: p, sid: player, op: opReplay}) {
+			c.release(p)
+			full = true
+		}
+	})
+	c.cnt.gopReplays.Add(1)
+}
