@@ -79,8 +79,13 @@ type chromiumPCStats struct {
 }
 
 func runChromiumPublishPlay(t *testing.T, codecQuery, wantMime string) {
+	runChromiumOn(t, startTestServer(t, ""), codecQuery, wantMime)
+}
+
+// runChromiumOn publishes and plays through srv and returns the page's
+// last probe.
+func runChromiumOn(t *testing.T, srv *Server, codecQuery, wantMime string) chromiumProbe {
 	begin := time.Now()
-	srv := startTestServer(t, "")
 	stream := "chromium-" + strings.ToLower(wantMime)
 	whipURL := srv.url("/rtc/v1/whip/?app=live&stream=" + stream + codecQuery)
 	whepURL := srv.url("/rtc/v1/whep/?app=live&stream=" + stream)
@@ -251,6 +256,7 @@ func runChromiumPublishPlay(t *testing.T, codecQuery, wantMime string) {
 	}
 	closeBrowser()
 	t.Logf("subtest took %v", time.Since(begin).Round(time.Millisecond))
+	return p
 }
 
 // checkNoChromium fails the test when a Chromium process of the profile

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/fanout/fanout/fastpath"
+	"github.com/fanout/fanout/fastpath/tcp"
 )
 
 // The Prometheus endpoint lives on the API port (/metrics): SRS's exporter
@@ -27,22 +28,26 @@ func init() {
 type metrics struct{ s *Server }
 
 var (
-	mStreams  = prometheus.NewDesc("srs_streams", "Live streams.", nil, nil)
-	mClients  = prometheus.NewDesc("srs_clients", "Live WebRTC sessions.", nil, nil)
-	mTotal    = prometheus.NewDesc("srs_clients_total", "WebRTC sessions created.", nil, nil)
-	mRecv     = prometheus.NewDesc("srs_receive_bytes_total", "Bytes received on the media port.", nil, nil)
-	mSend     = prometheus.NewDesc("srs_send_bytes_total", "Bytes sent on the media port.", nil, nil)
-	mBuild    = prometheus.NewDesc("srs_build_info", "Build information.", []string{"version", "goversion"}, nil)
-	mRxPkts   = prometheus.NewDesc("fanout_fastpath_rx_packets_total", "Datagrams received, per core.", []string{"core"}, nil)
-	mTxPkts   = prometheus.NewDesc("fanout_fastpath_tx_packets_total", "Datagrams sent, per core.", []string{"core"}, nil)
-	mRxBytes  = prometheus.NewDesc("fanout_fastpath_rx_bytes_total", "Bytes received, per core.", []string{"core"}, nil)
-	mTxBytes  = prometheus.NewDesc("fanout_fastpath_tx_bytes_total", "Bytes sent, per core.", []string{"core"}, nil)
-	mBatches  = prometheus.NewDesc("fanout_fastpath_batches_total", "recvmmsg batches, per core.", []string{"core"}, nil)
-	mDrops    = prometheus.NewDesc("fanout_fastpath_drops_total", "Datagrams dropped, per core and reason.", []string{"core", "reason"}, nil)
-	mRTCP     = prometheus.NewDesc("fanout_fastpath_rtcp_total", "RTCP feedback, per core and kind.", []string{"core", "kind"}, nil)
-	mSTUN     = prometheus.NewDesc("fanout_stun_bindings_total", "STUN binding requests answered.", nil, nil)
-	mSTUNBad  = prometheus.NewDesc("fanout_stun_rejected_total", "STUN requests refused (integrity, fingerprint, unknown ufrag).", nil, nil)
-	mSessEnds = prometheus.NewDesc("fanout_sessions_ended_total", "WebRTC sessions ended.", nil, nil)
+	mStreams   = prometheus.NewDesc("srs_streams", "Live streams.", nil, nil)
+	mClients   = prometheus.NewDesc("srs_clients", "Live WebRTC sessions.", nil, nil)
+	mTotal     = prometheus.NewDesc("srs_clients_total", "WebRTC sessions created.", nil, nil)
+	mRecv      = prometheus.NewDesc("srs_receive_bytes_total", "Bytes received on the media port.", nil, nil)
+	mSend      = prometheus.NewDesc("srs_send_bytes_total", "Bytes sent on the media port.", nil, nil)
+	mBuild     = prometheus.NewDesc("srs_build_info", "Build information.", []string{"version", "goversion"}, nil)
+	mRxPkts    = prometheus.NewDesc("fanout_fastpath_rx_packets_total", "Datagrams received, per core.", []string{"core"}, nil)
+	mTxPkts    = prometheus.NewDesc("fanout_fastpath_tx_packets_total", "Datagrams sent, per core.", []string{"core"}, nil)
+	mRxBytes   = prometheus.NewDesc("fanout_fastpath_rx_bytes_total", "Bytes received, per core.", []string{"core"}, nil)
+	mTxBytes   = prometheus.NewDesc("fanout_fastpath_tx_bytes_total", "Bytes sent, per core.", []string{"core"}, nil)
+	mBatches   = prometheus.NewDesc("fanout_fastpath_batches_total", "recvmmsg batches, per core.", []string{"core"}, nil)
+	mDrops     = prometheus.NewDesc("fanout_fastpath_drops_total", "Datagrams dropped, per core and reason.", []string{"core", "reason"}, nil)
+	mRTCP      = prometheus.NewDesc("fanout_fastpath_rtcp_total", "RTCP feedback, per core and kind.", []string{"core", "kind"}, nil)
+	mSTUN      = prometheus.NewDesc("fanout_stun_bindings_total", "STUN binding requests answered.", nil, nil)
+	mSTUNBad   = prometheus.NewDesc("fanout_stun_rejected_total", "STUN requests refused (integrity, fingerprint, unknown ufrag).", nil, nil)
+	mTCPConns  = prometheus.NewDesc("fanout_tcp_connections", "Open WebRTC-over-TCP connections.", nil, nil)
+	mTCPFrames = prometheus.NewDesc("fanout_tcp_frames_total", "RFC 4571 frames on WebRTC-over-TCP connections.", []string{"dir"}, nil)
+	mTCPCloses = prometheus.NewDesc("fanout_tcp_closes_total", "WebRTC-over-TCP connections closed, by reason.", []string{"reason"}, nil)
+	mTCPDrops  = prometheus.NewDesc("fanout_tcp_write_overflow_total", "Packets dropped because a TCP peer's output was full.", nil, nil)
+	mSessEnds  = prometheus.NewDesc("fanout_sessions_ended_total", "WebRTC sessions ended.", nil, nil)
 )
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(m, ch) }
@@ -62,6 +67,16 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(mSessEnds, counts.SessionsEnded)
 	counter(mSTUN, counts.STUNBindings)
 	counter(mSTUNBad, counts.STUNRejected)
+	if t := m.s.tcpSrv; t != nil {
+		ts := t.Stats()
+		gauge(mTCPConns, float64(ts.ConnsOpen))
+		counter(mTCPFrames, ts.FramesIn, "in")
+		counter(mTCPFrames, ts.FramesOut, "out")
+		counter(mTCPDrops, ts.WriteOverflow)
+		for r, n := range ts.Closes {
+			counter(mTCPCloses, n, tcp.CloseReasonName(uint8(r)))
+		}
+	}
 	total := m.s.fp.Stats()
 	counter(mRecv, total.RxBytes)
 	counter(mSend, total.TxBytes)

@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pion/stun/v4"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/fanout/fanout/conf"
@@ -92,4 +95,68 @@ func TestOnePort(t *testing.T) {
 	pub.stream(ctx, t, h264, ogg)
 	time.Sleep(300 * time.Millisecond)
 	checkByteExact(t, pub, player)
+}
+
+// TestChromiumOverTCP: in a network namespace whose UDP is dropped
+// (nftables), headless Chromium publishes and plays over WebRTC-over-TCP.
+func TestChromiumOverTCP(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skip("chromium not installed (make deps installs it)")
+	}
+	if !inPrivateNetns(t, "nft add table inet noudp",
+		"nft add chain inet noudp out '{ type filter hook output priority 0; }'",
+		"nft add rule inet noudp out meta l4proto udp drop") {
+		return
+	}
+	srv, _ := startTCPServer(t, "all")
+	p := runChromiumOn(t, srv, "", "H264")
+	for name, pair := range map[string]string{"publisher": p.Pub.Pair, "player": p.Play.Pair} {
+		if !strings.Contains(pair, " tcp ") || strings.Contains(pair, " udp ") {
+			t.Errorf("%s's selected pair is not TCP: %s", name, pair)
+		}
+	}
+	if st := srv.tcpSrv.Stats(); st.FramesIn == 0 || st.FramesOut == 0 {
+		t.Errorf("no frames on the TCP transport: %+v", st)
+	}
+}
+
+// TestTCPBadFraming: a first frame that is not STUN, an oversized length
+// and a STUN frame naming no session each close only their connection,
+// and /metrics says why; a session on another connection is unaffected.
+func TestTCPBadFraming(t *testing.T) {
+	srv, port := startTCPServer(t, "tcp")
+	good := newTestPlayerOn(t, srv.url("/rtc/v1/whep/?app=live&stream=framing"), webrtc.NetworkTypeTCP4)
+	stunFor := func(user string) []byte {
+		m, _ := stun.Build(stun.TransactionID, stun.BindingRequest, stun.NewUsername(user),
+			stun.NewShortTermIntegrity("0123456789012345678901"), stun.Fingerprint)
+		return append([]byte{byte(len(m.Raw) >> 8), byte(len(m.Raw))}, m.Raw...)
+	}
+	for _, c := range []struct {
+		name string
+		data []byte
+	}{
+		{"not stun first", append([]byte{0, 13}, make([]byte, 13)...)},
+		{"length over 1500", []byte{0x05, 0xdd}},
+		{"unknown session", stunFor("nosuchufrag:x")},
+	} {
+		conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = conn.Write(c.data)
+		_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+		if _, err := conn.Read(make([]byte, 64)); err == nil {
+			t.Errorf("%s: connection got data instead of being closed", c.name)
+		}
+		conn.Close()
+	}
+	m := scrape(t, srv)
+	for _, reason := range []string{"not_binding_request", "bad_length", "unknown_session"} {
+		if m[`fanout_tcp_closes_total{reason="`+reason+`"}`] < 1 {
+			t.Errorf("no close counted for %s: %v", reason, m)
+		}
+	}
+	if good.pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
+		t.Errorf("the good TCP session dropped: %v", good.pc.ConnectionState())
+	}
 }
