@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -36,10 +37,7 @@ func freePort(t testing.TB, network string) int {
 // SIGTERM with a live session refuses new sessions (503), cuts the live one
 // at the drain timeout and exits 0.
 func TestSIGTERMDrain(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "fanout")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildFanout(t)
 	api, rtc, rtmp := freePort(t, "tcp"), freePort(t, "udp"), freePort(t, "tcp")
 	cmd := exec.Command(bin, "-drain", "2s")
 	cmd.Env = append(os.Environ(), "CANDIDATE=127.0.0.1", fmt.Sprintf("SRS_HTTP_API_LISTEN=127.0.0.1:%d", api),
@@ -96,5 +94,87 @@ func TestSIGTERMDrain(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "sessions_cut=1") {
 		t.Errorf("log does not report the cut session:\n%s", stderr.String())
+	}
+}
+
+// buildFanout builds the command once per test binary.
+var built struct {
+	sync.Once
+	path string
+	err  error
+	out  []byte
+}
+
+func buildFanout(t *testing.T) string {
+	t.Helper()
+	built.Do(func() {
+		dir, err := os.MkdirTemp("", "fanout-bin-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.path = filepath.Join(dir, "fanout")
+		built.out, built.err = exec.Command("go", "build", "-o", built.path, ".").CombinedOutput()
+	})
+	if built.err != nil {
+		t.Fatalf("build: %v\n%s", built.err, built.out)
+	}
+	return built.path
+}
+
+// TestSIGHUPReload: SIGHUP re-reads the file, applies vhost options and
+// names the sections that need a restart; a broken file is refused.
+func TestSIGHUPReload(t *testing.T) {
+	bin := buildFanout(t)
+	api, rtc, rtmp := freePort(t, "tcp"), freePort(t, "udp"), freePort(t, "tcp")
+	file := filepath.Join(t.TempDir(), "fanout.conf")
+	write := func(text string) {
+		if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := fmt.Sprintf("listen %d; http_api { enabled on; listen 127.0.0.1:%d; } rtc_server { enabled on; listen %d; candidate 127.0.0.1; }\n", rtmp, api, rtc)
+	write(base + "vhost __defaultVhost__ { rtc { enabled on; } }")
+	cmd := exec.Command(bin, "-c", file)
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	url := fmt.Sprintf("http://127.0.0.1:%d/rtc/v1/whip/?app=live&stream=reload", api)
+	waitFor(t, func() bool {
+		resp, err := http.Post(url, "application/sdp", strings.NewReader(curlOffer))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusCreated
+	})
+	// Turn RTC off for the vhost and move the API: the first applies now,
+	// the second is reported as needing a restart.
+	write(strings.Replace(base, fmt.Sprint(api), fmt.Sprint(api+1), 1) + "vhost __defaultVhost__ { rtc { enabled off; } }")
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, func() bool { return strings.Contains(stderr.String(), "config reloaded") })
+	if !strings.Contains(stderr.String(), "needs_restart=[http_api]") {
+		t.Errorf("reload did not name http_api:\n%s", stderr.String())
+	}
+	url2 := strings.Replace(url, "stream=reload", "stream=reload2", 1)
+	if code, _, body := post(t, url2, "application/sdp", curlOffer); code != http.StatusForbidden {
+		t.Errorf("after reload with rtc off: %d %s", code, body)
+	}
+	write("rtc_server { listen nonsense; }")
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, func() bool { return strings.Contains(stderr.String(), "reload refused") })
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5 s")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
