@@ -129,8 +129,6 @@ func (e *epoll) add(fd int, slot int32) error {
 	return nil
 }
 
-func (e *epoll) del(fd int) { _ = unix.EpollCtl(e.fd, unix.EPOLL_CTL_DEL, fd, nil) }
-
 func (e *epoll) wait(msec int) int {
 	n, err := unix.EpollWait(e.fd, e.events, msec)
 	if err != nil {

@@ -216,7 +216,10 @@ func (s *Server) negotiate(ctx context.Context, req offerRequest) (*negotiated, 
 	if err := s.startHooks(ctx, req, opts.Hooks); err != nil {
 		return nil, err
 	}
-	nopt := sdpneg.Options{VideoCodec: req.videoCodec, AudioCodec: req.audioCodec, NACK: opts.NACK, TWCC: false}
+	// Only publishers get transport-cc: Fanout sends them feedback, and
+	// consumes none from players (no per-player bandwidth estimation).
+	nopt := sdpneg.Options{VideoCodec: req.videoCodec, AudioCodec: req.audioCodec, NACK: opts.NACK,
+		TWCC: opts.TWCC && !req.play}
 	cands := candidate.Compute(s.cfg.Candidates, candidate.Request{EIP: req.eip, APIHost: req.apiHost}, s.candEnv)
 	ss, neg, err := s.register(req, offer, nopt)
 	if err != nil {
@@ -292,11 +295,12 @@ func (s *Server) register(req offerRequest, offer *sdpneg.Offer, nopt sdpneg.Opt
 	st := s.streamLocked(req.vhost, req.app, req.stream)
 	var neg *sdpneg.Negotiated
 	var err error
-	if req.play {
+	switch {
+	case req.play:
 		neg, err = sdpneg.NegotiatePlay(offer, st.descLocked(), nopt)
-	} else if st.publisher != nil {
+	case st.publisher != nil:
 		err = fmt.Errorf("%w: %s", ErrStreamBusy, st.key)
-	} else {
+	default:
 		neg, err = sdpneg.NegotiatePublish(offer, nopt)
 	}
 	if err != nil {
@@ -331,7 +335,10 @@ func (s *Server) applyTracksLocked(ss *session, neg *sdpneg.Negotiated) {
 		}
 		c := t.Codec
 		ss.codecs[k] = c.Name
-		tr := route.Track{PT: c.PT, ClockRate: c.ClockRate, SSRC: t.SSRC}
+		tr := route.Track{PT: c.PT, ClockRate: c.ClockRate, SSRC: t.SSRC, Codec: routeCodec(c.Name)}
+		if t.TWCCExt != 0 && ss.role == route.RolePublisher {
+			ss.twccExt = t.TWCCExt // one id per BUNDLE transport (RFC 8285 §6)
+		}
 		if ss.role == route.RolePlayer {
 			tr.SSRC = s.nextSSRCLocked()
 		}

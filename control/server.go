@@ -35,8 +35,6 @@ import (
 	"github.com/fanout/fanout/fastpath/route"
 )
 
-type tlsCert = tls.Certificate
-
 // Fastpath is what control needs of the media engine.
 type Fastpath interface {
 	Publish(t *route.Table)
@@ -47,11 +45,14 @@ type Fastpath interface {
 
 // RTCOptions are a vhost's rtc { } settings that control applies.
 type RTCOptions struct {
-	Enabled     bool
-	NACK, TWCC  bool
-	STUNTimeout time.Duration
-	DTLSRole    string // passive | active
-	Hooks       Hooks
+	Enabled    bool
+	NACK, TWCC bool
+	// KeyframeCache is rtc.keyframe_cache: players start from the
+	// publisher's cached GOP.
+	KeyframeCache bool
+	STUNTimeout   time.Duration
+	DTLSRole      string // passive | active
+	Hooks         Hooks
 }
 
 // Config is what cmd hands control, mapped from the config file.
@@ -170,7 +171,8 @@ func New(cfg Config, fp Fastpath) (*Server, error) {
 
 // DefaultRTCOptions are SRS's vhost rtc defaults.
 func DefaultRTCOptions() RTCOptions {
-	return RTCOptions{Enabled: true, NACK: true, TWCC: true, STUNTimeout: 30 * time.Second, DTLSRole: "passive"}
+	return RTCOptions{Enabled: true, NACK: true, TWCC: true, KeyframeCache: true, STUNTimeout: 30 * time.Second,
+		DTLSRole: "passive"}
 }
 
 // srtpProfiles orders the DTLS-SRTP profiles: AEAD_AES_128_GCM first when

@@ -40,6 +40,7 @@ type session struct {
 	remoteFP    string // "sha-256 AA:BB…" from the offer, "" when absent
 	setup       string // our DTLS role: "passive" (server) or "active" (client)
 	nack        bool
+	twccExt     uint8                  // publisher: negotiated transport-cc extension id, 0 = none
 	codecs      [route.NumKinds]string // negotiated codec names, "" = no track
 	desc        *sdpneg.StreamDesc     // publisher: what players negotiate against
 	tracks      [route.NumKinds]route.Track
@@ -87,23 +88,30 @@ func (s *session) currentPeer(srv *Server) netip.AddrPort {
 func (srv *Server) runDTLS(s *session) {
 	defer srv.wg.Done()
 	defer s.transport.Close()
-	cfg := &dtls.Config{
-		Certificates:           []tlsCert{srv.cert},
-		SRTPProtectionProfiles: srv.profiles,
-		ExtendedMasterSecret:   dtls.RequireExtendedMasterSecret,
-		ClientAuth:             dtls.RequireAnyClientCert,
-		InsecureSkipVerify:     true, // WebRTC authenticates by SDP fingerprint, below
-		VerifyPeerCertificate:  s.verifyFingerprint,
-		MTU:                    1200,
-		FlightInterval:         100 * time.Millisecond,
+	common := []dtls.Option{
+		dtls.WithCertificates(srv.cert),
+		dtls.WithSRTPProtectionProfiles(srv.profiles...),
+		dtls.WithExtendedMasterSecret(dtls.RequireExtendedMasterSecret),
+		dtls.WithInsecureSkipVerify(true), // WebRTC authenticates by SDP fingerprint, below
+		dtls.WithVerifyPeerCertificate(s.verifyFingerprint),
+		dtls.WithMTU(1200),
+		dtls.WithFlightInterval(100 * time.Millisecond),
 	}
 	addr := net.UDPAddrFromAddrPort(s.currentPeer(srv))
 	var conn *dtls.Conn
 	var err error
 	if s.setup == "active" {
-		conn, err = dtls.Client(s.transport, addr, cfg)
+		opts := make([]dtls.ClientOption, 0, len(common))
+		for _, o := range common {
+			opts = append(opts, o)
+		}
+		conn, err = dtls.ClientWithOptions(s.transport, addr, opts...)
 	} else {
-		conn, err = dtls.Server(s.transport, addr, cfg)
+		opts := []dtls.ServerOption{dtls.WithClientAuth(dtls.RequireAnyClientCert)}
+		for _, o := range common {
+			opts = append(opts, o)
+		}
+		conn, err = dtls.ServerWithOptions(s.transport, addr, opts...)
 	}
 	if err != nil {
 		srv.end(s, "dtls: "+err.Error())

@@ -155,7 +155,7 @@ func New(cfg Config) (*Engine, error) {
 		started: time.Now(),
 	}
 	if err := e.attachSteering(); err != nil {
-		e.closeConns()
+		_ = e.closeConns()
 		return nil, err
 	}
 	for range cfg.UpcallDepth {

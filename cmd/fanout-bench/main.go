@@ -137,7 +137,8 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fanout-bench:", err)
-		os.Exit(1)
+		stop()
+		os.Exit(1) //nolint:gocritic // stop() ran just above
 	}
 }
 
