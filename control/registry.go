@@ -21,6 +21,7 @@ type stream struct {
 	publisher *session
 	players   map[*session]struct{}
 	created   time.Time
+	kfCache   bool // rtc.keyframe_cache of its vhost when it was created
 }
 
 func streamKey(vhost, app, name string) string { return vhost + "/" + app + "/" + name }
@@ -40,6 +41,9 @@ func (s *Server) streamLocked(vhost, app, name string) *stream {
 		id = s.nextSt
 	}
 	st = &stream{id: id, sid: "vid-" + randomString(7), key: k, vhost: vhost, app: app, name: name, players: map[*session]struct{}{}, created: time.Now()}
+	if s.cfg.Vhost != nil {
+		st.kfCache = s.cfg.Vhost(vhost).KeyframeCache
+	}
 	s.streams[k] = st
 	return st
 }
@@ -113,7 +117,7 @@ func (s *Server) publishLocked() {
 	s.version++
 	b := route.NewBuilder(s.version, s.nextID, s.nextSt)
 	for _, st := range s.streams {
-		rs := route.Stream{ID: st.id}
+		rs := route.Stream{ID: st.id, KeyframeCache: st.kfCache}
 		pub := st.publisher
 		if pub != nil {
 			rs.Publisher = pub.id
@@ -126,7 +130,7 @@ func (s *Server) publishLocked() {
 	for _, ss := range s.sessions {
 		rs := route.Session{
 			ID: ss.id, Epoch: ss.epoch, Role: ss.role, Stream: ss.stream.id,
-			Peer: ss.peer, Keys: ss.keys, NACK: ss.nack, Tracks: ss.tracks,
+			Peer: ss.peer, Keys: ss.keys, NACK: ss.nack, Tracks: ss.tracks, TWCCExt: ss.twccExt,
 			Core: fastpath.CoreOfUfrag(ss.localUfrag), Virtual: ss.virtual,
 		}
 		if ss.role == route.RolePlayer {
@@ -135,6 +139,23 @@ func (s *Server) publishLocked() {
 		b.AddSession(rs, ss.addrs...)
 	}
 	s.fp.Publish(b.Table())
+}
+
+// routeCodec names the codecs whose keyframes the fastpath recognises.
+func routeCodec(name string) route.Codec {
+	switch name {
+	case sdpneg.CodecH264:
+		return route.CodecH264
+	case sdpneg.CodecH265:
+		return route.CodecH265
+	case sdpneg.CodecVP8:
+		return route.CodecVP8
+	case sdpneg.CodecVP9:
+		return route.CodecVP9
+	case sdpneg.CodecAV1:
+		return route.CodecAV1
+	}
+	return route.CodecOther
 }
 
 // playerTracks keeps only the kinds whose codec matches what the publisher

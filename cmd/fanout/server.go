@@ -149,7 +149,7 @@ func (s *Server) controlConfig() control.Config {
 			v := s.config().Vhost(name).RTC
 			h := s.config().Vhost(name).HTTPHooks
 			return control.RTCOptions{
-				Enabled: v.Enabled && r.Enabled, NACK: v.NACK, TWCC: v.TWCC,
+				Enabled: v.Enabled && r.Enabled, NACK: v.NACK, TWCC: v.TWCC, KeyframeCache: v.KeyframeCache,
 				STUNTimeout: v.STUNTimeout, DTLSRole: v.DTLSRole,
 				Hooks: control.Hooks{Enabled: h.Enabled, OnPublish: h.OnPublish, OnUnpublish: h.OnUnpublish,
 					OnPlay: h.OnPlay, OnStop: h.OnStop},
