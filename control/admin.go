@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fanout/fanout/fastpath"
 	"github.com/fanout/fanout/fastpath/route"
 )
 
@@ -58,6 +59,9 @@ type ClientInfo struct {
 	Session string  `json:"session"`
 	Peer    string  `json:"peer,omitempty"`
 	SRTP    string  `json:"srtp,omitempty"`
+	// Quality is the fastpath's media counters of the session (packets,
+	// loss, jitter, NACKs, PLIs, RTT), refreshed every second.
+	Quality *fastpath.SessionQuality `json:"quality,omitempty"`
 }
 
 // Streams lists the live streams.
@@ -102,6 +106,13 @@ func (s *Server) Clients() []ClientInfo {
 		}
 		if ss.peer.IsValid() {
 			ci.Peer = ss.peer.String()
+		}
+		if qs, ok := s.fp.(interface {
+			SessionQuality(route.SessionID) (fastpath.SessionQuality, bool)
+		}); ok {
+			if q, ok := qs.SessionQuality(ss.id); ok {
+				ci.Quality = &q
+			}
 		}
 		if ss.virtual {
 			ci.Type, ci.TcURL = "fmle-publish", "rtmp://"+ss.stream.vhost+"/"+ss.stream.app // SRS's RTMP publisher

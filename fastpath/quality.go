@@ -120,7 +120,7 @@ func (c *core) recordTransport(s *route.Session, q *pubState, plain []byte) {
 // (what players get) since every player's copy is made from them.
 func (c *core) notePublished(s *route.Session, q *pubState, kind route.Kind, plainLen int, stripped []byte) {
 	seq, ts := c.hdr.SequenceNumber, c.hdr.Timestamp
-	if s.NACK {
+	if s.NACK && kind == route.KindVideo { // browsers negotiate no NACK for audio
 		q.rx[kind].Push(seq, c.now)
 	}
 	q.rs[kind].Update(seq, ts, c.now)
@@ -157,7 +157,8 @@ func (c *core) runTimers() {
 	}
 }
 
-// tickPublisher sends publisher pid what is due: NACKs every tick, TWCC
+// tickPublisher sends publisher pid what is due: NACKs for video (browsers
+// negotiate none for audio) every tick, TWCC
 // feedback every twccPeriod, RR + XR RRTR every reportPeriod.
 func (c *core) tickPublisher(pid route.SessionID) {
 	st := &c.sess[pid]
@@ -166,16 +167,13 @@ func (c *core) tickPublisher(pid route.SessionID) {
 	if s == nil || q == nil || st.tx == nil {
 		return
 	}
-	if s.NACK {
-		for k := range s.Tracks {
-			if ssrc := s.Tracks[k].SSRC; ssrc != 0 {
-				seqs := q.rx[k].Collect(c.now, q.rtt, c.seqs[:0])
-				q.nacks += uint64(len(seqs))
-				c.sendNACK(st, ssrc, seqs)
-				if q.rx[k].TakeKeyframeRequest() {
-					c.wantKeyframe(c.tbl, pid) // repair failed: the decoders need a fresh start
-				}
-			}
+	if ssrc := s.Tracks[route.KindVideo].SSRC; s.NACK && ssrc != 0 {
+		rx := &q.rx[route.KindVideo]
+		seqs := rx.Collect(c.now, q.rtt, c.seqs[:0])
+		q.nacks += uint64(len(seqs))
+		c.sendNACK(st, ssrc, seqs)
+		if rx.TakeKeyframeRequest() {
+			c.wantKeyframe(c.tbl, pid) // repair failed: the decoders need a fresh start
 		}
 	}
 	if q.tw != nil && c.now >= q.nextTWCC {

@@ -94,6 +94,13 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(mRTCP, cs.FIRIn, core, "fir_in")
 		counter(mRTCP, cs.NACKIn, core, "nack_in")
 		counter(mRTCP, cs.PLIOut, core, "pli_out")
+		counter(mRTCP, cs.NACKOut, core, "nack_out")
+		counter(mRTCP, cs.NACKServed, core, "nack_served")
+		counter(mRTCP, cs.NACKMissed, core, "nack_missed")
+		counter(mRTCP, cs.TWCCOut, core, "twcc_out")
+		counter(mRTCP, cs.RROut, core, "rr_out")
+		counter(mRTCP, cs.SROut, core, "sr_out")
+		counter(mRTCP, cs.GOPReplays, core, "gop_replays")
 	}
 }
 
