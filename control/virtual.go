@@ -77,7 +77,7 @@ func (s *Server) OpenVirtual(vhost, app, stream string, audio, video *VirtualTra
 		}
 		c := tr.Codec
 		ss.codecs[k] = c.Name
-		ss.tracks[k] = route.Track{SSRC: tr.SSRC, PT: c.PT, ClockRate: c.ClockRate}
+		ss.tracks[k] = route.Track{SSRC: tr.SSRC, PT: c.PT, ClockRate: c.ClockRate, Codec: routeCodec(c.Name)}
 		if route.Kind(k) == route.KindAudio {
 			desc.Audio = &c
 		} else {

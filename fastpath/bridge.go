@@ -2,7 +2,6 @@ package fastpath
 
 import (
 	"encoding/binary"
-	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -261,32 +260,11 @@ func (c *core) onInject(sid route.SessionID, b []byte) {
 		c.cnt.drops[DropPayloadType].Add(1)
 		return
 	}
-	c.fanout(s, kind, b)
-}
-
-// fanout hands plaintext RTP of publisher s to this core's players of its
-// stream and to every other core that has some: the tail of onRTP, for
-// packets that did not come from the socket.
-func (c *core) fanout(s *route.Session, kind route.Kind, plain []byte) {
-	v := c.view(s.Stream)
-	if v == nil || len(v.mine) == 0 && v.remote == 0 {
+	if _, err := c.hdr.Unmarshal(b); err != nil {
+		c.cnt.drops[DropGarbage].Add(1)
 		return
 	}
-	p := c.getPkt()
-	if p == nil {
-		return
-	}
-	p.n = stripExtensions(p.buf[:], plain, &c.hdr)
-	p.stream, p.src, p.srcEpoch, p.kind = s.Stream, s.ID, s.Epoch, kind
-	for m := v.remote; m != 0; m &= m - 1 {
-		p.retain()
-		if !c.push(bits.TrailingZeros64(m), msg{p: p, op: opFanout}) {
-			p.refs.Add(-1)
-		}
-	}
-	if len(v.mine) == 0 {
-		c.release(p)
-		return
-	}
-	c.queue(p)
+	// Same path as a decrypted publisher packet: history and GOP cache too,
+	// so players of an RTMP-fed stream get their first frame at once.
+	c.deliver(s, &c.sess[sid], kind, b)
 }

@@ -416,6 +416,14 @@ func (c *core) onRTP(s *route.Session, st *sessState, b []byte) {
 		c.cnt.drops[DropPayloadType].Add(1)
 		return
 	}
+	c.deliver(s, st, kind, plain)
+}
+
+// deliver runs the publisher bookkeeping (tap, NACK, RR stats, history,
+// GOP cache) for one plaintext RTP packet of publisher s and fans it out;
+// c.hdr holds its parsed header. Packets decrypted from the socket and
+// packets a virtual publisher injects (bridge.go) both end here.
+func (c *core) deliver(s *route.Session, st *sessState, kind route.Kind, plain []byte) {
 	c.tapRTP(s, kind, plain) // rtc_to_rtmp (tap.go)
 	v := c.view(s.Stream)
 	fan := v != nil && (len(v.mine) != 0 || v.remote != 0)

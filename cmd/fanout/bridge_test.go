@@ -122,9 +122,23 @@ func probeAll(t *testing.T, timeout time.Duration, urls ...string) {
 // complete H.264 frames.
 type opusPlayer struct {
 	pc     *webrtc.PeerConnection
-	mu     sync.Mutex
-	opus   [][]byte
-	frames int
+	mu       sync.Mutex
+	opus     [][]byte
+	frames   int
+	started  time.Time     // the WHEP POST
+	firstKey time.Duration // from started to the first complete keyframe
+}
+
+// hasIDR reports whether an Annex B access unit holds an SPS or IDR slice.
+func hasIDR(au []byte) bool {
+	for i := 0; i+4 < len(au); i++ {
+		if au[i] == 0 && au[i+1] == 0 && au[i+2] == 1 {
+			if t := au[i+3] & 0x1f; t == 5 || t == 7 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func newOpusPlayer(t *testing.T, srv *Server, query string) *opusPlayer {
@@ -147,12 +161,18 @@ func newOpusPlayer(t *testing.T, srv *Server, query string) *opusPlayer {
 				au = append(au, nals...)
 				if pkt.Marker && len(au) > 0 {
 					p.frames++
+					if p.firstKey == 0 && hasIDR(au) {
+						p.firstKey = time.Since(p.started)
+					}
 					au = au[:0]
 				}
 			}
 			p.mu.Unlock()
 		}
 	})
+	p.mu.Lock()
+	p.started = time.Now()
+	p.mu.Unlock()
 	exchange(t, p.pc, srv.url("/rtc/v1/whep/?"+query))
 	waitConnected(t, p.pc, 5*time.Second)
 	return p
@@ -232,12 +252,24 @@ func TestBridgeRTMPToRTC(t *testing.T) {
 		t.Errorf("API does not list /live/x with an H.264 publisher: %+v", srv.ctl.Streams())
 	}
 	http := fmt.Sprintf("http://127.0.0.1:%d/live/x", srv.HTTPAddr().Port())
-	time.Sleep(2 * time.Second) // a closed HLS segment (hls_fragment 1, GOP 2 s)
+	time.Sleep(700 * time.Millisecond)
+	// A player joining mid-GOP (2 s) starts from the keyframe cache.
+	late := newOpusPlayer(t, srv, "app=live&stream=x")
+	waitUntil(t, 5*time.Second, "a keyframe at the late player", func() bool {
+		late.mu.Lock()
+		defer late.mu.Unlock()
+		return late.firstKey > 0
+	})
+	if late.firstKey > 600*time.Millisecond {
+		t.Errorf("late player's first keyframe after %v: the GOP cache did not serve it", late.firstKey)
+	}
+	t.Logf("late WHEP player of the RTMP stream: first keyframe %v after the POST", late.firstKey.Round(time.Millisecond))
+	time.Sleep(1300 * time.Millisecond) // a closed HLS segment (hls_fragment 1, GOP 2 s)
 	probeAll(t, 15*time.Second, http+".flv", http+".m3u8")
 	if err := <-pushed; err != nil {
 		t.Fatal(err)
 	}
-	waitSessions(t, srv, 1) // the virtual publisher ended with the RTMP stream
+	waitSessions(t, srv, 2) // the virtual publisher ended with the RTMP stream; two players remain
 	if bs := srv.fp.BridgeStats(); bs.Injected < 500 || bs.InjectDropped != 0 {
 		t.Errorf("fastpath bridge stats %+v", bs)
 	}
