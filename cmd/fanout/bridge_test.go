@@ -121,7 +121,7 @@ func probeAll(t *testing.T, timeout time.Duration, urls ...string) {
 // opusPlayer is a pion WHEP player that keeps the Opus payloads and counts
 // complete H.264 frames.
 type opusPlayer struct {
-	pc     *webrtc.PeerConnection
+	pc       *webrtc.PeerConnection
 	mu       sync.Mutex
 	opus     [][]byte
 	frames   int
