@@ -337,6 +337,27 @@ func (s *Server) onSTUN(from netip.AddrPort, b []byte) {
 	}
 }
 
+// quality reads the fastpath's media counters of a session, if it has them.
+func (s *Server) quality(ss *session) (fastpath.SessionQuality, bool) {
+	qs, ok := s.fp.(interface {
+		SessionQuality(route.SessionID) (fastpath.SessionQuality, bool)
+	})
+	if !ok {
+		return fastpath.SessionQuality{}, false
+	}
+	return qs.SessionQuality(ss.id)
+}
+
+func transportOf(peer netip.AddrPort) string {
+	switch {
+	case !peer.IsValid():
+		return "none"
+	case fastpath.IsTCPPeer(peer):
+		return "tcp"
+	}
+	return "udp"
+}
+
 // closeTCP closes a TCP peer's connection (no-op for UDP peers).
 func (s *Server) closeTCP(from netip.AddrPort, dup bool) {
 	if fastpath.IsTCPPeer(from) && s.cfg.CloseTCP != nil {
@@ -461,6 +482,7 @@ func (s *Server) end(ss *session, reason string) {
 		return
 	}
 	ss.ended, ss.reason = true, reason
+	q, hasQ := s.quality(ss) // before the table forgets the session
 	delete(s.sessions, ss.id)
 	if s.byUfrag[ss.localUfrag] == ss {
 		delete(s.byUfrag, ss.localUfrag)
@@ -482,6 +504,16 @@ func (s *Server) end(ss *session, reason string) {
 	if !started {
 		ss.transport.Close() // no DTLS goroutine owns it
 	}
-	ss.log.Info("session end", "reason", reason, "duration", time.Since(ss.created).Round(time.Millisecond),
-		"srtp", ss.profile, "peer", ss.peer)
+	attrs := []any{"reason", reason, "duration", time.Since(ss.created).Round(time.Millisecond),
+		"srtp", ss.profile, "peer", ss.peer, "transport", transportOf(ss.peer),
+		"video", ss.codecs[route.KindVideo], "audio", ss.codecs[route.KindAudio]}
+	if hasQ {
+		var pkts, bytes uint64
+		var lost int64
+		for _, t := range q.Tracks {
+			pkts, bytes, lost = pkts+t.Packets, bytes+t.Bytes, lost+t.Lost
+		}
+		attrs = append(attrs, "packets", pkts, "bytes", bytes, "lost", lost, "nacks", q.NACKs, "rtt", q.RTT)
+	}
+	ss.log.Info("session end", attrs...)
 }

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/fanout/fanout/conf"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -267,5 +269,45 @@ func TestGrafanaDashboard(t *testing.T) {
 	}
 	if n < 10 {
 		t.Fatalf("only %d series found in the dashboard", n)
+	}
+}
+
+// TestSessionSummaryLine: a session's end is one log line with duration,
+// codecs, transport and its media counters.
+func TestSessionSummaryLine(t *testing.T) {
+	h264, ogg := mediaFiles(t)
+	cfg, err := conf.Parse("test.conf", []byte(testConfig), conf.Options{Env: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	srv, err := start(cfg, slog.New(slog.NewTextHandler(&logs, nil)), Options{APIListen: "127.0.0.1:0", RTCListen: "127.0.0.1:0", RTMPListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	pub := newTestPublisher(t, srv, "app=live&stream=summary")
+	player := newTestPlayer(t, srv, "app=live&stream=summary")
+	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+	defer cancel()
+	pub.stream(ctx, t, h264, ogg)
+	if code, _, _ := httpDo(t, http.MethodDelete, srv.url(player.res.Location), nil, ""); code != 200 {
+		t.Fatalf("DELETE: %d", code)
+	}
+	waitSessions(t, srv, 1)
+	var line string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, `msg="session end"`) && strings.Contains(l, "role=play") {
+			line = l
+		}
+	}
+	t.Log(line)
+	for _, want := range []string{`reason="http delete"`, "transport=udp", "video=H264", "audio=opus", "packets=", "bytes="} {
+		if !strings.Contains(line, want) {
+			t.Errorf("summary line lacks %s: %s", want, line)
+		}
+	}
+	if strings.Contains(line, "bytes=0 ") {
+		t.Errorf("no bytes counted: %s", line)
 	}
 }
