@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -100,40 +101,13 @@ func runChromiumOn(t *testing.T, srv *Server, codecQuery, wantMime string) chrom
 		t.Fatalf("page server on %s, want 127.0.0.1", page.URL)
 	}
 
-	tmp := t.TempDir()
-	profile := filepath.Join(tmp, "profile")
-	browserTmp := filepath.Join(tmp, "tmp")
-	if err := os.MkdirAll(browserTmp, 0o700); err != nil {
-		t.Fatal(err)
-	}
 	var out lockedBuffer
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(profile),
+	opts, profile := chromiumOptions(t, &out,
 		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
 		// Without it Chromium gathers no candidate when the only route
 		// is loopback, and ignores the loopback candidate of the server.
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		// Chromium leaves org.chromium.Chromium.* in $TMPDIR, and its
-		// crash reporter writes under $XDG_CONFIG_HOME/chromium whatever
-		// the profile.
-		chromedp.Env("TMPDIR="+browserTmp, "XDG_CONFIG_HOME="+filepath.Join(tmp, "config")),
-		chromedp.CombinedOutput(&out),
-	)
+		chromedp.Flag("allow-loopback-in-peer-connection", true))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(allocCtx)
 	closed := false
 	closeBrowser := func() {
@@ -257,6 +231,41 @@ func runChromiumOn(t *testing.T, srv *Server, codecQuery, wantMime string) chrom
 	closeBrowser()
 	t.Logf("subtest took %v", time.Since(begin).Round(time.Millisecond))
 	return p
+}
+
+// chromiumOptions are the flags every browser test uses (testing-here.md
+// §1): headless, fake camera and microphone, no background networking, a
+// fresh profile and temp dir under t.TempDir(). It returns the profile dir,
+// which checkNoChromium looks for.
+func chromiumOptions(t *testing.T, out io.Writer, extra ...chromedp.ExecAllocatorOption) ([]chromedp.ExecAllocatorOption, string) {
+	t.Helper()
+	tmp := t.TempDir()
+	profile := filepath.Join(tmp, "profile")
+	browserTmp := filepath.Join(tmp, "tmp")
+	if err := os.MkdirAll(browserTmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(profile),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+		// Chromium leaves org.chromium.Chromium.* in $TMPDIR, and its
+		// crash reporter writes under $XDG_CONFIG_HOME/chromium whatever
+		// the profile.
+		chromedp.Env("TMPDIR="+browserTmp, "XDG_CONFIG_HOME="+filepath.Join(tmp, "config")),
+		chromedp.CombinedOutput(out),
+	}
+	return append(opts, extra...), profile
 }
 
 // checkNoChromium fails the test when a Chromium process of the profile

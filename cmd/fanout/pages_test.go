@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -119,35 +118,14 @@ func startPagesBrowser(t *testing.T) *pagesBrowser {
 		t.Skipf("chromium not installed at %s (make deps-test installs it)", chromiumPath)
 	}
 	b := &pagesBrowser{t: t}
-	tmp := t.TempDir()
-	profile := filepath.Join(tmp, "profile")
-	browserTmp := filepath.Join(tmp, "tmp")
-	if err := os.MkdirAll(browserTmp, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(profile),
+	opts, profile := chromiumOptions(t, &b.out,
 		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
 		chromedp.Flag("allow-loopback-in-peer-connection", true),
 		// Several tabs decode at once: keep the hidden ones running.
 		chromedp.Flag("disable-background-timer-throttling", true),
 		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-		chromedp.Env("TMPDIR="+browserTmp),
-		chromedp.CombinedOutput(&b.out),
-	)
+		chromedp.Flag("disable-backgrounding-occluded-windows", true))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() {
 		cancelBrowser()

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -166,25 +165,9 @@ func twccSent(t *testing.T, api string) uint64 {
 // chromiumInNamespace starts headless Chromium (this process runs in a
 // namespace, so its candidates are the namespace's addresses).
 func chromiumInNamespace(t *testing.T) (context.Context, func()) {
-	tmp := t.TempDir()
-	browserTmp := filepath.Join(tmp, "tmp")
-	if err := os.MkdirAll(browserTmp, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	profile := filepath.Join(tmp, "profile")
 	var out lockedBuffer
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(profile),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("use-fake-device-for-media-stream", true), chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-		chromedp.Env("TMPDIR="+browserTmp, "XDG_CONFIG_HOME="+filepath.Join(tmp, "config")),
-		chromedp.CombinedOutput(&out),
-	)
+	opts, profile := chromiumOptions(t, &out) // no loopback flag: the namespace has a veth address
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(allocCtx)
 	if err := chromedp.Do(ctx); err != nil {
 		cancelAlloc()
