@@ -79,28 +79,12 @@ func newPubState(s *route.Session, keyframeCache bool) *pubState {
 		q.hist[k] = nack.NewHistory(size)
 	}
 	if v := s.Tracks[route.KindVideo]; keyframeCache && v.SSRC != 0 && v.Codec != route.CodecOther {
-		q.gop = gop.NewCache(gopCodec(v.Codec), gop.DefaultMaxPackets, gop.DefaultMaxBytes)
+		q.gop = gop.NewCache(v.Codec, gop.DefaultMaxPackets, gop.DefaultMaxBytes)
 	}
 	if s.TWCCExt != 0 {
 		q.tw = new(twcc.Recorder)
 	}
 	return q
-}
-
-func gopCodec(c route.Codec) gop.Codec {
-	switch c {
-	case route.CodecH264:
-		return gop.H264
-	case route.CodecH265:
-		return gop.H265
-	case route.CodecVP8:
-		return gop.VP8
-	case route.CodecVP9:
-		return gop.VP9
-	case route.CodecAV1:
-		return gop.AV1
-	}
-	return 0
 }
 
 // recordTransport notes a decrypted packet's transport-wide sequence number

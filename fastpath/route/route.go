@@ -13,6 +13,8 @@ import (
 	"net/netip"
 
 	"github.com/pion/srtp/v3"
+
+	"github.com/fanout/fanout/fastpath/gop"
 )
 
 // SessionID indexes Table.Sessions. Zero means "no session".
@@ -55,17 +57,18 @@ type Track struct {
 	Codec Codec
 }
 
-// Codec names a video codec whose keyframes the fastpath recognises.
-type Codec uint8
+// Codec names a video codec whose keyframes the fastpath recognises; it is
+// the keyframe cache's own enum, so the core hands it over unchanged.
+type Codec = gop.Codec
 
 // Codecs.
 const (
-	CodecOther Codec = iota
-	CodecH264
-	CodecH265
-	CodecVP8
-	CodecVP9
-	CodecAV1
+	CodecOther Codec = 0
+	CodecH264        = gop.H264
+	CodecH265        = gop.H265
+	CodecVP8         = gop.VP8
+	CodecVP9         = gop.VP9
+	CodecAV1         = gop.AV1
 )
 
 // Keys is the SRTP key material exported from DTLS (RFC 5764 §4.2).
