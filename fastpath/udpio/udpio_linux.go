@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -34,10 +33,9 @@ type Conn struct {
 
 // Options for Listen.
 type Options struct {
-	Addr        netip.AddrPort // unspecified address = all interfaces
-	ReusePort   bool
-	BufBytes    int           // SO_RCVBUF/SO_SNDBUF request; 0 = kernel default
-	ReadTimeout time.Duration // SO_RCVTIMEO, so a blocked reader wakes to see Close and timers
+	Addr      netip.AddrPort // unspecified address = all interfaces
+	ReusePort bool
+	BufBytes  int // SO_RCVBUF/SO_SNDBUF request; 0 = kernel default
 }
 
 // Listen opens a bound UDP socket.
@@ -81,12 +79,6 @@ func (c *Conn) setup(o Options, ip netip.Addr) error {
 		}
 		if unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, o.BufBytes) != nil {
 			_ = unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_SNDBUF, o.BufBytes)
-		}
-	}
-	if o.ReadTimeout > 0 {
-		tv := unix.NsecToTimeval(o.ReadTimeout.Nanoseconds())
-		if err := unix.SetsockoptTimeval(c.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			return fmt.Errorf("udp SO_RCVTIMEO: %w", err)
 		}
 	}
 	var sa unix.Sockaddr
@@ -186,9 +178,6 @@ func (c *Conn) WriteTo(b []byte, a netip.AddrPort) error {
 	return nil
 }
 
-// ErrTimeout is returned by Recv when the read timeout passed with no data.
-var ErrTimeout = errors.New("udpio: read timeout")
-
 // Batch is a preallocated recvmmsg or sendmmsg message array.
 type Batch struct {
 	msgs  []unix.Mmsghdr
@@ -219,26 +208,6 @@ func NewBatch(n int) *Batch {
 
 // Cap returns the number of slots.
 func (b *Batch) Cap() int { return len(b.msgs) }
-
-// Recv fills the batch with up to Cap datagrams, blocking for the first.
-func (b *Batch) Recv(c *Conn) error {
-	for i := range b.msgs {
-		b.iovs[i].SetLen(MaxDatagram)
-		b.msgs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
-		b.msgs[i].Hdr.Flags = 0
-	}
-	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&b.msgs[0])),
-		uintptr(len(b.msgs)), unix.MSG_WAITFORONE, 0, 0)
-	if e != 0 {
-		b.N = 0
-		if e == unix.EAGAIN || e == unix.EINTR {
-			return ErrTimeout
-		}
-		return e
-	}
-	b.N = int(n)
-	return nil
-}
 
 // ErrWouldBlock is returned by TryRecv when no datagram is queued.
 var ErrWouldBlock = errors.New("udpio: would block")
