@@ -165,10 +165,8 @@ func playerTracks(ss *session) [route.NumKinds]route.Track {
 	t := ss.tracks
 	pub := ss.stream.publisher
 	for k := range t {
-		if pub == nil || pub.codecs[k] == "" || pub.codecs[k] != ss.codecs[k] {
-			if pub != nil {
-				t[k] = route.Track{}
-			}
+		if pub != nil && pub.codecs[k] != ss.codecs[k] {
+			t[k] = route.Track{}
 		}
 	}
 	return t

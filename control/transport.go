@@ -50,25 +50,37 @@ func (t *dtlsTransport) ReadFrom(p []byte) (int, net.Addr, error) {
 		dl := t.deadline
 		t.mu.Unlock()
 		var timeout <-chan time.Time
+		var tm *time.Timer
 		if !dl.IsZero() {
 			d := time.Until(dl)
 			if d <= 0 {
 				return 0, nil, os.ErrDeadlineExceeded
 			}
-			tm := time.NewTimer(d)
-			defer tm.Stop()
+			tm = time.NewTimer(d)
 			timeout = tm.C
 		}
-		select {
-		case b := <-t.in:
-			return copy(p, b), t.remoteAddr(), nil
-		case <-t.closed:
-			return 0, nil, net.ErrClosed
-		case <-timeout:
-			return 0, nil, os.ErrDeadlineExceeded
-		case <-t.wake:
-			// deadline changed: loop and re-read it
+		n, again, err := t.wait(p, timeout)
+		if tm != nil {
+			tm.Stop()
 		}
+		if !again {
+			return n, t.remoteAddr(), err
+		}
+	}
+}
+
+// wait takes one record, or reports a close, a timeout or a changed
+// deadline (again: read the deadline and wait once more).
+func (t *dtlsTransport) wait(p []byte, timeout <-chan time.Time) (n int, again bool, err error) {
+	select {
+	case b := <-t.in:
+		return copy(p, b), false, nil
+	case <-t.closed:
+		return 0, false, net.ErrClosed
+	case <-timeout:
+		return 0, false, os.ErrDeadlineExceeded
+	case <-t.wake:
+		return 0, true, nil
 	}
 }
 
