@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -226,8 +225,6 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
-
-var _ = context.Background
 
 func addRecvonly(t testing.TB, pc *webrtc.PeerConnection) {
 	t.Helper()
