@@ -500,8 +500,10 @@ func stripExtensions(dst, p []byte, h *rtp.Header) int {
 
 // scatter sends this round's queued packets to my players, player by
 // player, so each player's packets of the round sit back to back in the
-// out batch and go out as one GSO send where their sizes allow. It then
-// drops the round's references.
+// out batch and go out as one GSO send where their sizes allow: video
+// first, then audio, because a GSO run's last segment may be shorter, so
+// an audio packet can ride at the end of a frame's run. Order within a
+// track is kept. It then drops the round's references.
 func (c *core) scatter() {
 	for i, p := range c.pend {
 		if p == nil {
@@ -518,11 +520,10 @@ func (c *core) scatter() {
 				if pst.tx == nil {
 					continue
 				}
-				for _, q := range c.pend[i:] {
-					if q != nil && q.stream == sid && !(pst.pq.joining && q.kind == route.KindVideo) {
-						c.forward(ps, pst, q)
-					}
+				if !pst.pq.joining {
+					c.forwardKind(ps, pst, c.pend[i:], sid, route.KindVideo)
 				}
+				c.forwardKind(ps, pst, c.pend[i:], sid, route.KindAudio)
 			}
 		}
 		for j := i; j < len(c.pend); j++ {
@@ -533,6 +534,15 @@ func (c *core) scatter() {
 		}
 	}
 	c.pend = c.pend[:0]
+}
+
+// forwardKind forwards the pending packets of stream sid and track kind.
+func (c *core) forwardKind(ps *route.Session, pst *sessState, pend []*pkt, sid route.StreamID, kind route.Kind) {
+	for _, q := range pend {
+		if q != nil && q.stream == sid && q.kind == kind {
+			c.forward(ps, pst, q)
+		}
+	}
 }
 
 // forward rewrites p for one player and queues it encrypted.
