@@ -14,6 +14,7 @@ import (
 
 	"github.com/fanout/fanout/fastpath/nack"
 	"github.com/fanout/fanout/fastpath/route"
+	"github.com/fanout/fanout/fastpath/srtpx"
 	"github.com/fanout/fanout/fastpath/udpio"
 )
 
@@ -45,6 +46,7 @@ type outTrack struct {
 	firstSeq uint16 // first sequence number sent from the current source
 	// packets and octets sent, for the player's SRs and counters
 	packets, octets uint64
+	roc             srtpx.ROC // SRTP rollover counter of the sequence numbers sent
 }
 
 // sessState is what a core keeps per session slot. Every core tracks every
@@ -58,7 +60,8 @@ type sessState struct {
 	peerAddr [18]byte       // cheap equality check for the encoded peer
 	tcp      bool           // the peer is a TCP connection (pseudo-address)
 	peerAP   netip.AddrPort // the peer, for the TCP transport
-	rx, tx   *srtp.Context
+	rx, tx   *srtp.Context  // SRTP in, and SRTCP out
+	snd      *srtpx.Sender  // SRTP out (RTP)
 	out      [route.NumKinds]outTrack
 	// publisher only
 	lastKeyframeReq int64
@@ -583,14 +586,14 @@ func (c *core) emitRTP(ps *route.Session, pst *sessState, kind route.Kind, pkt [
 	binary.BigEndian.PutUint16(buf[2:], seq)
 	binary.BigEndian.PutUint32(buf[4:], ts)
 	binary.BigEndian.PutUint32(buf[8:], tr.SSRC)
-	enc, err := pst.tx.EncryptRTP(buf, buf[:n], &c.hdr)
-	if err != nil || len(enc) > len(buf) || &enc[0] != &buf[0] {
+	ot := &pst.out[kind]
+	m, err := pst.snd.Protect(buf, n, ot.roc.Next(seq))
+	if err != nil {
 		c.cnt.drops[DropSRTP].Add(1)
 		return false
 	}
-	c.emit(pst, len(enc), uint64(ps.ID)<<32|uint64(ps.Epoch))
-	c.lc.txBytes += uint64(len(enc))
-	ot := &pst.out[kind]
+	c.emit(pst, m, uint64(ps.ID)<<32|uint64(ps.Epoch))
+	c.lc.txBytes += uint64(m)
 	ot.packets++
 	ot.octets += uint64(n - 12)
 	return true

@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/fanout/fanout/fastpath/route"
+	"github.com/fanout/fanout/fastpath/srtpx"
 	"github.com/fanout/fanout/fastpath/udpio"
 )
 
@@ -93,6 +94,9 @@ type Status struct {
 	GSO      bool  // UDP GSO in use
 	BPF      bool  // the SK_REUSEPORT steering program is attached
 	Steering string
+	// ZeroAllocCM is false when AES-CM egress cannot reuse its AES-CTR
+	// state on this Go release and allocates one per packet (srtpx).
+	ZeroAllocCM bool
 }
 
 // Engine is the fastpath: its sockets, its core loops and their counters.
@@ -225,6 +229,7 @@ func (e *Engine) Status() Status {
 	s := e.status
 	s.GSO = s.GSO && !e.gsoOff.Load()
 	s.CPUs = append([]int(nil), s.CPUs...)
+	s.ZeroAllocCM = srtpx.ZeroAllocCTR()
 	return s
 }
 

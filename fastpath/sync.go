@@ -4,6 +4,7 @@ import (
 	"github.com/pion/srtp/v3"
 
 	"github.com/fanout/fanout/fastpath/route"
+	"github.com/fanout/fanout/fastpath/srtpx"
 )
 
 // sync adopts a newly published table: it creates SRTP contexts for the
@@ -33,7 +34,7 @@ func (c *core) sync(t *route.Table) {
 		}
 		st.owned = c.e.ownerOf(s) == c.id
 		if !st.owned {
-			st.rx, st.tx = nil, nil
+			st.rx, st.tx, st.snd = nil, nil, nil
 		} else if s.Keys != nil && st.rx == nil {
 			c.makeContexts(st, s.Keys)
 		}
@@ -139,7 +140,11 @@ func (c *core) makeContexts(st *sessState, k *route.Keys) {
 	if err != nil {
 		return
 	}
-	st.rx, st.tx = rx, tx
+	snd, err := srtpx.NewSender(k.Profile, k.LocalKey, k.LocalSalt)
+	if err != nil {
+		return
+	}
+	st.rx, st.tx, st.snd = rx, tx, snd
 }
 
 // wantKeyframe marks publisher pid, which this core owns, as owing a keyframe.

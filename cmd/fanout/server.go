@@ -92,6 +92,9 @@ func start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) {
 	} else {
 		log.Info("fastpath", "cores", st.Cores, "cpus", st.CPUs, "gso", st.GSO, "steering", st.Steering)
 	}
+	if !s.fp.Status().ZeroAllocCM {
+		log.Warn("fastpath: this Go release's AES-CTR cannot be reset in place; AES-CM egress allocates per packet (GCM is unaffected)")
+	}
 	if err := s.newTCP(); err != nil {
 		_ = s.fp.Close()
 		return nil, err
