@@ -78,6 +78,13 @@ func TestAllocsPerPacket(t *testing.T) {
 			t.Fatalf("tx %d drops %v", s.TxPackets, s.Drops)
 		}
 	})
+	t.Run("fanout/local/aes-cm", func(t *testing.T) {
+		r := newRig(t, rigOptions{cfg: Config{Cores: 1, GSO: true}, subs: 8, rcvbuf: 4096, profile: cm})
+		zeroAllocs(t, "AES_CM_128_HMAC_SHA1_80 publisher RTP → 8 players, one core", func() { r.drive(0, r.next(buf)) })
+		if s := r.e.Stats(); s.TxPackets < 8*250 || s.DropTotal() != 0 {
+			t.Fatalf("tx %d drops %v", s.TxPackets, s.Drops)
+		}
+	})
 	t.Run("fanout/cross-core", func(t *testing.T) {
 		r := newRig(t, rigOptions{cfg: Config{Cores: 2, GSO: true}, subs: 8, rcvbuf: 4096,
 			playerCore: func(i int) int { return i % 2 }})
