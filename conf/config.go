@@ -100,6 +100,10 @@ type Fastpath struct {
 	Batch int    // recvmmsg/sendmmsg batch, default 64, 1–1024
 	GSO   bool   // UDP GSO when the kernel allows it, default on
 	BPF   string // auto|on|off, default auto
+	// FrameWait is how many microseconds a core keeps reading for the rest
+	// of a video frame before fanning it out (one GSO send per player per
+	// frame); 0 turns it off, default 50.
+	FrameWait int
 }
 
 // HTTPRemux is `vhost.http_remux`: HTTP-FLV.
@@ -277,7 +281,7 @@ func newConfig() *Config {
 			APIAsCandidates: true, ResolveAPIDomain: true,
 			ECDSA: true, Encrypt: true, Reuseport: 1,
 		},
-		Fastpath: Fastpath{Cores: 0, Batch: 64, GSO: true, BPF: "auto"},
+		Fastpath: Fastpath{Cores: 0, Batch: 64, GSO: true, BPF: "auto", FrameWait: 50},
 		Vhosts:   map[string]*Vhost{DefaultVhost: newVhost(DefaultVhost)},
 	}
 }

@@ -71,7 +71,7 @@ func TestDefaultsEmptyFile(t *testing.T) {
 		{"server listen", c.HTTPServer.Listen, "8080"},
 		{"server dir", c.HTTPServer.Dir, "./objs/nginx/html"},
 		{"server https", c.HTTPServer.HTTPS.Listen, "8088"},
-		{"fastpath", c.Fastpath, Fastpath{Cores: 0, Batch: 64, GSO: true, BPF: "auto"}},
+		{"fastpath", c.Fastpath, Fastpath{Cores: 0, Batch: 64, GSO: true, BPF: "auto", FrameWait: 50}},
 	}
 	for _, tc := range checks {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,7 +138,7 @@ func TestValues(t *testing.T) {
 		}, "active dtls1.2 96"},
 		{"log v1", "srs_log_level WARN;", func(c *Config) any { return c.LogLevel }, "warn"},
 		{"log v2 wins", "srs_log_level_v2 info; srs_log_level error;", func(c *Config) any { return c.LogLevel }, "trace"},
-		{"fastpath", "fastpath { cores 3; batch 32; gso off; bpf off; }", func(c *Config) any { return c.Fastpath }, Fastpath{Cores: 3, Batch: 32, BPF: "off"}},
+		{"fastpath", "fastpath { cores 3; batch 32; gso off; bpf off; frame_wait 0; }", func(c *Config) any { return c.Fastpath }, Fastpath{Cores: 3, Batch: 32, BPF: "off"}},
 		{"cores auto", "fastpath { cores auto; }", func(c *Config) any { return c.Fastpath.Cores }, 0},
 		{"https v7", "https_api { enabled on; listen [::]:1990; key k; cert c; }", func(c *Config) any { return c.HTTPAPI.HTTPS }, HTTPS{true, "[::]:1990", "k", "c"}},
 		{"https srs", "http_server { https { enabled on; listen 443; } }", func(c *Config) any { return c.HTTPServer.HTTPS.Listen }, "443"},

@@ -78,6 +78,7 @@ var rootTable = newTable("SRS_", concat(
 		{path: "fastpath.batch", set: global(func(c *Config) *int { return &c.Fastpath.Batch }, intIn(1, 1024))},
 		{path: "fastpath.gso", set: global(func(c *Config) *bool { return &c.Fastpath.GSO }, flag)},
 		{path: "fastpath.bpf", set: global(func(c *Config) *string { return &c.Fastpath.BPF }, enum("auto", "on", "off"))},
+		{path: "fastpath.frame_wait", set: global(func(c *Config) *int { return &c.Fastpath.FrameWait }, intIn(0, 10000))},
 	},
 	// SRS's `https {}` inside http_api/http_server, and the v7 spelling
 	// as top-level `https_api {}` / `https_server {}`: same fields.

@@ -11,6 +11,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
+	"golang.org/x/sys/unix"
 
 	"github.com/fanout/fanout/fastpath/nack"
 	"github.com/fanout/fanout/fastpath/route"
@@ -102,7 +103,9 @@ type core struct {
 	wakeMask uint64            // peers given ring work this round
 	tcpDirty bool              // TCP frames were written this round
 	sleeping atomic.Bool
-	pinErr   error
+	// frameOpen: the last video packet handled did not end its frame (awaitFrame)
+	frameOpen bool
+	pinErr    error
 	// lc accumulates the per-packet counters during a round; publish
 	// adds them to cnt once per round (an atomic add per packet costs a
 	// locked instruction and a contended cache line when read).
@@ -128,7 +131,7 @@ func newCore(e *Engine, id, cpu int, conn *udpio.Conn, gso bool) (*core, error) 
 		slab: newSlab(id, e.cfg.SlabPackets),
 		tbl:  route.Empty,
 		want: make([]route.SessionID, 0, 64),
-		pend: make([]*pkt, 0, e.cfg.Batch+ringBurst*(n-1)),
+		pend: make([]*pkt, 0, 4*e.cfg.Batch+ringBurst*(n-1)), // awaitFrame may add batches to a round
 		seqs: make([]uint16, 0, nack.MaxMissing),
 
 		wallBase: e.started.UnixNano(),
@@ -140,22 +143,54 @@ func newCore(e *Engine, id, cpu int, conn *udpio.Conn, gso bool) (*core, error) 
 func (c *core) run() {
 	runtime.LockOSThread() // never unlocked: the pinned thread exits with the loop
 	c.pinErr = udpio.PinThread(c.cpu)
+	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1000, 0, 0, 0) // 1 µs: FrameWait's timeouts are tens of µs
 	for !c.e.stop.Load() {
 		err := c.in.TryRecv(c.conn)
 		c.begin()
 		got := 0
 		if err == nil {
-			got = c.in.N
-			c.cnt.batches.Add(1)
-			for i := 0; i < c.in.N; i++ {
-				b, from := c.in.Datagram(i)
-				c.handle(b, from)
+			got = c.handleBatch()
+			if c.frameOpen && c.e.cfg.FrameWait > 0 {
+				got += c.awaitFrame()
 			}
 		}
 		if c.finish() == 0 && got == 0 {
 			c.sleep()
 		}
 	}
+}
+
+// handleBatch routes the datagrams TryRecv just received.
+func (c *core) handleBatch() int {
+	c.cnt.batches.Add(1)
+	for i := 0; i < c.in.N; i++ {
+		b, from := c.in.Datagram(i)
+		c.handle(b, from)
+	}
+	return c.in.N
+}
+
+// awaitFrame keeps receiving, for at most FrameWait, while the last video
+// packet handled left its frame open (marker bit clear): the rest of the
+// frame is usually a few microseconds behind, and fanning the frame out
+// whole lets each player's packets go out as one GSO send.
+func (c *core) awaitFrame() int {
+	got := 0
+	deadline := c.now + int64(c.e.cfg.FrameWait)
+	for c.frameOpen {
+		left := deadline - int64(time.Since(c.e.started))
+		if left <= 0 {
+			c.cnt.frameWaitExpired.Add(1)
+			break
+		}
+		if c.in.TryRecv(c.conn) == nil {
+			got += c.handleBatch()
+			continue
+		}
+		c.waker.Wait(c.conn, time.Duration(left)) // block, not spin: the publisher may share this CPU
+	}
+	c.frameOpen = false
+	return got
 }
 
 // begin starts a round: read the clock and load the table once.
@@ -441,6 +476,9 @@ func (c *core) deliver(s *route.Session, st *sessState, kind route.Kind, plain [
 	// and the publisher's ids mean nothing to them (SRS keeps only TWCC).
 	p.n = stripExtensions(p.buf[:], plain, &c.hdr)
 	p.stream, p.src, p.srcEpoch, p.kind = s.Stream, s.ID, s.Epoch, kind
+	if kind == route.KindVideo {
+		c.frameOpen = !c.hdr.Marker
+	}
 	if st.pub != nil {
 		c.notePublished(s, st.pub, kind, len(plain), p.data()) // NACK, RR stats, history, GOP (quality.go)
 	}

@@ -62,10 +62,21 @@ type Config struct {
 	// its rings every WakeTimeout (the measured alternative; see
 	// bench/results/fastpath-gotest.md).
 	WakeTimeout time.Duration
+	// FrameWait is how long a core that has received the first packets of
+	// a video frame (RTP marker bit clear) keeps reading for the rest of
+	// the frame before fanning it out, so each player gets the whole frame
+	// in one GSO send instead of a lone first packet and then the others.
+	// Publishers send a frame's packets back to back, so the wait ends as
+	// soon as the marker arrives; FrameWait bounds it. Default 50 µs
+	// (DefaultFrameWait); negative turns it off.
+	FrameWait time.Duration
 	// BridgeDepth is the per-core queue of Inject and RequestKeyframe,
 	// default 512 (bridge.go).
 	BridgeDepth int
 }
+
+// DefaultFrameWait is Config.FrameWait's default.
+const DefaultFrameWait = 50 * time.Microsecond
 
 // UpcallKind says what an Upcall carries.
 type UpcallKind uint8
@@ -140,6 +151,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.SlabPackets <= 0 {
 		cfg.SlabPackets = 4096
+	}
+	if cfg.FrameWait == 0 {
+		cfg.FrameWait = DefaultFrameWait
 	}
 	cpus := udpio.CPUs()
 	n := cfg.Cores

@@ -76,6 +76,7 @@ type rig struct {
 	hdr     rtp.Header
 	seq     uint16
 	plain   []byte
+	marker  bool // next sets the RTP marker bit (the last packet of a frame)
 }
 
 type rigOptions struct {
@@ -136,6 +137,9 @@ func (r *rig) next(dst []byte) []byte {
 	r.seq++
 	p := r.plain
 	p[0], p[1] = 0x80, pubPT
+	if r.marker {
+		p[1] |= 0x80
+	}
 	binary.BigEndian.PutUint16(p[2:], r.seq)
 	binary.BigEndian.PutUint32(p[4:], uint32(r.seq)*3000)
 	binary.BigEndian.PutUint32(p[8:], pubSSRC)

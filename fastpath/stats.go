@@ -53,6 +53,7 @@ type counters struct {
 	gsoSegments        atomic.Uint64 // datagrams sent inside those runs
 	wakeups            atomic.Uint64 // eventfd wakes this core sent to sleeping peers
 	sleeps             atomic.Uint64 // times this core blocked with nothing to do
+	frameWaitExpired   atomic.Uint64 // awaitFrame gave up before a frame's marker arrived
 	drops              [numDropReasons]atomic.Uint64
 }
 
@@ -80,6 +81,7 @@ type Stats struct {
 	GSOSegments        uint64
 	Wakeups            uint64
 	Sleeps             uint64
+	FrameWaitExpired   uint64
 	Drops              [NumDropReasons]uint64
 	// Core and CPU identify the loop in CoreStats (zero in totals).
 	Core, CPU int
@@ -96,7 +98,7 @@ func (c *counters) snapshot() Stats {
 		SROut: c.srOut.Load(), GOPReplays: c.gopReplays.Load(),
 		RingOverflows: c.ringOverflows.Load(), RingIn: c.ringIn.Load(), Handoffs: c.handoffs.Load(),
 		GSOSends: c.gsoSends.Load(), GSOSegments: c.gsoSegments.Load(),
-		Wakeups: c.wakeups.Load(), Sleeps: c.sleeps.Load(),
+		Wakeups: c.wakeups.Load(), Sleeps: c.sleeps.Load(), FrameWaitExpired: c.frameWaitExpired.Load(),
 	}
 	for i := range c.drops {
 		s.Drops[i] = c.drops[i].Load()
@@ -131,6 +133,7 @@ func (s *Stats) Add(o Stats) {
 	s.GSOSegments += o.GSOSegments
 	s.Wakeups += o.Wakeups
 	s.Sleeps += o.Sleeps
+	s.FrameWaitExpired += o.FrameWaitExpired
 	for i := range s.Drops {
 		s.Drops[i] += o.Drops[i]
 	}

@@ -46,6 +46,7 @@ var (
 	mHandoffs  = prometheus.NewDesc("fanout_fastpath_handoffs_total", "Datagrams passed to their owning core, per landing core.", []string{"core"}, nil)
 	mWakeups   = prometheus.NewDesc("fanout_fastpath_wakeups_total", "Wake-ups sent to sleeping peer cores, per core.", []string{"core"}, nil)
 	mSleeps    = prometheus.NewDesc("fanout_fastpath_sleeps_total", "Times a core blocked with nothing to do, per core.", []string{"core"}, nil)
+	mFrameWait = prometheus.NewDesc("fanout_fastpath_frame_wait_expired_total", "Times a core stopped waiting for the rest of a video frame (frame_wait), per core.", []string{"core"}, nil)
 	mDrops     = prometheus.NewDesc("fanout_fastpath_drops_total", "Datagrams dropped, per core and reason.", []string{"core", "reason"}, nil)
 	mRTCP      = prometheus.NewDesc("fanout_fastpath_rtcp_total", "RTCP feedback, per core and kind.", []string{"core", "kind"}, nil)
 	mSTUN      = prometheus.NewDesc("fanout_stun_bindings_total", "STUN binding requests answered.", nil, nil)
@@ -101,6 +102,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(mHandoffs, cs.Handoffs, core)
 		counter(mWakeups, cs.Wakeups, core)
 		counter(mSleeps, cs.Sleeps, core)
+		counter(mFrameWait, cs.FrameWaitExpired, core)
 		for r, n := range cs.Drops {
 			counter(mDrops, n, core, fastpath.DropReasonNames[r])
 		}

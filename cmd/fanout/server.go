@@ -81,7 +81,7 @@ func start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) {
 		log.Warn("rtc_server is disabled in the config; WebRTC sessions will be refused")
 	}
 	s.fp, err = fastpath.New(fastpath.Config{Addr: rtcAddr, Batch: cfg.Fastpath.Batch,
-		Cores: cfg.Fastpath.Cores, GSO: cfg.Fastpath.GSO, BPF: cfg.Fastpath.BPF,
+		Cores: cfg.Fastpath.Cores, GSO: cfg.Fastpath.GSO, BPF: cfg.Fastpath.BPF, FrameWait: frameWait(cfg.Fastpath.FrameWait),
 		Steer: func(fds []int) (io.Closer, error) { return bpf.AttachUfragSteering(fds) }})
 	if err != nil {
 		return nil, err
@@ -348,4 +348,12 @@ func firstOf(vals []string, def string) string {
 		return vals[0]
 	}
 	return def
+}
+
+// frameWait maps `fastpath { frame_wait MICROSECONDS; }` (0 = off) to fastpath.Config.FrameWait.
+func frameWait(us int) time.Duration {
+	if us <= 0 {
+		return -1
+	}
+	return time.Duration(us) * time.Microsecond
 }
