@@ -7,7 +7,11 @@
 //     that stamps its send time into each payload, or ffmpeg-made files;
 //   - lightweight WHEP subscribers: a hand-built recvonly offer, ICE (STUN
 //     binding), a pion/dtls client and SRTP keys, after which the socket is
-//     read by a recvmmsg+epoll loop that serves hundreds of sockets per core;
+//     read by a recvmmsg+epoll loop that serves hundreds of sockets per core,
+//     blocking in epoll_wait or, with -rx-poll, polling with a sleep between
+//     empty rounds so the server's sends wake no bench thread;
+//   - the sink (-sink, capacity mode): after connecting, an eBPF socket
+//     filter counts each subscriber's RTP media and drops it unqueued;
 //   - the receive accounting (packets, sequence gaps, loss, jitter, sampled
 //     SRTP authentication, latency on one clock, time to connect and to the
 //     first keyframe);
@@ -17,7 +21,10 @@
 //
 // Concurrency: each receive loop (reader) is one goroutine locked to an OS
 // thread that owns the per-subscriber counters it touches; other goroutines
-// only read the counters it publishes atomically once per batch. Every
+// only read the counters it publishes atomically once per batch, or take a
+// sunk subscriber's socket out of its epoll set (epoll_ctl is safe from any
+// thread). The counters of a window edge are read on the publisher's
+// goroutine just before a video frame (Publisher.AtFrameEdge). Every
 // goroutine the package starts is stopped and waited for by Run (or by
 // Close on the type that started it).
 package bench

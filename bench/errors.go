@@ -15,4 +15,8 @@ var (
 	ErrClosed         = errors.New("closed")
 	ErrNoSubscribers  = errors.New("no subscriber connected")
 	ErrPublisherState = errors.New("publisher did not connect")
+	// ErrSinkPermission means the kernel refused to load the -sink socket
+	// filter: loading eBPF needs CAP_BPF (root) unless
+	// kernel.unprivileged_bpf_disabled is 0.
+	ErrSinkPermission = errors.New("-sink: permission denied: its eBPF socket filter needs CAP_BPF (run as root)")
 )

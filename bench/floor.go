@@ -29,6 +29,8 @@ type floorCfg struct {
 	readers   int
 	rcvbuf    int
 	benchCPUs []int
+	poll      time.Duration // readers' -rx-poll, as for the subscribers
+	sink      bool          // -sink: count and drop in a socket filter, no readers
 }
 
 // streamPPS is the packet rate of the synthetic publisher at bitrate.
@@ -41,7 +43,8 @@ func streamPPS(bitrate, pktSize, fps int) float64 {
 
 func floorConfig(c *Config, subs int) floorCfg {
 	return floorCfg{subs: subs, ppsPerSub: streamPPS(c.Bitrate, c.PktSize, 30), pktSize: 1200,
-		dur: c.Dur, cpus: c.ServerCPUs, readers: c.Readers, rcvbuf: c.RcvBuf, benchCPUs: c.BenchCPUs}
+		dur: c.Dur, cpus: c.ServerCPUs, readers: c.Readers, rcvbuf: c.RcvBuf, benchCPUs: c.BenchCPUs,
+		poll: c.RxPoll, sink: c.Sink}
 }
 
 // floorResult is what the floor measured.
@@ -72,6 +75,7 @@ func (f *floorResult) apply(r *Result) {
 
 func (f *floorResult) asResult(c *Config) Result {
 	r := Result{Mode: "floor", Server: "floor", SubscribersRequested: f.subs, SubscribersConnected: f.subs,
+		ReceiveMode: receiveMode(c), RxPollUs: float64(c.RxPoll) / 1e3,
 		DurationS: f.wall, BitrateBPS: c.Bitrate, PacketsReceived: f.received, PacketsExpected: f.expected,
 		EgressPPS: float64(f.received) / f.wall, ServerCPUPercent: -1, ServerCPUUsPerPacket: -1,
 		ServerRSSMB: -1, LatencyP50Ms: -1, LatencyP99Ms: -1, ConnectP50Ms: -1, ConnectP99Ms: -1,
@@ -86,24 +90,44 @@ func (f *floorResult) asResult(c *Config) Result {
 	return r
 }
 
-// runFloor runs the floor loop for warm-up plus dur and measures it.
+// floorSnap is what the floor reads at its window edges.
+type floorSnap struct {
+	received, expected uint64
+	readerCPU          uint64 // µs
+}
+
+// runFloor runs the floor loop for warm-up plus dur and measures it. Its
+// sockets are received like the subscribers': by readers (blocking or
+// -rx-poll), or with -sink by the counting socket filter and no reader.
 func runFloor(ctx context.Context, fc floorCfg) (*floorResult, error) {
 	lo := netip.MustParseAddr("127.0.0.1")
 	var readers []*reader
 	var subs []*subscriber
+	var sk *sink
 	defer func() {
 		for _, rd := range readers {
 			rd.close()
 		}
 		closeSubs(subs)
+		if sk != nil {
+			sk.close()
+		}
 	}()
-	for range max(fc.readers, 1) {
-		rd, err := newReader(fc.subs/max(fc.readers, 1)+2, 1, false, fc.benchCPUs)
-		if err != nil {
+	if fc.sink {
+		var err error
+		if sk, err = newSink(); err != nil {
 			return nil, err
 		}
-		readers = append(readers, rd)
-		rd.start()
+	} else {
+		for range max(fc.readers, 1) {
+			rd, err := newReader(readerConfig{capacity: fc.subs/max(fc.readers, 1) + 2, verifyEvery: 1,
+				cpus: fc.benchCPUs, poll: fc.poll})
+			if err != nil {
+				return nil, err
+			}
+			readers = append(readers, rd)
+			rd.start()
+		}
 	}
 	dsts := make([]unix.RawSockaddrInet4, fc.subs)
 	for i := range fc.subs {
@@ -113,27 +137,35 @@ func runFloor(ctx context.Context, fc floorCfg) (*floorResult, error) {
 		}
 		s := &subscriber{id: i, fd: fd}
 		subs = append(subs, s)
-		if err := readers[i%len(readers)].add(s); err != nil {
+		if sk != nil {
+			err = sk.attach(fd)
+		} else {
+			err = readers[i%len(readers)].add(s)
+		}
+		if err != nil {
 			return nil, err
 		}
 		dsts[i] = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: lo.As4()}
 		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&dsts[i].Port))[:], port)
 	}
-	snap := func() (c [nCounters]uint64, cpu uint64) {
-		for _, rd := range readers {
-			s := rd.snapshot()
-			for k := range s {
-				c[k] += s[k]
-			}
-			if us, err := threadCPUMicros(int(rd.tid.Load())); err == nil {
-				cpu += us
-			}
-		}
-		return
-	}
 	fs := newFloorSender(fc, dsts)
 	if err := fs.init(); err != nil {
 		return nil, err
+	}
+	snap := func() (fsn floorSnap) {
+		if sk != nil { // runs on the sender's goroutine, so fs.sent is stable
+			c, _ := sk.snapshot()
+			return floorSnap{received: c[sinkMedia].Packets, expected: fs.sent}
+		}
+		for _, rd := range readers {
+			c := rd.snapshot()
+			fsn.received += c[ctrRTP]
+			fsn.expected += c[ctrExpected]
+			if us, err := threadCPUMicros(int(rd.tid.Load())); err == nil {
+				fsn.readerCPU += us
+			}
+		}
+		return
 	}
 	res := &floorResult{subs: fc.subs}
 	done := make(chan error, 1)
@@ -225,8 +257,7 @@ func (f *floorSender) flush(n int) {
 
 // run paces rounds at ppsPerSub (or runs flat out), measures the sender
 // thread's CPU over the window after a 500 ms warm-up, then closes.
-func (f *floorSender) run(ctx context.Context, fc floorCfg, res *floorResult,
-	snap func() ([nCounters]uint64, uint64)) error {
+func (f *floorSender) run(ctx context.Context, fc floorCfg, res *floorResult, snap func() floorSnap) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	defer unix.Close(f.fd)
@@ -240,15 +271,15 @@ func (f *floorSender) run(ctx context.Context, fc floorCfg, res *floorResult,
 	warm := start.Add(500 * time.Millisecond)
 	end := warm.Add(fc.dur)
 	var rounds int64
-	var c0 [nCounters]uint64
-	var r0, s0, sent0 uint64
+	var c0 floorSnap
+	var s0, sent0 uint64
 	var t0 time.Time
 	measuring := false
 	for ctx.Err() == nil {
 		now := time.Now()
 		if !measuring && now.After(warm) {
 			measuring, t0, sent0 = true, now, f.sent
-			c0, r0 = snap()
+			c0 = snap()
 			s0, _ = threadCPUMicros(tid)
 		}
 		if now.After(end) {
@@ -267,12 +298,12 @@ func (f *floorSender) run(ctx context.Context, fc floorCfg, res *floorResult,
 	}
 	s1, _ := threadCPUMicros(tid)
 	time.Sleep(100 * time.Millisecond) // let the readers drain
-	c1, r1 := snap()
+	c1 := snap()
 	res.wall = time.Since(t0).Seconds() - 0.1
 	res.sent = f.sent - sent0
 	res.senderCPU = s1 - s0
-	res.received = c1[ctrRTP] - c0[ctrRTP]
-	res.expected = c1[ctrExpected] - c0[ctrExpected]
-	res.readerCPU = r1 - r0
+	res.received = c1.received - c0.received
+	res.expected = c1.expected - c0.expected
+	res.readerCPU = c1.readerCPU - c0.readerCPU
 	return nil
 }

@@ -37,6 +37,7 @@ type Publisher struct {
 	kfReq    atomic.Bool
 	sent     atomic.Uint64 // RTP packets written
 	paused   atomic.Bool
+	edge     chan func() // AtFrameEdge requests, run by the synthetic source
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 }
@@ -63,7 +64,7 @@ func StartPublisher(ctx context.Context, cfg PublisherConfig) (*Publisher, error
 	if err != nil {
 		return nil, fmt.Errorf("publisher pc: %w", err)
 	}
-	p := &Publisher{cfg: cfg, pc: pc, hc: &http.Client{Timeout: cfg.Timeout}}
+	p := &Publisher{cfg: cfg, pc: pc, hc: &http.Client{Timeout: cfg.Timeout}, edge: make(chan func(), 1)}
 	video, audio, err := p.addTracks()
 	if err == nil {
 		err = p.negotiate(ctx)
@@ -201,6 +202,47 @@ func (p *Publisher) negotiate(ctx context.Context) error {
 // Pause stops (true) or resumes (false) a synthetic source without a
 // sequence gap; the floor loop runs while the server is idle.
 func (p *Publisher) Pause(on bool) { p.paused.Store(on) }
+
+// AtFrameEdge runs fn on the synthetic source's goroutine just before it
+// writes its next video frame (and that tick's audio), so counters read by fn
+// see no packet of the stream half fanned out: a measuring window whose two
+// edges are frame edges counts whole frames at both ends. Without a frame
+// within timeout (paused, stopped, file source) fn runs on the caller.
+// The source resumes where it stopped: the time fn takes is skipped, not
+// caught up with a burst. One caller at a time.
+func (p *Publisher) AtFrameEdge(fn func(), timeout time.Duration) {
+	if p.cfg.H264File != "" {
+		fn()
+		return
+	}
+	done := make(chan struct{})
+	p.edge <- func() { fn(); close(done) }
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-t.C:
+	}
+	select {
+	case <-p.edge: // taken back: the source did not reach a frame
+		fn()
+	case <-done:
+	}
+}
+
+// frameEdge runs a pending AtFrameEdge request and returns how long it held
+// the stream.
+func (p *Publisher) frameEdge() time.Duration {
+	select {
+	case fn := <-p.edge:
+		t := time.Now()
+		fn()
+		return time.Since(t)
+	default:
+		return 0
+	}
+}
 
 // Sent returns the number of RTP packets written so far.
 func (p *Publisher) Sent() uint64 { return p.sent.Load() }

@@ -13,22 +13,23 @@ import (
 
 // Reader counters, published once per batch.
 const (
-	ctrRTP       = iota // RTP packets received (all subscribers)
-	ctrBytes            // RTP bytes received
-	ctrExpected         // RTP packets expected from sequence numbers
-	ctrGaps             // sequence gaps
-	ctrLate             // out of order or duplicates
-	ctrRTCP             // RTCP packets
-	ctrSTUN             // STUN messages
-	ctrDTLS             // DTLS records
-	ctrVerified         // SRTP packets authenticated and decrypted
-	ctrAuthFail         // SRTP packets that failed authentication
-	ctrNoKey            // SRTP packets before keys were ready
-	ctrStamps           // latency stamps seen
-	ctrOther            // unclassified datagrams
-	ctrSyscalls         // recvmmsg calls
-	ctrNACKs            // NACK packets sent
-	ctrKeepalive        // STUN keepalives sent
+	ctrRTP        = iota // RTP packets received (all subscribers)
+	ctrBytes             // RTP bytes received
+	ctrExpected          // RTP packets expected from sequence numbers
+	ctrGaps              // sequence gaps
+	ctrLate              // out of order or duplicates
+	ctrRTCP              // RTCP packets
+	ctrSTUN              // STUN messages
+	ctrDTLS              // DTLS records
+	ctrVerified          // SRTP packets authenticated and decrypted
+	ctrAuthFail          // SRTP packets that failed authentication
+	ctrNoKey             // SRTP packets before keys were ready
+	ctrStamps            // latency stamps seen
+	ctrOther             // unclassified datagrams
+	ctrSyscalls          // recvmmsg calls
+	ctrNACKs             // NACK packets sent
+	ctrKeepalive         // STUN keepalives sent
+	ctrPollSleeps        // -rx-poll: rounds that found nothing and slept
 	nCounters
 )
 
@@ -55,6 +56,7 @@ type reader struct {
 	ep          *epoll
 	slots       []atomic.Pointer[subscriber]
 	nslots      atomic.Int32
+	inSet       atomic.Int32 // sockets in the epoll set (not yet sunk)
 	batch       *mmsgBatch
 	dec         []byte
 	hdr         rtp.Header
@@ -69,25 +71,35 @@ type reader struct {
 	done        chan struct{}
 	lastKA      int64
 	jitterBits  atomic.Uint64 // float64 ms, mean video jitter
+	poll        unix.Timespec // -rx-poll: sleep between empty rounds; zero = block in epoll_wait
+	polling     bool
 }
 
-func newReader(capacity, verifyEvery int, nack bool, cpus []int) (*reader, error) {
+// readerConfig is what a reader needs from the run's Config.
+type readerConfig struct {
+	capacity    int           // subscriber slots
+	verifyEvery int           // authenticate 1 SRTP packet in verifyEvery
+	nack        bool          // send NACKs on gaps
+	cpus        []int         // pin the loop's thread here
+	poll        time.Duration // -rx-poll; 0 = block in epoll_wait
+}
+
+func newReader(rc readerConfig) (*reader, error) {
 	ep, err := newEpoll(256)
 	if err != nil {
 		return nil, err
 	}
-	if verifyEvery < 1 {
-		verifyEvery = 1
-	}
 	return &reader{
 		ep:          ep,
-		slots:       make([]atomic.Pointer[subscriber], capacity),
+		slots:       make([]atomic.Pointer[subscriber], rc.capacity),
 		batch:       newBatch(batchSize, maxDatagram),
 		dec:         make([]byte, 0, maxDatagram+64),
-		verifyEvery: uint64(verifyEvery),
-		nack:        nack,
-		cpus:        cpus,
+		verifyEvery: uint64(max(rc.verifyEvery, 1)),
+		nack:        rc.nack,
+		cpus:        rc.cpus,
 		done:        make(chan struct{}),
+		poll:        unix.NsecToTimespec(int64(rc.poll)),
+		polling:     rc.poll > 0,
 	}, nil
 }
 
@@ -99,7 +111,22 @@ func (r *reader) add(s *subscriber) error {
 	}
 	s.rd = r
 	r.slots[slot].Store(s)
-	return r.ep.add(s.fd, slot)
+	if err := r.ep.add(s.fd, slot); err != nil {
+		return err
+	}
+	r.inSet.Add(1)
+	return nil
+}
+
+// sink takes s's socket out of the epoll set: from now on the loop only
+// sends its keepalives. The caller has attached the sink filter first, so
+// what is still queued on the socket is all the loop could read.
+func (r *reader) sink(s *subscriber) error {
+	if err := r.ep.del(s.fd); err != nil {
+		return err
+	}
+	r.inSet.Add(-1)
+	return nil
 }
 
 // start runs the loop on its own locked OS thread.
@@ -121,7 +148,14 @@ func (r *reader) loop() {
 		_ = setAffinity(0, r.cpus)
 	}
 	for !r.stop.Load() {
-		n := r.ep.wait(50)
+		// -rx-poll never blocks in epoll_wait, it sleeps instead; with no
+		// socket left in the set (all sunk) there is nothing to poll.
+		poll := r.polling && r.inSet.Load() > 0
+		timeout := 50 // ms
+		if poll {
+			timeout = 0
+		}
+		n := r.ep.wait(timeout)
 		now := monoNow()
 		for i := range n {
 			s := r.slots[r.ep.events[i].Fd].Load()
@@ -150,6 +184,13 @@ func (r *reader) loop() {
 		for k := range r.c {
 			r.pub[k].Store(r.c[k])
 		}
+		if poll && n == 0 {
+			// Nothing new this round: sleep like a NIC's interrupt
+			// coalescing timer. No thread waits in epoll_wait, so the
+			// sender's enqueue (ep_poll_callback) wakes nobody.
+			r.c[ctrPollSleeps]++
+			_ = unix.Nanosleep(&r.poll, nil)
+		}
 	}
 }
 
@@ -165,12 +206,15 @@ func (r *reader) packet(s *subscriber, p []byte, now int64) {
 	case b >= 20 && b <= 63:
 		r.c[ctrDTLS]++
 		s.onDTLS(p)
-	case b >= 128 && b <= 191 && len(p) >= 12:
-		if p[1] >= 192 && p[1] <= 223 {
+	case b >= 128 && b <= 191 && len(p) >= 2:
+		switch {
+		case p[1] >= 192 && p[1] <= 223: // RFC 5761 §4
 			r.c[ctrRTCP]++
-			return
+		case len(p) < 12:
+			r.c[ctrOther]++
+		default:
+			r.rtpPacket(s, p, now)
 		}
-		r.rtpPacket(s, p, now)
 	default:
 		r.c[ctrOther]++
 	}

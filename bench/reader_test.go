@@ -80,7 +80,7 @@ func waitCounter(t *testing.T, rd *reader, k int, want uint64) [nCounters]uint64
 // three loopback sockets and checks the packet counts and loss ratio.
 func TestReaderCountsKnownLoss(t *testing.T) {
 	checkGoroutines(t)
-	rd, err := newReader(8, 16, false, nil)
+	rd, err := newReader(readerConfig{capacity: 8, verifyEvery: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func keyframePayload(n int) []byte {
 // and first-keyframe detection over a loopback socket.
 func TestReaderSRTPVerify(t *testing.T) {
 	checkGoroutines(t)
-	rd, err := newReader(4, 1, false, nil)
+	rd, err := newReader(readerConfig{capacity: 4, verifyEvery: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestReaderSRTPVerify(t *testing.T) {
 // TestReaderPacketZeroAlloc pins the per-packet receive path (accounting
 // plus SRTP decrypt and stamp check) at zero allocations.
 func TestReaderPacketZeroAlloc(t *testing.T) {
-	rd, err := newReader(1, 1, false, nil)
+	rd, err := newReader(readerConfig{capacity: 1, verifyEvery: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func TestReaderPacketZeroAlloc(t *testing.T) {
 func BenchmarkReaderPacket(b *testing.B) {
 	for _, every := range []int{1, 16} {
 		b.Run("verify-every="+itoa(every), func(b *testing.B) {
-			rd, _ := newReader(1, every, false, nil)
+			rd, _ := newReader(readerConfig{capacity: 1, verifyEvery: every})
 			defer rd.ep.close()
 			enc, keys := testKeys(b)
 			s := &subscriber{fd: -1}

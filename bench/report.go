@@ -93,25 +93,50 @@ func markdownReport(rep *Report, png string) string {
 	fmt.Fprintf(&b, "# fanout-bench: %s against %s\n\n", rep.Mode, rep.Server)
 	fmt.Fprintf(&b, "- when: %s\n- command: `%s`\n", m.Time, rep.Command)
 	fmt.Fprintf(&b, "- machine: %s, %d cores, %s, %s, commit %s\n", m.CPUModel, m.Cores, m.Kernel, m.GoVersion, m.Commit)
-	fmt.Fprintf(&b, "- stream: %d bps synthetic H.264 + Opus, 1200-byte video packets; window %.1f s per step\n\n",
+	fmt.Fprintf(&b, "- stream: %d bps synthetic H.264 + Opus, 1200-byte video packets; window %.1f s per step\n",
 		rep.BitrateBPS, rep.DurationS)
 	rows := rep.Steps
 	if len(rows) == 0 {
 		rows = []Result{rep.Result}
 	}
+	fmt.Fprintf(&b, "- receive: %s\n\n", receiveDoc(&rows[0]))
 	b.WriteString(markdownTable(rows))
-	if rep.RampMaxSubscribers > 0 {
-		fmt.Fprintf(&b, "\nRamp: maximum subscribers with loss under the threshold: **%d**\n", rep.RampMaxSubscribers)
+	if line := rep.rampLine(); line != "" {
+		fmt.Fprintf(&b, "\nRamp: **%s**\n", line)
 	}
 	if png != "" {
 		fmt.Fprintf(&b, "\n![CPU and loss against subscribers](%s)\n\nPlot: blue = server CPU %% (left axis), red = loss %% (right axis), x = subscribers.\n", png)
 	}
 	b.WriteString("\nColumns: *server µs/pkt* is server CPU (user+sys from /proc/PID/stat) per packet received by the " +
 		"bench; *floor µs/pkt* is the bare GCM + sendmmsg loop's sender CPU per packet at the same subscriber count " +
-		"and rate, measured in the same run; *bench µs/pkt* is the CPU of the bench's receive threads per packet " +
-		"(recvmmsg + accounting + SRTP verification of 1 packet in 16). n/a = not measured.\n")
+		"and rate, measured in the same run and received the same way; *bench µs/pkt* is the CPU of the bench's " +
+		"receive threads per packet (recvmmsg + accounting + SRTP verification of 1 packet in 16). n/a = not measured.\n")
+	b.WriteString(receiveColumns(rows[0].ReceiveMode))
 	for _, e := range rep.Errors {
 		fmt.Fprintf(&b, "\nnote: %s\n", e)
 	}
 	return b.String()
+}
+
+// receiveColumns is the column doc that depends on the receive mode.
+func receiveColumns(mode string) string {
+	switch mode {
+	case "poll":
+		return "\nReceive mode poll (-rx-poll): the readers never block in epoll_wait; after a round that found " +
+			"nothing they sleep the -rx-poll interval, like a NIC's interrupt coalescing, so the server's sends " +
+			"do not wake them (on loopback that wake-up runs in the sender's syscall and is charged to the server). " +
+			"Arrival is timed once per recvmmsg batch, so *latency* and *jitter* include up to one interval of " +
+			"waiting.\n"
+	case "sink":
+		return "\nReceive mode sink (-sink): after connecting and seeing its first keyframe each subscriber socket " +
+			"leaves the epoll set and an eBPF socket filter counts its RTP media and drops every datagram " +
+			"unqueued. *loss* = 1 − counted ÷ (publisher packets in the window × sink subscribers). Both are read " +
+			"with the publisher held at a video frame edge until the server has delivered its backlog, so both " +
+			"window edges cut the stream alike; media still undelivered 100 ms after the window end counts as " +
+			"lost and fails a ramp step (`sink_drain_ms`, `sink_behind` in JSON). *latency* and *jitter* are not " +
+			"measured (n/a); *bench µs/pkt* is the " +
+			"receive threads' CPU (keepalives only) per counted packet. The filter runs in the server's send " +
+			"syscall, so its cost is in *server µs/pkt*, as the enqueue it replaces would be.\n"
+	}
+	return ""
 }

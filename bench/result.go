@@ -45,6 +45,19 @@ type Result struct {
 	SRTPAuthFailures      uint64  `json:"srtp_auth_failures"`
 	RecvSyscalls          uint64  `json:"recv_syscalls"`
 	NACKsSent             uint64  `json:"nacks_sent"`
+	// ReceiveMode is how the bench (and its floor) received: "epoll"
+	// (blocking epoll_wait, one wake-up per datagram or so), "poll"
+	// (-rx-poll: epoll_wait(0), sleep RxPollUs when a round found nothing)
+	// or "sink" (-sink: an eBPF filter counts and drops media after connect).
+	ReceiveMode     string  `json:"receive_mode"`
+	RxPollUs        float64 `json:"rx_poll_us"`
+	PollSleeps      uint64  `json:"rx_poll_sleeps"`
+	SinkSubscribers int     `json:"sink_subscribers,omitempty"` // subscribers whose media the filter counts
+	// SinkDrainMs is how long after the window's last publisher packet the
+	// server still delivered media (its backlog); above 100 ms the rest
+	// counts as lost.
+	SinkDrainMs float64 `json:"sink_drain_ms,omitempty"`
+	SinkBehind  bool    `json:"sink_behind,omitempty"` // still delivering 100 ms after the window end
 
 	FloorCPUUsPerPacket float64 `json:"floor_cpu_us_per_packet"`
 	FloorEgressPPS      float64 `json:"floor_egress_pps"`
@@ -58,6 +71,9 @@ type Result struct {
 type Report struct {
 	Result
 	RampMaxSubscribers int      `json:"ramp_max_subscribers,omitempty"`
+	RampMaxEgressPPS   float64  `json:"ramp_max_egress_pps,omitempty"` // egress pps of that step
+	RampStopReason     string   `json:"ramp_stop_reason,omitempty"`
+	LossThreshold      float64  `json:"loss_threshold,omitempty"` // ramp
 	Steps              []Result `json:"steps,omitempty"`
 	Machine            *Machine `json:"machine,omitempty"`
 	Command            string   `json:"command,omitempty"`
@@ -88,12 +104,46 @@ func (r *Report) WriteTable(w io.Writer) {
 			na(s.ConnectP99Ms, "%.1f"), na(s.FirstKeyframeP99Ms, "%.1f"))
 	}
 	tw.Flush()
-	if r.RampMaxSubscribers > 0 {
-		fmt.Fprintf(w, "ramp: max subscribers within loss threshold: %d\n", r.RampMaxSubscribers)
+	if len(rows) > 0 {
+		fmt.Fprintf(w, "receive: %s\n", receiveDoc(&rows[0]))
+		if rows[0].ReceiveMode == "sink" {
+			fmt.Fprint(w, "sink: server backlog drained after the window end (ms, > 100 counts as lost):")
+			for _, s := range rows {
+				fmt.Fprintf(w, " %d:%.0f", s.SubscribersRequested, s.SinkDrainMs)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	if line := r.rampLine(); line != "" {
+		fmt.Fprintf(w, "ramp: %s\n", line)
 	}
 	for _, e := range r.Errors {
 		fmt.Fprintf(w, "note: %s\n", e)
 	}
+}
+
+// receiveDoc says in a few words how the bench received.
+func receiveDoc(r *Result) string {
+	switch r.ReceiveMode {
+	case "poll":
+		return fmt.Sprintf("poll (-rx-poll %gµs: epoll_wait(0), sleep after an empty round; latency includes up to that)", r.RxPollUs)
+	case "sink":
+		return "sink (eBPF socket filter counts and drops media after connect; latency and jitter not measured)"
+	}
+	return "epoll (blocking epoll_wait: the server's sends wake the bench's reader)"
+}
+
+// rampLine states the ramp's capacity, or "" outside ramp mode.
+func (r *Report) rampLine() string {
+	if r.Mode != "ramp" || len(r.Steps) == 0 {
+		return ""
+	}
+	th := fmt.Sprintf("loss ≤ %.3f %%", r.LossThreshold*100)
+	if r.RampMaxSubscribers == 0 {
+		return fmt.Sprintf("no step within %s; stopped at %s", th, r.RampStopReason)
+	}
+	return fmt.Sprintf("capacity within %s: %d subscribers, %.0f egress pps (last step under the threshold); stopped at %s",
+		th, r.RampMaxSubscribers, r.RampMaxEgressPPS, r.RampStopReason)
 }
 
 // markdownTable renders rows as a Markdown table.
@@ -102,11 +152,11 @@ func markdownTable(rows []Result) string {
 	b.WriteString("| subs | connected | loss % | egress pps | server CPU % | server µs/pkt | floor µs/pkt | server/floor | bench µs/pkt | latency p50/p99 ms | jitter ms | connect p99 ms | first keyframe p99 ms | server RSS MB |\n")
 	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range rows {
-		fmt.Fprintf(&b, "| %d | %d | %.3f | %.0f | %s | %s | %s | %s | %.3f | %s / %s | %.2f | %s | %s | %s |\n",
+		fmt.Fprintf(&b, "| %d | %d | %.3f | %.0f | %s | %s | %s | %s | %.3f | %s / %s | %s | %s | %s | %s |\n",
 			s.SubscribersRequested, s.SubscribersConnected, s.LossRatio*100, s.EgressPPS,
 			na(s.ServerCPUPercent, "%.1f"), na(s.ServerCPUUsPerPacket, "%.3f"),
 			na(s.FloorCPUUsPerPacket, "%.3f"), na(s.ServerToFloorRatio, "%.2f"),
-			s.BenchCPUUsPerPacket, na(s.LatencyP50Ms, "%.2f"), na(s.LatencyP99Ms, "%.2f"), s.JitterMs,
+			s.BenchCPUUsPerPacket, na(s.LatencyP50Ms, "%.2f"), na(s.LatencyP99Ms, "%.2f"), na(s.JitterMs, "%.2f"),
 			na(s.ConnectP99Ms, "%.1f"), na(s.FirstKeyframeP99Ms, "%.1f"), na(s.ServerRSSMB, "%.1f"))
 	}
 	return b.String()

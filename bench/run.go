@@ -41,10 +41,53 @@ type Config struct {
 	NoPublisher       bool
 	H264File, OggFile string
 	RcvBuf            int
-	Log               func(format string, args ...any)
+	// RxPoll > 0 makes the receive loops (and the floor's) poll: epoll_wait
+	// with timeout 0, and a sleep of RxPoll after a round that found nothing,
+	// instead of blocking in epoll_wait and being woken for every datagram.
+	RxPoll time.Duration
+	// Sink switches each subscriber, once connected and past its first
+	// keyframe, to an eBPF socket filter that counts and drops its media
+	// (capacity mode; see sink_linux.go).
+	Sink bool
+	Log  func(format string, args ...any)
+}
+
+// maxRxPoll bounds -rx-poll: the blocking loop wakes every 50 ms anyway, and
+// a longer sleep only fills socket buffers and delays keepalives.
+const maxRxPoll = 50 * time.Millisecond
+
+// Validate checks the settings that are wrong whatever the server is; Run
+// calls it, and cmd/fanout-bench calls it to reject flags before starting.
+func (c *Config) Validate() error {
+	switch c.Mode {
+	case "", "fixed", "ramp", "sweep", "floor":
+	default:
+		return fmt.Errorf("%w: -mode %q: want fixed, ramp, sweep or floor", ErrConfig, c.Mode)
+	}
+	if c.RxPoll < 0 || c.RxPoll > maxRxPoll {
+		return fmt.Errorf("%w: -rx-poll %s: want 0 (block in epoll_wait) up to %s", ErrConfig, c.RxPoll, maxRxPoll)
+	}
+	if c.LossThreshold < 0 || c.LossThreshold >= 1 {
+		return fmt.Errorf("%w: -loss-threshold %g: want a ratio in [0, 1)", ErrConfig, c.LossThreshold)
+	}
+	if !c.Sink || c.Mode == "floor" {
+		return nil
+	}
+	switch {
+	case c.NoPublisher:
+		return fmt.Errorf("%w: -sink counts loss against the publisher's packets: not with -no-publish", ErrConfig)
+	case c.H264File != "":
+		return fmt.Errorf("%w: -sink needs the synthetic publisher, whose packet count is exact: not with -h264/-ffmpeg", ErrConfig)
+	case c.NACK:
+		return fmt.Errorf("%w: -sink reads no media, so it sends no NACKs: drop -nack", ErrConfig)
+	}
+	return nil
 }
 
 func (c *Config) defaults() error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
 	if c.Mode == "" {
 		c.Mode = "fixed"
 	}
@@ -119,6 +162,8 @@ type runner struct {
 	subs    []*subscriber
 	fails   int
 	pub     *Publisher
+	sink    *sink // -sink
+	sunk    int   // subscribers switched to the sink
 	rep     Report
 }
 
@@ -159,6 +204,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 func (r *runner) setup(ctx context.Context) error {
 	cfg := &r.cfg
+	var err error
+	if cfg.Sink {
+		if r.sink, err = newSink(); err != nil {
+			return err
+		}
+	}
 	id, err := newIdentity()
 	if err != nil {
 		return err
@@ -169,7 +220,8 @@ func (r *runner) setup(ctx context.Context) error {
 		timeout: cfg.ConnectTimeout, cand: cfg.Candidate}
 	total := slices.Max(cfg.stepSizes())
 	for range cfg.Readers {
-		rd, err := newReader(total/cfg.Readers+2, cfg.VerifyEvery, cfg.NACK, cfg.BenchCPUs)
+		rd, err := newReader(readerConfig{capacity: total/cfg.Readers + 2, verifyEvery: cfg.VerifyEvery,
+			nack: cfg.NACK, cpus: cfg.BenchCPUs, poll: cfg.RxPoll})
 		if err != nil {
 			return err
 		}
@@ -200,6 +252,11 @@ func (r *runner) steps(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if r.sink != nil {
+			if err := r.sinkSubs(r.subs[first:]); err != nil {
+				return err
+			}
+		}
 		cfg.Log("measuring %d subscribers for %s", n, cfg.Dur)
 		res := r.measure(ctx, n, r.subs[first:])
 		if cfg.Floor {
@@ -220,7 +277,8 @@ func (r *runner) steps(ctx context.Context) error {
 		r.rep.Result = res
 		cfg.Log("%d subs: loss %.4f, egress %.0f pps, server cpu %.1f%%", n, res.LossRatio, res.EgressPPS, res.ServerCPUPercent)
 		if cfg.Mode == "ramp" {
-			if res.LossRatio > cfg.LossThreshold || res.SubscribersConnected < n {
+			if stop := rampStop(&res, n, cfg.LossThreshold); stop != "" {
+				r.rep.RampStopReason = stop
 				break
 			}
 			r.rep.RampMaxSubscribers = n
@@ -230,12 +288,54 @@ func (r *runner) steps(ctx context.Context) error {
 		r.rep.Steps = nil
 	}
 	if cfg.Mode == "ramp" {
+		r.rep.LossThreshold = cfg.LossThreshold
+		if r.rep.RampStopReason == "" {
+			r.rep.RampStopReason = fmt.Sprintf("reached -ramp-max %d without exceeding the threshold", cfg.RampMax)
+		}
 		for _, s := range r.rep.Steps {
 			if s.SubscribersRequested == r.rep.RampMaxSubscribers {
 				r.rep.Result = s
+				r.rep.RampMaxEgressPPS = s.EgressPPS
 			}
 		}
 	}
+	return nil
+}
+
+// rampStop says why a ramp step ends the ramp, or "" when it passed.
+func rampStop(res *Result, n int, threshold float64) string {
+	if res.SubscribersConnected < n {
+		return fmt.Sprintf("%d subscribers: only %d connected", n, res.SubscribersConnected)
+	}
+	if res.LossRatio > threshold {
+		return fmt.Sprintf("%d subscribers: loss %.3f %% > %.3f %%", n, res.LossRatio*100, threshold*100)
+	}
+	if res.SinkBehind {
+		// What is later than that counts as lost, but a server that ran
+		// behind may also resend (keyframe caches), which hides it.
+		return fmt.Sprintf("%d subscribers: the server ran more than %s behind (media still arriving after the window end)",
+			n, drainLate)
+	}
+	return ""
+}
+
+// sinkSubs switches the step's connected subscribers to the sink: the
+// filter first (from then on their datagrams are counted and dropped), then
+// out of their reader's epoll set. Their reader keeps sending keepalives.
+func (r *runner) sinkSubs(subs []*subscriber) error {
+	for _, s := range subs {
+		if s.connected.Load() == 0 || s.fd < 0 {
+			continue
+		}
+		if err := r.sink.attach(s.fd); err != nil {
+			return err
+		}
+		if err := s.rd.sink(s); err != nil {
+			return err
+		}
+		r.sunk++
+	}
+	r.cfg.Log("sink: %d subscribers counted by the socket filter", r.sunk)
 	return nil
 }
 
@@ -305,6 +405,9 @@ func (r *runner) teardown() {
 		rd.close()
 	}
 	closeSubs(r.subs)
+	if r.sink != nil {
+		r.sink.close()
+	}
 	if r.conn == nil {
 		return
 	}

@@ -105,6 +105,14 @@ func (p *Publisher) runSynthetic(ctx context.Context, video, audio webrtc.TrackL
 			frameNo = int(el / frameDur)
 			continue
 		}
+		if time.Duration(frameNo)*frameDur <= el {
+			if held := p.frameEdge(); held > 0 {
+				// Resume where the stream stopped: no catch-up burst of
+				// the frames the hold (a sink drain) would have sent.
+				start = start.Add(held)
+				el -= held
+			}
+		}
 		for time.Duration(audioNo)*20*time.Millisecond <= el {
 			apkt.SequenceNumber++
 			apkt.Timestamp = uint32(audioNo * 960)

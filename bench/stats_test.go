@@ -178,7 +178,9 @@ func TestReportFiles(t *testing.T) {
 	}
 	var tbl bytes.Buffer
 	rep.WriteTable(&tbl)
-	if !strings.Contains(tbl.String(), "n/a") || strings.Count(tbl.String(), "\n") != 4 {
+	// Header, three steps and the receive-mode line.
+	if !strings.Contains(tbl.String(), "n/a") || !strings.Contains(tbl.String(), "\nreceive: epoll") ||
+		strings.Count(tbl.String(), "\n") != 5 {
 		t.Fatalf("table:\n%s", tbl.String())
 	}
 }

@@ -129,6 +129,13 @@ func (e *epoll) add(fd int, slot int32) error {
 	return nil
 }
 
+func (e *epoll) del(fd int) error {
+	if err := unix.EpollCtl(e.fd, unix.EPOLL_CTL_DEL, fd, nil); err != nil {
+		return fmt.Errorf("epoll del: %w", err)
+	}
+	return nil
+}
+
 func (e *epoll) wait(msec int) int {
 	n, err := unix.EpollWait(e.fd, e.events, msec)
 	if err != nil {

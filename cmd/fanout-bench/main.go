@@ -81,6 +81,10 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.serveRelay, "serve-pionrelay", "", "serve the pion reference relay on this HTTP address and exit on signal")
 	fs.StringVar(&o.relayUDP, "relay-udp", "127.0.0.1:0", "media UDP address of -serve-pionrelay")
 	fs.BoolVar(&o.selfRelay, "self-relay", false, "start a pion relay child process and measure it (no -whip/-whep needed)")
+	fs.DurationVar(&c.RxPoll, "rx-poll", 0, "receive by polling: epoll_wait(0) and sleep this long after an empty round, "+
+		"so the server's sends wake no bench thread (0 = block in epoll_wait; e.g. 500us)")
+	fs.BoolVar(&c.Sink, "sink", false, "capacity mode: once connected, count and drop each subscriber's media in an "+
+		"eBPF socket filter (needs CAP_BPF); latency not measured")
 	fs.BoolVar(&o.verbose, "v", false, "progress on stderr")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -119,7 +123,10 @@ func (o *options) finish() error {
 	if o.verbose {
 		c.Log = func(f string, a ...any) { fmt.Fprintf(os.Stderr, "fanout-bench: "+f+"\n", a...) }
 	}
-	return nil
+	if o.ffmpeg && c.Sink {
+		return fmt.Errorf("%w: -sink needs the synthetic publisher, whose packet count is exact: not with -ffmpeg", bench.ErrConfig)
+	}
+	return c.Validate()
 }
 
 func main() {

@@ -23,3 +23,44 @@ func TestFlagNames(t *testing.T) {
 		t.Fatal("bad -steps must fail")
 	}
 }
+
+// TestReceiveModeFlags checks -rx-poll and -sink parse, and that the
+// combinations that cannot measure anything fail before a run starts.
+func TestReceiveModeFlags(t *testing.T) {
+	base := []string{"-whip", "http://h/whip", "-whep", "http://h/whep"}
+	o, err := parseFlags(append(base, "-rx-poll", "500us", "-sink", "-mode", "ramp", "-loss-threshold", "0.005"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := o.cfg; c.RxPoll != 500*time.Microsecond || !c.Sink || c.LossThreshold != 0.005 {
+		t.Fatalf("parsed rx-poll %v, sink %v, threshold %v", c.RxPoll, c.Sink, c.LossThreshold)
+	}
+	if o, err := parseFlags(base); err != nil || o.cfg.RxPoll != 0 || o.cfg.Sink {
+		t.Fatalf("defaults: %v, rx-poll %v, sink %v", err, o.cfg.RxPoll, o.cfg.Sink)
+	}
+	bad := []struct {
+		name string
+		args []string
+	}{
+		{"negative rx-poll", []string{"-rx-poll", "-1ms"}},
+		{"rx-poll too long", []string{"-rx-poll", "1s"}},
+		{"rx-poll not a duration", []string{"-rx-poll", "500"}},
+		{"sink without publisher", []string{"-sink", "-no-publish"}},
+		{"sink with file publisher", []string{"-sink", "-h264", "a.h264", "-ogg", "a.ogg"}},
+		{"sink with ffmpeg", []string{"-sink", "-ffmpeg"}},
+		{"sink with nack", []string{"-sink", "-nack"}},
+		{"unknown mode", []string{"-mode", "soak"}},
+		{"threshold over 1", []string{"-loss-threshold", "1.5"}},
+	}
+	for _, c := range bad {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := parseFlags(append(append([]string{}, base...), c.args...)); err == nil {
+				t.Fatalf("%v must fail", c.args)
+			}
+		})
+	}
+	// -sink with -mode floor needs no publisher: the floor counts its own sends.
+	if _, err := parseFlags([]string{"-mode", "floor", "-sink", "-no-publish"}); err != nil {
+		t.Fatal(err)
+	}
+}
