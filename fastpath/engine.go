@@ -56,7 +56,7 @@ type Config struct {
 	Steer       func(fds []int) (io.Closer, error)
 	UpcallDepth int // bounded ring to control, default 1024
 	SockBuf     int // socket buffer bytes, default 16 MiB (SRS asks for 10 MB)
-	RingDepth   int // messages per core-to-core ring, default 1024
+	RingDepth   int // messages per core-to-core ring, default 4096 (a cross-core GOP replay may use half)
 	SlabPackets int // packet buffers per core, default 4096
 	// WakeTimeout, when set, replaces eventfd wake-ups: an idle core polls
 	// its rings every WakeTimeout (the measured alternative; see
@@ -147,7 +147,7 @@ func New(cfg Config) (*Engine, error) {
 		cfg.SockBuf = 16 << 20
 	}
 	if cfg.RingDepth <= 0 {
-		cfg.RingDepth = 1024
+		cfg.RingDepth = 4096
 	}
 	if cfg.SlabPackets <= 0 {
 		cfg.SlabPackets = 4096

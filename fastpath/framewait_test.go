@@ -50,9 +50,10 @@ func TestFrameWait(t *testing.T) {
 		}
 		return s.GSOSends, s.GSOSegments, s.TxPackets - s.RTCPOut - s.PLIOut
 	}
-	// 2 ms instead of the default 50 µs: the same mechanism, with room for
-	// a descheduled test process on a loaded machine.
-	on, onSegs, onTx := sends(2 * time.Millisecond)
+	// 20 ms instead of the default 50 µs: the same mechanism (the wait ends
+	// at the marker), with room for a test process descheduled mid-frame
+	// on a loaded machine.
+	on, onSegs, onTx := sends(20 * time.Millisecond)
 	off, offSegs, offTx := sends(-1)
 	t.Logf("frame wait on: %d GSO sends, %d segments of %d packets; off: %d sends, %d segments of %d",
 		on, onSegs, onTx, off, offSegs, offTx)

@@ -344,8 +344,9 @@ func (c *core) playerJoined(t *route.Table, s *route.Session, st *sessState) {
 }
 
 // onGOPRequest replays the GOP of a publisher this core owns to a player
-// of core from, then marks the end. A replay that does not fit the ring
-// now is skipped (the player waits for the keyframe its join requested).
+// of core from, then marks the end. A replay that would take more than
+// half of the ring or of the slab is skipped (the player waits for the
+// keyframe its join requested).
 func (c *core) onGOPRequest(from int, player route.SessionID) {
 	if t := c.e.table.Load(); t != c.tbl {
 		c.sync(t) // the table that added the player may be newer than this round's
@@ -365,7 +366,12 @@ func (c *core) replayRemote(from int, player route.SessionID, pub *route.Session
 	if q == nil || q.gop == nil || !q.gop.Ready() {
 		return
 	}
-	if n, _ := q.gop.Len(); n+1 > c.e.rings[c.id][from].free() {
+	// The replay shares the ring with the live fan-out to every player of
+	// that core, and takes this core's slab buffers: half of both stay free
+	// after it, or the player waits for the keyframe its join asked for.
+	r := c.e.rings[c.id][from]
+	if n, _ := q.gop.Len(); n+1 > r.free()-len(r.slots)/2 || n > len(c.slab.free)-cap(c.slab.free)/2 {
+		c.cnt.gopSkipped.Add(1)
 		return
 	}
 	full := false

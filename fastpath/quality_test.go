@@ -28,7 +28,12 @@ type qrig struct {
 
 func newQRig(t testing.TB, cores, subs int, playerCore func(int) int) *qrig {
 	t.Helper()
-	r := newRig(t, rigOptions{cfg: Config{Cores: cores}, subs: subs, rcvbuf: 1 << 20, playerCore: playerCore})
+	return newQRigConfig(t, Config{Cores: cores}, subs, playerCore)
+}
+
+func newQRigConfig(t testing.TB, cfg Config, subs int, playerCore func(int) int) *qrig {
+	t.Helper()
+	r := newRig(t, rigOptions{cfg: cfg, subs: subs, rcvbuf: 1 << 20, playerCore: playerCore})
 	q := &qrig{rig: r, base: r.e.Table(), version: 10, rtcpCtx: map[route.SessionID]*srtp.Context{}}
 	q.retable(func(route.SessionID) bool { return true })
 	return q
@@ -281,6 +286,45 @@ func TestGOPReplay(t *testing.T) {
 	}
 	if s := q.e.Stats(); s.GOPReplays != 2 {
 		t.Errorf("%d GOP replays, want 2", s.GOPReplays)
+	}
+}
+
+// TestGOPReplayHeadroom: a cross-core replay that would take more than half
+// of the ring is skipped, so the live fan-out to the other core's players
+// never overflows it; a GOP that fits is replayed.
+func TestGOPReplayHeadroom(t *testing.T) {
+	for _, tc := range []struct {
+		gop      int // P frames after the IDR
+		replayed bool
+	}{{2, true}, {12, false}} {
+		q := newQRigConfig(t, Config{Cores: 2, RingDepth: 16}, 2, func(i int) int { return i })
+		q.retable(func(id route.SessionID) bool { return id == 2 }) // player 3 (core 1) joins later
+		q.drive(0)
+		q.drive(1)
+		buf := make([]byte, 1500)
+		seq := uint16(1)
+		send := func(nal []byte) {
+			q.drive(0, q.packet(buf, seq, uint32(seq)*3000, nal...))
+			seq++
+		}
+		send(nalIDR)
+		for range tc.gop {
+			send(nalP)
+		}
+		q.retable(func(route.SessionID) bool { return true })
+		q.drive(1) // player 3 joins on core 1 and asks core 0 for the GOP
+		q.drive(0)
+		for range 6 { // live packets while core 1 takes the replay, if any
+			send(nalP)
+		}
+		q.drive(1)
+		s := q.e.Stats()
+		if s.Drops[DropRingFull] != 0 {
+			t.Errorf("gop %d: %d ring-full drops", tc.gop, s.Drops[DropRingFull])
+		}
+		if replayed := s.GOPReplays == 1; replayed != tc.replayed || (s.GOPSkipped == 1) == tc.replayed {
+			t.Errorf("gop %d: %d replays, %d skipped; want replayed=%v", tc.gop, s.GOPReplays, s.GOPSkipped, tc.replayed)
+		}
 	}
 }
 

@@ -46,6 +46,7 @@ type counters struct {
 	rrOut              atomic.Uint64 // RR + XR RRTR compounds sent to publishers
 	srOut              atomic.Uint64 // sender reports sent to players
 	gopReplays         atomic.Uint64 // joining players started from the GOP cache
+	gopSkipped         atomic.Uint64 // cross-core GOP replays skipped to keep ring and slab headroom
 	ringOverflows      atomic.Uint64 // messages a full ring refused (also counted as DropRingFull)
 	ringIn             atomic.Uint64 // messages taken from other cores' rings
 	handoffs           atomic.Uint64 // datagrams passed to their owning core
@@ -74,6 +75,7 @@ type Stats struct {
 	RROut              uint64
 	SROut              uint64
 	GOPReplays         uint64
+	GOPSkipped         uint64
 	RingOverflows      uint64
 	RingIn             uint64
 	Handoffs           uint64
@@ -95,7 +97,7 @@ func (c *counters) snapshot() Stats {
 		PLIIn: c.pliIn.Load(), FIRIn: c.firIn.Load(), NACKIn: c.nackIn.Load(), PLIOut: c.pliOut.Load(),
 		RTCPOut: c.rtcpOut.Load(), NACKOut: c.nackOut.Load(), NACKServed: c.nackServed.Load(),
 		NACKMissed: c.nackMissed.Load(), TWCCOut: c.twccOut.Load(), RROut: c.rrOut.Load(),
-		SROut: c.srOut.Load(), GOPReplays: c.gopReplays.Load(),
+		SROut: c.srOut.Load(), GOPReplays: c.gopReplays.Load(), GOPSkipped: c.gopSkipped.Load(),
 		RingOverflows: c.ringOverflows.Load(), RingIn: c.ringIn.Load(), Handoffs: c.handoffs.Load(),
 		GSOSends: c.gsoSends.Load(), GSOSegments: c.gsoSegments.Load(),
 		Wakeups: c.wakeups.Load(), Sleeps: c.sleeps.Load(), FrameWaitExpired: c.frameWaitExpired.Load(),
@@ -126,6 +128,7 @@ func (s *Stats) Add(o Stats) {
 	s.RROut += o.RROut
 	s.SROut += o.SROut
 	s.GOPReplays += o.GOPReplays
+	s.GOPSkipped += o.GOPSkipped
 	s.RingOverflows += o.RingOverflows
 	s.RingIn += o.RingIn
 	s.Handoffs += o.Handoffs

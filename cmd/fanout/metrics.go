@@ -117,6 +117,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(mRTCP, cs.RROut, core, "rr_out")
 		counter(mRTCP, cs.SROut, core, "sr_out")
 		counter(mRTCP, cs.GOPReplays, core, "gop_replays")
+		counter(mRTCP, cs.GOPSkipped, core, "gop_replays_skipped")
 	}
 }
 
