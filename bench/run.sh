@@ -9,7 +9,8 @@
 #                                floor at each step, report + plot into bench/results/.
 #
 # Environment: FANOUT_PID, FANOUT_WHIP, FANOUT_WHEP, FANOUT_METRICS, SERVER_CPUS (default 0),
-# BENCH_CPUS (default 1), DUR (default 10s), BITRATE (default 1000000).
+# BENCH_CPUS (default 1), DUR (default 10s), BITRATE (default 1000000), RX_POLL (default 0:
+# readers block in epoll_wait; e.g. 500us polls instead, see bench/README.md).
 set -eu
 cd "$(dirname "$0")/.."
 BIN=${BIN:-$(mktemp -d)/fanout-bench}
@@ -18,10 +19,11 @@ SERVER_CPUS=${SERVER_CPUS:-0}
 BENCH_CPUS=${BENCH_CPUS:-1}
 DUR=${DUR:-10s}
 BITRATE=${BITRATE:-1000000}
+RX_POLL=${RX_POLL:-0}
 case "${1:-default}" in
 default)
 	exec "$BIN" -self-relay -subs 100 -dur "$DUR" -bitrate "$BITRATE" -floor \
-		-server-cpus "$SERVER_CPUS" -bench-cpus "$BENCH_CPUS" -report bench/results/ -v
+		-server-cpus "$SERVER_CPUS" -bench-cpus "$BENCH_CPUS" -rx-poll "$RX_POLL" -report bench/results/ -v
 	;;
 fanout)
 	: "${FANOUT_PID:?set FANOUT_PID to the fanout server process id}"
@@ -30,7 +32,7 @@ fanout)
 	METRICS=${FANOUT_METRICS:-http://127.0.0.1:1985/metrics}
 	exec "$BIN" -whip "$WHIP" -whep "$WHEP" -server-pid "$FANOUT_PID" -metrics "$METRICS" \
 		-mode sweep -steps 100,500,1000,2000 -dur "$DUR" -bitrate "$BITRATE" -floor \
-		-server-cpus "$SERVER_CPUS" -bench-cpus "$BENCH_CPUS" -concurrency 32 \
+		-server-cpus "$SERVER_CPUS" -bench-cpus "$BENCH_CPUS" -rx-poll "$RX_POLL" -concurrency 32 \
 		-report bench/results/ -v
 	;;
 *)

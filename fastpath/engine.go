@@ -17,7 +17,11 @@
 // owner; a reference to the plaintext goes through bounded single-producer
 // rings to every other core with players of the stream, and each core
 // rewrites, encrypts and sends for its own players, chaining each player's
-// packets of one batch into UDP GSO sends.
+// packets of one batch into UDP GSO sends. A core that has the first
+// packets of a video frame reads on for the rest (Config.FrameWait) so the
+// frame goes out whole. Egress RTP is protected by fastpath/srtpx (keyed
+// once per session, no per-packet allocation); pion/srtp decrypts ingress
+// and handles SRTCP.
 //
 // Concurrency contract: control publishes immutable route.Tables with
 // Engine.Publish; each core loads the table once per batch and owns all
