@@ -196,6 +196,7 @@ func (c *core) awaitFrame() int {
 // begin starts a round: read the clock and load the table once.
 func (c *core) begin() {
 	c.now = int64(time.Since(c.e.started))
+	c.frameOpen = false // only this round's packets open a frame wait (not a bridge injection)
 	if t := c.e.table.Load(); t != c.tbl {
 		c.sync(t)
 	}
