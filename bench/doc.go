@@ -10,8 +10,10 @@
 //     read by a recvmmsg+epoll loop that serves hundreds of sockets per core,
 //     blocking in epoll_wait or, with -rx-poll, polling with a sleep between
 //     empty rounds so the server's sends wake no bench thread;
-//   - the sink (-sink, capacity mode): after connecting, an eBPF socket
-//     filter counts each subscriber's RTP media and drops it unqueued;
+//   - the sink (-sink, capacity mode): as soon as a subscriber is connected
+//     and has seen its first keyframe, its reader switches it to an eBPF
+//     socket filter that counts its RTP media and drops it unqueued, so a
+//     connect storm is not read in user space;
 //   - the receive accounting (packets, sequence gaps, loss, jitter, sampled
 //     SRTP authentication, latency on one clock, time to connect and to the
 //     first keyframe);
@@ -20,11 +22,12 @@
 //     outputs: JSON, a text table, a PNG plot and Markdown reports.
 //
 // Concurrency: each receive loop (reader) is one goroutine locked to an OS
-// thread that owns the per-subscriber counters it touches; other goroutines
-// only read the counters it publishes atomically once per batch, or take a
-// sunk subscriber's socket out of its epoll set (epoll_ctl is safe from any
-// thread). The counters of a window edge are read on the publisher's
-// goroutine just before a video frame (Publisher.AtFrameEdge). Every
+// thread that owns the per-subscriber counters it touches and the sockets
+// in its epoll set: it alone switches a subscriber to the sink. Other
+// goroutines only read the counters it publishes atomically once per batch,
+// and ask for a switch, or see one done, through the subscriber's atomic
+// flags (sinkNow, sunk). The counters of a window edge are read on the
+// publisher's goroutine just before a video frame (Publisher.AtFrameEdge). Every
 // goroutine the package starts is stopped and waited for by Run (or by
 // Close on the type that started it).
 package bench

@@ -194,6 +194,9 @@ func (r *runner) result(n int, a, b sample) Result {
 		// each sink subscriber during the window; latency is not measured.
 		sk := b.sink.sub(a.sink)
 		res.PacketsReceived, bytes = sk[sinkMedia].Packets, sk[sinkMedia].Bytes
+		// r.sunk is fixed for the window: sinkSubs waited until every
+		// connected subscriber was switched before the window started,
+		// and no other subscriber switches.
 		res.PacketsExpected = res.PublisherPackets * uint64(r.sunk)
 		res.SinkSubscribers = r.sunk
 		res.SinkDrainMs = float64(b.drain) / 1e6

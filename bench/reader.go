@@ -2,7 +2,9 @@ package bench
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -46,12 +48,46 @@ var clockEpoch = time.Now()
 
 func monoNow() int64 { return int64(time.Since(clockEpoch)) }
 
-// keepaliveEvery is the STUN consent/keepalive interval per subscriber.
-const keepaliveEvery = 2 * time.Second
+// Keepalives. Each subscriber sends a STUN binding request every
+// keepaliveEvery. They are spread, not synchronised: the first one falls at a
+// random point of the first interval and each later one keepaliveEvery ±
+// keepaliveJitter after the previous, so subscribers that fell due together
+// (connected together, or all overdue after a loop round that stalled in a
+// connect storm) drift apart again instead of staying in step. A sweep sends
+// at most maxKeepalivesPerSweep and leaves the rest due for the next, so even
+// after a stall the server never gets thousands of binding requests in one
+// burst (it lost the same last-in-slot-order ones every interval). The loop
+// sweeps at the end of a round once sweepEvery has passed since the last
+// sweep; a round that keeps up lasts at most 50 ms (the epoll_wait timeout),
+// so a reader can send 256 per 10–50 ms, at least 5120/s, where 3000
+// subscribers need 1500/s.
+const (
+	keepaliveEvery        = 2 * time.Second
+	keepaliveJitter       = keepaliveEvery / 10
+	maxKeepalivesPerSweep = 256
+	sweepEvery            = 10 * time.Millisecond
+)
+
+// jitterEvery is how often the loop publishes the mean video jitter.
+const jitterEvery = 200 * time.Millisecond
+
+// firstKeepalive returns when a subscriber that just got past ICE at now
+// sends its first keepalive: at a random point of [now, now+keepaliveEvery).
+// rnd returns a uniform value in [0, n).
+func firstKeepalive(now int64, rnd func(n int64) int64) int64 {
+	return now + rnd(int64(keepaliveEvery))
+}
+
+// nextKeepalive returns when the keepalive after one sent at now is due:
+// keepaliveEvery ± keepaliveJitter later.
+func nextKeepalive(now int64, rnd func(n int64) int64) int64 {
+	return now + int64(keepaliveEvery-keepaliveJitter) + rnd(int64(2*keepaliveJitter)+1)
+}
 
 // reader is one receive loop: an epoll set over many subscriber sockets,
 // drained with recvmmsg. Its goroutine owns the reader-owned fields of its
-// subscribers.
+// subscribers and their sockets; with -sink it is also the one that
+// switches them to the sink (toSink).
 type reader struct {
 	ep          *epoll
 	slots       []atomic.Pointer[subscriber]
@@ -69,10 +105,14 @@ type reader struct {
 	stop        atomic.Bool
 	tid         atomic.Int32
 	done        chan struct{}
-	lastKA      int64
-	jitterBits  atomic.Uint64 // float64 ms, mean video jitter
-	poll        unix.Timespec // -rx-poll: sleep between empty rounds; zero = block in epoll_wait
+	lastSweep   int64
+	lastJitter  int64
+	rnd         func(n int64) int64 // keepalive spread: uniform in [0, n)
+	jitterBits  atomic.Uint64       // float64 ms, mean video jitter
+	poll        unix.Timespec       // -rx-poll: sleep between empty rounds; zero = block in epoll_wait
 	polling     bool
+	sink        *sink                 // -sink: the filter subscribers switch to; nil reads everything
+	sinkErr     atomic.Pointer[error] // the first failed switch; the loop then switches no more
 }
 
 // readerConfig is what a reader needs from the run's Config.
@@ -82,6 +122,7 @@ type readerConfig struct {
 	nack        bool          // send NACKs on gaps
 	cpus        []int         // pin the loop's thread here
 	poll        time.Duration // -rx-poll; 0 = block in epoll_wait
+	sink        *sink         // -sink: switch each subscriber to it once it is done with user space
 }
 
 func newReader(rc readerConfig) (*reader, error) {
@@ -98,8 +139,10 @@ func newReader(rc readerConfig) (*reader, error) {
 		nack:        rc.nack,
 		cpus:        rc.cpus,
 		done:        make(chan struct{}),
+		rnd:         rand.Int64N,
 		poll:        unix.NsecToTimespec(int64(rc.poll)),
 		polling:     rc.poll > 0,
+		sink:        rc.sink,
 	}, nil
 }
 
@@ -109,7 +152,6 @@ func (r *reader) add(s *subscriber) error {
 	if int(slot) >= len(r.slots) {
 		return ErrConfig
 	}
-	s.rd = r
 	r.slots[slot].Store(s)
 	if err := r.ep.add(s.fd, slot); err != nil {
 		return err
@@ -118,14 +160,38 @@ func (r *reader) add(s *subscriber) error {
 	return nil
 }
 
-// sink takes s's socket out of the epoll set: from now on the loop only
-// sends its keepalives. The caller has attached the sink filter first, so
-// what is still queued on the socket is all the loop could read.
-func (r *reader) sink(s *subscriber) error {
+// sinkDue reports whether the loop should switch s to the sink now (see
+// subscriber.wantsSink).
+func (r *reader) sinkDue(s *subscriber) bool {
+	return r.sink != nil && r.sinkErr.Load() == nil && !s.sunk.Load() && s.wantsSink()
+}
+
+// toSink switches s to the sink, on the loop's thread, which owns its
+// socket: the filter first, so that from then on every datagram is counted
+// by the sink; then what was queued before the filter is read and counted
+// here; then the socket leaves the epoll set, and from now on the loop only
+// sends its keepalives. Each datagram is counted once, by the reader or by
+// the sink. A failure is kept for sinkSubs, which stops the run.
+func (r *reader) toSink(s *subscriber) {
+	if err := r.sink.attach(s.fd); err != nil {
+		r.sinkErr.Store(&err)
+		return
+	}
+	r.drain(s)
 	if err := r.ep.del(s.fd); err != nil {
-		return err
+		err = fmt.Errorf("sink: %w", err)
+		r.sinkErr.Store(&err)
+		return
 	}
 	r.inSet.Add(-1)
+	s.sunk.Store(true)
+}
+
+// switchError returns the error of a failed switch to the sink, or nil.
+func (r *reader) switchError() error {
+	if p := r.sinkErr.Load(); p != nil {
+		return *p
+	}
 	return nil
 }
 
@@ -156,30 +222,26 @@ func (r *reader) loop() {
 			timeout = 0
 		}
 		n := r.ep.wait(timeout)
-		now := monoNow()
 		for i := range n {
 			s := r.slots[r.ep.events[i].Fd].Load()
 			if s == nil {
 				continue
 			}
-			for {
-				got, errno := recvmmsg(s.fd, r.batch)
-				if errno != 0 || got == 0 {
-					break
-				}
-				r.c[ctrSyscalls]++
-				at := monoNow() // arrival clock, once per recvmmsg batch
-				for j := range got {
-					r.packet(s, r.batch.bufs[j][:r.batch.msgs[j].Len], at)
-				}
-				if got < len(r.batch.msgs) {
-					break
-				}
+			r.drain(s)
+			// The keyframe that ends s's time in user space is seen
+			// here, so with -sink it usually switches right away.
+			if r.sinkDue(s) {
+				r.toSink(s)
 			}
 		}
-		if now-r.lastKA > int64(200*time.Millisecond) {
-			r.lastKA = now
-			r.keepalives(now)
+		now := monoNow()
+		if now-r.lastSweep >= int64(sweepEvery) {
+			r.lastSweep = now
+			r.sweep(now)
+		}
+		if now-r.lastJitter >= int64(jitterEvery) {
+			r.lastJitter = now
+			r.publishJitter()
 		}
 		for k := range r.c {
 			r.pub[k].Store(r.c[k])
@@ -190,6 +252,24 @@ func (r *reader) loop() {
 			// sender's enqueue (ep_poll_callback) wakes nobody.
 			r.c[ctrPollSleeps]++
 			_ = unix.Nanosleep(&r.poll, nil)
+		}
+	}
+}
+
+// drain reads every datagram queued on s's socket and accounts it.
+func (r *reader) drain(s *subscriber) {
+	for {
+		got, errno := recvmmsg(s.fd, r.batch)
+		if errno != 0 || got == 0 {
+			return
+		}
+		r.c[ctrSyscalls]++
+		at := monoNow() // arrival clock, once per recvmmsg batch
+		for j := range got {
+			r.packet(s, r.batch.bufs[j][:r.batch.msgs[j].Len], at)
+		}
+		if got < len(r.batch.msgs) {
+			return
 		}
 	}
 }
@@ -274,13 +354,41 @@ func (r *reader) rtpPacket(s *subscriber, p []byte, now int64) {
 	}
 }
 
-// keepalives sends STUN binding requests to subscribers that are due and
-// publishes the mean video jitter.
-func (r *reader) keepalives(now int64) {
-	n := int(r.nslots.Load())
+// sweep goes over every subscriber: it switches to the sink those that
+// wait for it (sinkSubs' request at the step's end, or a keyframe seen just
+// before the connect completed), and sends the keepalives that are due, at
+// most maxKeepalivesPerSweep (see keepaliveEvery).
+func (r *reader) sweep(now int64) {
+	budget := maxKeepalivesPerSweep
+	for i := range int(r.nslots.Load()) {
+		s := r.slots[i].Load()
+		if s == nil {
+			continue
+		}
+		if r.sinkDue(s) {
+			r.toSink(s)
+		}
+		if s.phase.Load() < phaseDTLS {
+			continue
+		}
+		if s.nextKA == 0 {
+			s.nextKA = firstKeepalive(now, r.rnd)
+		}
+		if now < s.nextKA || budget == 0 {
+			continue
+		}
+		budget--
+		s.nextKA = nextKeepalive(now, r.rnd)
+		s.sendBinding()
+		r.c[ctrKeepalive]++
+	}
+}
+
+// publishJitter publishes the mean video jitter over the subscribers.
+func (r *reader) publishJitter() {
 	var jsum float64
 	var jn int
-	for i := range n {
+	for i := range int(r.nslots.Load()) {
 		s := r.slots[i].Load()
 		if s == nil {
 			continue
@@ -291,12 +399,6 @@ func (r *reader) keepalives(now int64) {
 				jn++
 			}
 		}
-		if s.phase.Load() < phaseDTLS || now < s.nextKA {
-			continue
-		}
-		s.nextKA = now + int64(keepaliveEvery)
-		s.sendBinding()
-		r.c[ctrKeepalive]++
 	}
 	if jn > 0 {
 		r.jitterBits.Store(math.Float64bits(jsum / float64(jn)))

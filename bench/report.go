@@ -128,9 +128,9 @@ func receiveColumns(mode string) string {
 			"Arrival is timed once per recvmmsg batch, so *latency* and *jitter* include up to one interval of " +
 			"waiting.\n"
 	case "sink":
-		return "\nReceive mode sink (-sink): after connecting and seeing its first keyframe each subscriber socket " +
-			"leaves the epoll set and an eBPF socket filter counts its RTP media and drops every datagram " +
-			"unqueued. *loss* = 1 − counted ÷ (publisher packets in the window × sink subscribers). Both are read " +
+		return "\nReceive mode sink (-sink): as soon as a subscriber is connected and has seen its first keyframe " +
+			"(or at the end of its step without one), its reader gives its socket an eBPF socket filter, which " +
+			"counts its RTP media and drops every datagram unqueued, and stops reading it. *loss* = 1 − counted ÷ (publisher packets in the window × sink subscribers). Both are read " +
 			"with the publisher held at a video frame edge until the server has delivered its backlog, so both " +
 			"window edges cut the stream alike; media still undelivered 100 ms after the window end counts as " +
 			"lost and fails a ramp step (`sink_drain_ms`, `sink_behind` in JSON). *latency* and *jitter* are not " +

@@ -48,7 +48,7 @@ type Result struct {
 	// ReceiveMode is how the bench (and its floor) received: "epoll"
 	// (blocking epoll_wait, one wake-up per datagram or so), "poll"
 	// (-rx-poll: epoll_wait(0), sleep RxPollUs when a round found nothing)
-	// or "sink" (-sink: an eBPF filter counts and drops media after connect).
+	// or "sink" (-sink: an eBPF filter counts and drops media after the first keyframe).
 	ReceiveMode     string  `json:"receive_mode"`
 	RxPollUs        float64 `json:"rx_poll_us"`
 	PollSleeps      uint64  `json:"rx_poll_sleeps"`
@@ -128,7 +128,7 @@ func receiveDoc(r *Result) string {
 	case "poll":
 		return fmt.Sprintf("poll (-rx-poll %gµs: epoll_wait(0), sleep after an empty round; latency includes up to that)", r.RxPollUs)
 	case "sink":
-		return "sink (eBPF socket filter counts and drops media after connect; latency and jitter not measured)"
+		return "sink (eBPF socket filter counts and drops media after the first keyframe; latency and jitter not measured)"
 	}
 	return "epoll (blocking epoll_wait: the server's sends wake the bench's reader)"
 }

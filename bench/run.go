@@ -45,9 +45,10 @@ type Config struct {
 	// with timeout 0, and a sleep of RxPoll after a round that found nothing,
 	// instead of blocking in epoll_wait and being woken for every datagram.
 	RxPoll time.Duration
-	// Sink switches each subscriber, once connected and past its first
-	// keyframe, to an eBPF socket filter that counts and drops its media
-	// (capacity mode; see sink_linux.go).
+	// Sink switches each subscriber, as soon as it is connected and past its
+	// first keyframe (or at the end of its step without one), to an eBPF
+	// socket filter that counts and drops its media (capacity mode; see
+	// sink_linux.go).
 	Sink bool
 	Log  func(format string, args ...any)
 }
@@ -163,7 +164,7 @@ type runner struct {
 	fails   int
 	pub     *Publisher
 	sink    *sink // -sink
-	sunk    int   // subscribers switched to the sink
+	sunk    int   // subscribers on the sink, counted by sinkSubs once all connected ones are: fixed for the window
 	rep     Report
 }
 
@@ -221,7 +222,7 @@ func (r *runner) setup(ctx context.Context) error {
 	total := slices.Max(cfg.stepSizes())
 	for range cfg.Readers {
 		rd, err := newReader(readerConfig{capacity: total/cfg.Readers + 2, verifyEvery: cfg.VerifyEvery,
-			nack: cfg.NACK, cpus: cfg.BenchCPUs, poll: cfg.RxPoll})
+			nack: cfg.NACK, cpus: cfg.BenchCPUs, poll: cfg.RxPoll, sink: r.sink})
 		if err != nil {
 			return err
 		}
@@ -253,7 +254,7 @@ func (r *runner) steps(ctx context.Context) error {
 			return ctx.Err()
 		}
 		if r.sink != nil {
-			if err := r.sinkSubs(r.subs[first:]); err != nil {
+			if err := r.sinkSubs(ctx, r.subs[first:]); err != nil {
 				return err
 			}
 		}
@@ -319,23 +320,49 @@ func rampStop(res *Result, n int, threshold float64) string {
 	return ""
 }
 
-// sinkSubs switches the step's connected subscribers to the sink: the
-// filter first (from then on their datagrams are counted and dropped), then
-// out of their reader's epoll set. Their reader keeps sending keepalives.
-func (r *runner) sinkSubs(subs []*subscriber) error {
+// sinkSubs makes sure every connected subscriber of the step is on the sink
+// before the window starts. The readers switch each one as soon as it is
+// connected and has seen its first keyframe (reader.toSink: the filter
+// first, then out of the epoll set, so no datagram is counted twice or
+// lost), which frees them from reading a connect storm's media in user
+// space; the ones that saw no keyframe during the warm-up are switched now,
+// by their reader at its next sweep, and sinkSubs waits for them. The
+// window's expected count is then publisher packets × r.sunk, every one of
+// them counted by the filter for the whole window. Their reader keeps
+// sending their keepalives.
+func (r *runner) sinkSubs(ctx context.Context, subs []*subscriber) error {
+	var pending []*subscriber
 	for _, s := range subs {
-		if s.connected.Load() == 0 || s.fd < 0 {
-			continue
+		if s.connected.Load() != 0 && !s.sunk.Load() {
+			s.sinkNow.Store(true)
+			pending = append(pending, s)
 		}
-		if err := r.sink.attach(s.fd); err != nil {
-			return err
-		}
-		if err := s.rd.sink(s); err != nil {
-			return err
-		}
-		r.sunk++
 	}
-	r.cfg.Log("sink: %d subscribers counted by the socket filter", r.sunk)
+	late := len(pending)
+	for {
+		for _, rd := range r.readers {
+			if err := rd.switchError(); err != nil {
+				return err
+			}
+		}
+		pending = slices.DeleteFunc(pending, func(s *subscriber) bool { return s.sunk.Load() })
+		if len(pending) == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(sweepEvery):
+		}
+	}
+	r.sunk = 0
+	for _, s := range r.subs {
+		if s.sunk.Load() {
+			r.sunk++
+		}
+	}
+	r.cfg.Log("sink: %d subscribers counted by the socket filter (%d of this step had no keyframe by the end of the warm-up)",
+		r.sunk, late)
 	return nil
 }
 
@@ -350,6 +377,7 @@ func (r *runner) addSubs(ctx context.Context, n int) {
 		batch[i] = &subscriber{id: base + i, fd: -1}
 	}
 	r.subs = append(r.subs, batch...)
+	start := time.Now()
 	sem := make(chan struct{}, r.cfg.Concurrency)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -370,6 +398,9 @@ func (r *runner) addSubs(ctx context.Context, n int) {
 		}()
 	}
 	wg.Wait()
+	took := time.Since(start)
+	r.cfg.Log("connect: %d subscribers in %s (%.0f/s), %d failed", n, took.Round(time.Millisecond),
+		float64(n)/took.Seconds(), r.fails)
 	if firstErr != nil {
 		r.rep.Errors = append(r.rep.Errors, fmt.Sprintf("connect: %v", firstErr))
 		r.cfg.Log("connect failures: %d (first: %v)", r.fails, firstErr)

@@ -54,37 +54,6 @@ func TestReaderRxPoll(t *testing.T) {
 	}
 }
 
-// TestReaderSinkStopsReading checks that a socket taken out of the epoll
-// set is no longer read while the loop keeps serving the others.
-func TestReaderSinkStopsReading(t *testing.T) {
-	checkGoroutines(t)
-	rd, err := newReader(readerConfig{capacity: 4, verifyEvery: 16, poll: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd.start()
-	defer rd.close()
-	subs, ports := testSubs(t, rd, 2)
-	if err := rd.sink(subs[0]); err != nil {
-		t.Fatal(err)
-	}
-	tx, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(tx)
-	for seq := range uint16(100) {
-		for _, port := range ports {
-			if err := unix.Sendto(tx, rtpPlain(seq, nil), 0, sockaddr(netip.AddrPortFrom(loopback, port))); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if c := waitCounter(t, rd, ctrRTP, 100); c[ctrRTP] != 100 {
-		t.Fatalf("read %d datagrams, want the 100 of the socket still in the set", c[ctrRTP])
-	}
-}
-
 // BenchmarkRxPollRound measures one -rx-poll round over many sockets of
 // which a few have one datagram waiting: epoll_wait(0) plus recvmmsg on the
 // ready ones, against a sweep of recvmmsg over every socket. It is the

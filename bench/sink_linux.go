@@ -10,9 +10,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Sink: capacity mode (-sink). Once a subscriber is connected and has seen
-// its first keyframe, its socket leaves its reader's epoll set and gets an
-// eBPF socket filter (BPF_PROG_TYPE_SOCKET_FILTER, SO_ATTACH_BPF) that
+// Sink: capacity mode (-sink). As soon as a subscriber is connected and has
+// seen its first keyframe (or at the end of its step without one), its
+// reader gives its socket an eBPF socket filter (BPF_PROG_TYPE_SOCKET_FILTER,
+// SO_ATTACH_BPF) and takes it out of its epoll set (reader.toSink). The filter
 // classifies each datagram by its first bytes (RFC 7983 §7, RFC 5761 §4),
 // adds it to a per-CPU counter of its class and returns 0: the datagram is
 // dropped before it is queued, so no skb is charged to the socket, nothing

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -233,4 +234,227 @@ func TestSinkErrPermission(t *testing.T) {
 			t.Fatalf("sinkErr(%v) = %v", c.err, got)
 		}
 	}
+}
+
+// TestSubscriberWantsSink pins when a subscriber leaves user-space reading:
+// connected and past its first keyframe, or asked by sinkSubs at the end of
+// its step; never while ICE or DTLS still need its reader.
+func TestSubscriberWantsSink(t *testing.T) {
+	cases := []struct {
+		phase   int32
+		kfSeen  bool
+		sinkNow bool
+		want    bool
+	}{
+		{phaseICE, false, false, false},
+		{phaseDTLS, false, false, false},
+		{phaseDTLS, true, false, false}, // keys in, phase not yet: the next sweep switches it
+		{phaseMedia, false, false, false},
+		{phaseMedia, true, false, true},
+		{phaseMedia, false, true, true}, // the step ended without a keyframe
+	}
+	for _, c := range cases {
+		s := &subscriber{kfSeen: c.kfSeen}
+		s.phase.Store(c.phase)
+		s.sinkNow.Store(c.sinkNow)
+		if got := s.wantsSink(); got != c.want {
+			t.Errorf("phase %d, keyframe %v, sinkNow %v: wantsSink %v, want %v", c.phase, c.kfSeen, c.sinkNow, got, c.want)
+		}
+	}
+}
+
+// sinkMediaSince returns the sink's media packets counted since before.
+func sinkMediaSince(t *testing.T, sk *sink, before sinkCounts) uint64 {
+	t.Helper()
+	now, err := sk.snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return now.sub(before)[sinkMedia].Packets
+}
+
+// waitFor polls cond for up to 5 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestReaderSinksAtKeyframe sends SRTP video to a connected subscriber of a
+// -sink reader: it is read in user space until its first keyframe, then its
+// reader switches it to the filter by itself, and every datagram is counted
+// exactly once, by the reader before the switch or by the sink after it (or,
+// on a host whose UDP memory is under pressure, refused by the kernel before
+// it was queued: see memoryDrops).
+func TestReaderSinksAtKeyframe(t *testing.T) {
+	sk := testSink(t)
+	checkGoroutines(t)
+	rd, err := newReader(readerConfig{capacity: 4, verifyEvery: 16, poll: time.Millisecond, sink: sk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd.start()
+	defer rd.close()
+	subs, ports := testSubs(t, rd, 1)
+	s := subs[0]
+	enc, keys := testKeys(t)
+	s.keys.Store(keys)
+	s.phase.Store(phaseMedia)
+	before, err := sk.snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(tx)
+	dst := sockaddr(netip.AddrPortFrom(loopback, ports[0]))
+	seq := uint16(0)
+	send := func(n int, keyframe bool) {
+		for range n {
+			payload := make([]byte, 300)
+			payload[0] = 0x41 // a non-IDR slice
+			if keyframe {
+				payload = keyframePayload(300)
+				keyframe = false
+			}
+			pkt, err := enc.EncryptRTP(nil, rtpPlain(seq, payload), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Sendto(tx, pkt, 0, dst); err != nil {
+				t.Fatal(err)
+			}
+			seq++
+		}
+	}
+	send(50, false)
+	waitFor(t, "the first 50 read", func() bool { return rd.snapshot()[ctrRTP]+memoryDrops(t, sk, before, s.fd) >= 50 })
+	if s.sunk.Load() || s.firstKeyframe.Load() != 0 {
+		t.Fatal("switched to the sink before a keyframe")
+	}
+	// A keyframe, then media the reader or the sink counts; again if the
+	// keyframe was refused for memory.
+	for deadline := time.Now().Add(5 * time.Second); !s.sunk.Load(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no switch to the sink after keyframes")
+		}
+		send(50, true)
+	}
+	send(100, false)
+	var read, sunk, refused uint64
+	waitFor(t, "every datagram counted", func() bool {
+		read, sunk, refused = rd.snapshot()[ctrRTP], sinkMediaSince(t, sk, before), memoryDrops(t, sk, before, s.fd)
+		return read+sunk+refused >= uint64(seq)
+	})
+	time.Sleep(20 * time.Millisecond)
+	read, sunk, refused = rd.snapshot()[ctrRTP], sinkMediaSince(t, sk, before), memoryDrops(t, sk, before, s.fd)
+	t.Logf("of %d datagrams: read %d, sink counted %d, refused for memory %d", seq, read, sunk, refused)
+	if read+sunk+refused != uint64(seq) || sunk < 100 {
+		t.Fatalf("read %d + sink %d + refused %d, want %d: each once, the last 100 by the sink", read, sunk, refused, seq)
+	}
+	if s.firstKeyframe.Load() == 0 || rd.inSet.Load() != 0 || rd.switchError() != nil {
+		t.Fatalf("keyframe at %d, %d sockets still in the epoll set, error %v",
+			s.firstKeyframe.Load(), rd.inSet.Load(), rd.switchError())
+	}
+}
+
+// TestSinkSubsSwitchesTheRest runs the end-of-step fallback: sinkSubs has
+// the readers switch the connected subscribers that saw no keyframe, skips
+// the ones already on the sink and the ones that never connected (still
+// read), and waits until the switch is done.
+func TestSinkSubsSwitchesTheRest(t *testing.T) {
+	sk := testSink(t)
+	checkGoroutines(t)
+	rd, err := newReader(readerConfig{capacity: 4, verifyEvery: 16, poll: time.Millisecond, sink: sk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd.start()
+	defer rd.close()
+	subs, ports := testSubs(t, rd, 3)
+	early, noKeyframe, failed := subs[0], subs[1], subs[2]
+	for _, s := range []*subscriber{early, noKeyframe} {
+		s.phase.Store(phaseMedia)
+		s.connected.Store(monoNow())
+	}
+	failed.phase.Store(phaseDTLS)
+	early.sinkNow.Store(true) // as if switched at its keyframe
+	waitFor(t, "the early switch", early.sunk.Load)
+	var log strings.Builder
+	r := &runner{cfg: Config{Log: func(f string, a ...any) { fmt.Fprintf(&log, f, a...) }},
+		readers: []*reader{rd}, subs: subs, sink: sk}
+	if err := r.sinkSubs(t.Context(), subs); err != nil {
+		t.Fatal(err)
+	}
+	if r.sunk != 2 || !noKeyframe.sunk.Load() || failed.sunk.Load() || failed.sinkNow.Load() ||
+		!strings.Contains(log.String(), "2 subscribers counted by the socket filter (1 of this step had no keyframe by the end of the warm-up)") {
+		t.Fatalf("sunk %d (no keyframe %v, not connected %v): %s", r.sunk, noKeyframe.sunk.Load(), failed.sunk.Load(), log.String())
+	}
+	before, err := sk.snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(tx)
+	for seq := range uint16(100) {
+		for _, port := range ports {
+			if err := unix.Sendto(tx, rtpPlain(seq, nil), 0, sockaddr(netip.AddrPortFrom(loopback, port))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// The socket not on the sink has memory drops only.
+	read := func() uint64 { return rd.snapshot()[ctrRTP] + socketDrops(t, failed.fd) }
+	waitFor(t, "the 100 datagrams read", func() bool { return read() >= 100 })
+	time.Sleep(20 * time.Millisecond)
+	if n := read(); n != 100 {
+		t.Fatalf("read or refused for memory %d datagrams, want the 100 of the socket still in the set", n)
+	}
+	if n := sinkMediaSince(t, sk, before); n != 200 {
+		t.Fatalf("sink counted %d, want the 200 of the two sink sockets", n)
+	}
+}
+
+// memoryDrops returns the datagrams the kernel refused to queue on fd for
+// lack of memory, since the sink snapshot before. A UDP socket may queue
+// only udp_rmem_min (4 KiB) while the host's UDP memory is over udp_mem[0],
+// e.g. while a bench with thousands of lagging sockets runs alongside. The
+// socket's sk_drops (SO_MEMINFO) counts those and the filter's drops; the
+// sink's count of every class is the latter when fd is the only socket on
+// the sink (the tests' case).
+func memoryDrops(t *testing.T, sk *sink, before sinkCounts, fd int) uint64 {
+	t.Helper()
+	now, err := sk.snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var filtered uint64
+	for _, c := range now.sub(before) {
+		filtered += c.Packets
+	}
+	return socketDrops(t, fd) - filtered
+}
+
+// socketDrops returns the datagrams the kernel dropped for fd (sk_drops,
+// SO_MEMINFO): the sink filter's drops and those refused for memory.
+func socketDrops(t *testing.T, fd int) uint64 {
+	t.Helper()
+	const skMeminfoDrops, skMeminfoVars = 8, 9 // include/uapi/linux/sock_diag.h
+	var mi [skMeminfoVars]uint32
+	l := uint32(unsafe.Sizeof(mi))
+	if _, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_MEMINFO,
+		uintptr(unsafe.Pointer(&mi[0])), uintptr(unsafe.Pointer(&l)), 0); e != 0 {
+		t.Fatalf("SO_MEMINFO: %v", e)
+	}
+	return uint64(mi[skMeminfoDrops])
 }

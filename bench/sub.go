@@ -36,7 +36,6 @@ type subKeys struct {
 type subscriber struct {
 	id                     int
 	fd                     int
-	rd                     *reader
 	remote                 netip.AddrPort
 	ptKind                 [128]uint8
 	localUfrag, localPwd   string
@@ -49,6 +48,8 @@ type subscriber struct {
 	startNs                int64
 	connected              atomic.Int64 // ns on the bench clock, 0 until DTLS is done
 	firstKeyframe          atomic.Int64
+	sinkNow                atomic.Bool // -sink: switch even without a keyframe (set by sinkSubs)
+	sunk                   atomic.Bool // -sink: switched, its socket out of the epoll set (set by the reader)
 
 	// reader-owned
 	streams [4]streamStat
@@ -57,6 +58,16 @@ type subscriber struct {
 	iceSeen bool
 	nextKA  int64
 	stunMsg stun.Message
+}
+
+// wantsSink reports whether s is done with user-space reading and, with
+// -sink, belongs on the sink: connected (SRTP keys, so the connect time is
+// taken) and past its first keyframe (so the keyframe time is taken), or
+// asked for by sinkSubs at the end of its step whatever it saw. Until then
+// its reader must read it: STUN and DTLS answers, and the decrypted video
+// in which the keyframe is found. It runs on the reader.
+func (s *subscriber) wantsSink() bool {
+	return s.sinkNow.Load() || s.kfSeen && s.phase.Load() == phaseMedia
 }
 
 // stream returns the accounting slot of ssrc, claiming a free one.

@@ -321,7 +321,7 @@ func (s *Server) register(req offerRequest, offer *sdpneg.Offer, nopt sdpneg.Opt
 	} else {
 		st.publisher = ss
 	}
-	s.publishLocked()
+	s.changedLocked(ss)
 	return ss, neg, nil
 }
 

@@ -88,6 +88,9 @@ func (s *Server) newSessionLocked(role route.Role, st *stream, ufrag, pwd, remot
 		token: randomString(9), etag: `"` + randomString(16) + `"`,
 		created: time.Now(), epoch: s.epoch, done: make(chan struct{}),
 	}
+	if remoteUfrag != "" {
+		ss.iceUser = ufrag + ":" + remoteUfrag
+	}
 	ss.lastSeen.Store(ss.created.UnixNano())
 	ss.log = s.log.With(slog.String("session", ss.sessionName()), slog.String("stream", st.key),
 		slog.String("role", ss.kind()))
@@ -110,10 +113,49 @@ func (s *Server) nextSSRCLocked() uint32 {
 	return s.ssrc
 }
 
+// changedLocked publishes a change to ss to the fastpath. A publisher's
+// changes go out at once: the RTMP bridge injects into a virtual publisher as
+// soon as it exists, and PublisherReady follows its keys. Players' changes
+// are coalesced. A rebuild is O(sessions) on control and on every core, so
+// a join storm of n players republishing on each of their three changes
+// (offer, binding, keys) would cost O(n²) and starve STUN handling (2000
+// players joining a 2-core server at once timed sessions out). The first
+// change after a quiet spell is still published at once; later ones wait
+// until the last rebuild is publishGapFactor × its own build time old, so
+// rebuilding takes at most a few percent of a core at any table size.
+func (s *Server) changedLocked(ss *session) {
+	since := time.Since(s.published)
+	if ss.role == route.RolePublisher || since >= s.publishGap {
+		s.publishLocked()
+		return
+	}
+	s.dirty = true
+	if !s.flushPending {
+		s.flushPending = true
+		time.AfterFunc(s.publishGap-since, s.flushPublish)
+	}
+}
+
+// publishGapFactor bounds table rebuilds to about 1/(1+factor) of a core.
+const publishGapFactor = 20
+
+// maxPublishGap bounds how long a player's change may wait for a rebuild.
+const maxPublishGap = 50 * time.Millisecond
+
+// flushPublish publishes coalesced changes that are still unpublished.
+func (s *Server) flushPublish() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flushPending = false
+	if s.dirty {
+		s.publishLocked()
+	}
+}
+
 // publishLocked rebuilds the route table from the registry and publishes
-// it. Tables are immutable, so this is a full rebuild: O(sessions) per
-// change, cheap next to a DTLS handshake.
+// it now. Tables are immutable, so this is a full rebuild: O(sessions).
 func (s *Server) publishLocked() {
+	start := time.Now()
 	s.version++
 	b := route.NewBuilder(s.version, s.nextID, s.nextSt)
 	for _, st := range s.streams {
@@ -122,6 +164,7 @@ func (s *Server) publishLocked() {
 		if pub != nil {
 			rs.Publisher = pub.id
 		}
+		rs.Players = make([]route.SessionID, 0, len(st.players))
 		for p := range st.players {
 			rs.Players = append(rs.Players, p.id)
 		}
@@ -133,12 +176,25 @@ func (s *Server) publishLocked() {
 			Peer: ss.peer, Keys: ss.keys, NACK: ss.nack, Tracks: ss.tracks, TWCCExt: ss.twccExt,
 			Core: fastpath.CoreOfUfrag(ss.localUfrag), Virtual: ss.virtual,
 		}
+		if !ss.virtual {
+			rs.ICEUsername, rs.ICEKey, rs.Seen = ss.iceUser, ss.localPwd, &ss.lastSeen
+		}
 		if ss.role == route.RolePlayer {
 			rs.Tracks = playerTracks(ss)
 		}
 		b.AddSession(rs, ss.addrs...)
 	}
 	s.fp.Publish(b.Table())
+	s.counts.TablesPublished++
+	for i, r := range s.replies {
+		_ = s.fp.WriteTo(r.b, r.to)
+		r.ss.addrPending = false
+		s.replies[i] = stunReply{}
+	}
+	s.replies = s.replies[:0]
+	s.dirty = false
+	s.published = time.Now()
+	s.publishGap = min(publishGapFactor*s.published.Sub(start), maxPublishGap)
 }
 
 // routeCodec names the codecs whose keyframes the fastpath recognises.

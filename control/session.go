@@ -32,6 +32,7 @@ type session struct {
 	localUfrag  string
 	localPwd    string
 	remoteUfrag string
+	iceUser     string // "localUfrag:remoteUfrag" for the fastpath's STUN answers; "" = any remote ufrag
 	token       string
 	cid         string // client id for the API and hooks
 	clientIP    string
@@ -55,9 +56,12 @@ type session struct {
 	keys    *route.Keys
 	profile string
 	started bool // DTLS goroutine launched
-	ended   bool
-	reason  string
-	virtual bool // rtmp_to_rtc publisher: no ICE, DTLS or peer (virtual.go)
+	// addrPending: a binding from a new address awaits the next table
+	// (Server.replies); its answers wait too.
+	addrPending bool
+	ended       bool
+	reason      string
+	virtual     bool // rtmp_to_rtc publisher: no ICE, DTLS or peer (virtual.go)
 
 	// Events bookkeeping (virtual.go), guarded by evMu.
 	evMu       sync.Mutex

@@ -86,7 +86,7 @@ func (s *Server) OpenVirtual(vhost, app, stream string, audio, video *VirtualTra
 	}
 	ss.desc = desc
 	st.publisher = ss
-	s.publishLocked()
+	s.changedLocked(ss)
 	ss.log.Info("virtual publisher", "audio", ss.codecs[route.KindAudio], "video", ss.codecs[route.KindVideo])
 	return &VirtualPublisher{srv: s, ss: ss}, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/fanout/fanout/fastpath/nack"
 	"github.com/fanout/fanout/fastpath/route"
 	"github.com/fanout/fanout/fastpath/srtpx"
+	"github.com/fanout/fanout/fastpath/stunx"
 	"github.com/fanout/fanout/fastpath/udpio"
 )
 
@@ -71,6 +72,8 @@ type sessState struct {
 	pub             *pubState // quality state of a publisher I own (quality.go)
 	// player only
 	pq playerQ // quality state of a player I own (player.go)
+	// any session: answers its consent refreshes on this core (answerSTUN)
+	stun stunx.Responder
 }
 
 // streamView is one core's share of a stream: the players it owns and the
@@ -105,6 +108,7 @@ type core struct {
 	sleeping atomic.Bool
 	// frameOpen: the last video packet handled did not end its frame (awaitFrame)
 	frameOpen bool
+	stunTo    udpio.Sockaddr // scratch: where answerSTUN replies
 	pinErr    error
 	// lc accumulates the per-packet counters during a round; publish
 	// adds them to cnt once per round (an atomic add per packet costs a
@@ -369,6 +373,9 @@ func (c *core) handle(b []byte, from netip.AddrPort) {
 	}
 	s := c.tbl.Lookup(from)
 	if cls == ClassSTUN {
+		if s != nil && c.answerSTUN(s, b, from) {
+			return
+		}
 		var sid route.SessionID
 		if s != nil {
 			sid = s.ID
@@ -389,6 +396,30 @@ func (c *core) handle(b []byte, from netip.AddrPort) {
 		return
 	}
 	c.handleOwned(s, b, cls)
+}
+
+// answerSTUN answers a consent refresh (RFC 7675) from s's current UDP
+// address on this core, and reports whether it did. Control answers the rest:
+// the first binding from an address, a moved peer, TCP, and every request
+// that fails here (it counts the rejection).
+func (c *core) answerSTUN(s *route.Session, b []byte, from netip.AddrPort) bool {
+	if s.Seen == nil || s.ICEUsername == "" || s.Peer != from || IsTCPPeer(from) || int(s.ID) >= len(c.sess) {
+		return false
+	}
+	st := &c.sess[s.ID]
+	if st.stun.Key() != s.ICEKey {
+		st.stun.SetKey(s.ICEKey) // once per session and core
+	}
+	buf := c.outBuf()
+	n, err := st.stun.Answer(buf, b, s.ICEUsername, from)
+	if err != nil {
+		return false
+	}
+	c.conn.EncodeAddr(&c.stunTo, from)
+	c.out.Commit(n, &c.stunTo, uint64(s.ID)<<32|uint64(s.Epoch))
+	s.Seen.Store(c.wallBase + c.now)
+	c.cnt.stunAnswered.Add(1)
+	return true
 }
 
 // handoff passes a media datagram to the core that owns its session (the

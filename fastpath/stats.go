@@ -55,6 +55,7 @@ type counters struct {
 	wakeups            atomic.Uint64 // eventfd wakes this core sent to sleeping peers
 	sleeps             atomic.Uint64 // times this core blocked with nothing to do
 	frameWaitExpired   atomic.Uint64 // awaitFrame gave up before a frame's marker arrived
+	stunAnswered       atomic.Uint64 // consent refreshes answered on the core (answerSTUN)
 	drops              [numDropReasons]atomic.Uint64
 }
 
@@ -84,6 +85,7 @@ type Stats struct {
 	Wakeups            uint64
 	Sleeps             uint64
 	FrameWaitExpired   uint64
+	STUNAnswered       uint64 // consent refreshes answered on the core
 	Drops              [NumDropReasons]uint64
 	// Core and CPU identify the loop in CoreStats (zero in totals).
 	Core, CPU int
@@ -101,6 +103,7 @@ func (c *counters) snapshot() Stats {
 		RingOverflows: c.ringOverflows.Load(), RingIn: c.ringIn.Load(), Handoffs: c.handoffs.Load(),
 		GSOSends: c.gsoSends.Load(), GSOSegments: c.gsoSegments.Load(),
 		Wakeups: c.wakeups.Load(), Sleeps: c.sleeps.Load(), FrameWaitExpired: c.frameWaitExpired.Load(),
+		STUNAnswered: c.stunAnswered.Load(),
 	}
 	for i := range c.drops {
 		s.Drops[i] = c.drops[i].Load()
@@ -137,6 +140,7 @@ func (s *Stats) Add(o Stats) {
 	s.Wakeups += o.Wakeups
 	s.Sleeps += o.Sleeps
 	s.FrameWaitExpired += o.FrameWaitExpired
+	s.STUNAnswered += o.STUNAnswered
 	for i := range s.Drops {
 		s.Drops[i] += o.Drops[i]
 	}

@@ -83,8 +83,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.selfRelay, "self-relay", false, "start a pion relay child process and measure it (no -whip/-whep needed)")
 	fs.DurationVar(&c.RxPoll, "rx-poll", 0, "receive by polling: epoll_wait(0) and sleep this long after an empty round, "+
 		"so the server's sends wake no bench thread (0 = block in epoll_wait; e.g. 500us)")
-	fs.BoolVar(&c.Sink, "sink", false, "capacity mode: once connected, count and drop each subscriber's media in an "+
-		"eBPF socket filter (needs CAP_BPF); latency not measured")
+	fs.BoolVar(&c.Sink, "sink", false, "capacity mode: once connected and past its first keyframe, count and drop each "+
+		"subscriber's media in an eBPF socket filter (needs CAP_BPF); latency not measured")
 	fs.BoolVar(&o.verbose, "v", false, "progress on stderr")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

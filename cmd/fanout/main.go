@@ -8,6 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // served only with -pprof
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,6 +24,7 @@ func main() {
 	testCfg := flag.Bool("t", false, "test the config file and exit")
 	logFormat := flag.String("log-format", envOr("FANOUT_LOG_FORMAT", "text"), "log format: text or json (env FANOUT_LOG_FORMAT)")
 	drain := flag.Duration("drain", 30*time.Second, "on SIGTERM/SIGINT, how long live sessions may take to finish")
+	pprofAddr := flag.String("pprof", os.Getenv("FANOUT_PPROF"), "serve Go's /debug/pprof on this address, e.g. 127.0.0.1:6060 (env FANOUT_PPROF); off when empty")
 	flag.Parse()
 
 	warn := func(msg string) { fmt.Fprintln(os.Stderr, "fanout: config:", msg) }
@@ -43,6 +46,14 @@ func main() {
 		os.Exit(1)
 	}
 	srv.PrintURLs(os.Stdout)
+	if *pprofAddr != "" {
+		go func() {
+			log.Info("pprof listening", "addr", *pprofAddr)
+			if err := http.ListenAndServe(*pprofAddr, nil); err != nil {
+				log.Error("pprof stopped", "err", err)
+			}
+		}()
+	}
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			next, err := loadConfig(*cfgPath, *envOnly, warn)

@@ -46,15 +46,17 @@ var (
 	mHandoffs  = prometheus.NewDesc("fanout_fastpath_handoffs_total", "Datagrams passed to their owning core, per landing core.", []string{"core"}, nil)
 	mWakeups   = prometheus.NewDesc("fanout_fastpath_wakeups_total", "Wake-ups sent to sleeping peer cores, per core.", []string{"core"}, nil)
 	mSleeps    = prometheus.NewDesc("fanout_fastpath_sleeps_total", "Times a core blocked with nothing to do, per core.", []string{"core"}, nil)
+	mSTUNCore  = prometheus.NewDesc("fanout_fastpath_stun_answered_total", "Consent refreshes (STUN keepalives from a session's current address) answered on the core, per core.", []string{"core"}, nil)
 	mFrameWait = prometheus.NewDesc("fanout_fastpath_frame_wait_expired_total", "Times a core stopped waiting for the rest of a video frame (frame_wait), per core.", []string{"core"}, nil)
 	mDrops     = prometheus.NewDesc("fanout_fastpath_drops_total", "Datagrams dropped, per core and reason.", []string{"core", "reason"}, nil)
 	mRTCP      = prometheus.NewDesc("fanout_fastpath_rtcp_total", "RTCP feedback, per core and kind.", []string{"core", "kind"}, nil)
-	mSTUN      = prometheus.NewDesc("fanout_stun_bindings_total", "STUN binding requests answered.", nil, nil)
+	mSTUN      = prometheus.NewDesc("fanout_stun_bindings_total", "STUN binding requests answered (by control and on the fastpath cores).", nil, nil)
 	mSTUNBad   = prometheus.NewDesc("fanout_stun_rejected_total", "STUN requests refused (integrity, fingerprint, unknown ufrag).", nil, nil)
 	mTCPConns  = prometheus.NewDesc("fanout_tcp_connections", "Open WebRTC-over-TCP connections.", nil, nil)
 	mTCPFrames = prometheus.NewDesc("fanout_tcp_frames_total", "RFC 4571 frames on WebRTC-over-TCP connections.", []string{"dir"}, nil)
 	mTCPCloses = prometheus.NewDesc("fanout_tcp_closes_total", "WebRTC-over-TCP connections closed, by reason.", []string{"reason"}, nil)
 	mTCPDrops  = prometheus.NewDesc("fanout_tcp_write_overflow_total", "Packets dropped because a TCP peer's output was full.", nil, nil)
+	mTables    = prometheus.NewDesc("fanout_route_tables_published_total", "Route tables control published to the fastpath (changes coalesce under load).", nil, nil)
 	mSessEnds  = prometheus.NewDesc("fanout_sessions_ended_total", "WebRTC sessions ended.", nil, nil)
 )
 
@@ -73,7 +75,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	gauge(mBuild, 1, "1.0.0", runtime.Version())
 	counter(mTotal, counts.SessionsCreated)
 	counter(mSessEnds, counts.SessionsEnded)
-	counter(mSTUN, counts.STUNBindings)
+	counter(mTables, counts.TablesPublished)
+	total := m.s.fp.Stats()
+	counter(mSTUN, counts.STUNBindings+total.STUNAnswered) // control's and the cores'
 	counter(mSTUNBad, counts.STUNRejected)
 	if t := m.s.tcpSrv; t != nil {
 		ts := t.Stats()
@@ -85,7 +89,6 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			counter(mTCPCloses, n, tcp.CloseReasonName(uint8(r)))
 		}
 	}
-	total := m.s.fp.Stats()
 	counter(mRecv, total.RxBytes)
 	counter(mSend, total.TxBytes)
 	for i, cs := range m.s.fp.CoreStats() {
@@ -103,6 +106,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(mWakeups, cs.Wakeups, core)
 		counter(mSleeps, cs.Sleeps, core)
 		counter(mFrameWait, cs.FrameWaitExpired, core)
+		counter(mSTUNCore, cs.STUNAnswered, core)
 		for r, n := range cs.Drops {
 			counter(mDrops, n, core, fastpath.DropReasonNames[r])
 		}

@@ -3,7 +3,9 @@
 // swap, and that every fastpath core loads once per receive batch.
 //
 // Who imports it: control (builds tables) and fastpath (reads them). It holds
-// no mutable state: a Table, once published, is never written again. Mutable
+// no mutable state: a Table, once published, is never written again (the one
+// exception is where Session.Seen points: a clock control hands the cores to
+// store into). Mutable
 // per-session state (SRTP rollover counters, replay windows, seq/ts rewrite
 // offsets, counters) lives in the fastpath core that owns the session and is
 // keyed by SessionID and Epoch, so a new Epoch tells the core to rebuild it.
@@ -11,6 +13,7 @@ package route
 
 import (
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/pion/srtp/v3"
 
@@ -113,6 +116,15 @@ type Session struct {
 	// its plaintext RTP comes from Engine.Inject, not from the socket, so it
 	// is ready without Keys.
 	Virtual bool
+	// ICEUsername is the USERNAME of a binding request from the peer
+	// ("serverUfrag:clientUfrag"), ICEKey the server's ice-pwd that keys
+	// its MESSAGE-INTEGRITY, and Seen where a core stores the time (Unix
+	// ns) of each binding request it answered itself. With all three set,
+	// consent refreshes from the current UDP peer are answered on the core
+	// (package stunx) and never reach control, whose stun_timeout sweep
+	// reads Seen; anything else still goes up.
+	ICEUsername, ICEKey string
+	Seen                *atomic.Int64
 }
 
 // Ready reports whether media may flow for the session.
