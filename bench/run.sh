@@ -7,6 +7,11 @@
 #   bench/run.sh fanout          sweep 100,500,1000,2000 subscribers against a running
 #                                Fanout (FANOUT_PID required; URLs overridable below),
 #                                floor at each step, report + plot into bench/results/.
+#   bench/run.sh capacity        capacity ramp of one hot 4 Mbps stream against a running
+#                                Fanout (FANOUT_PID required): subscribers unread (-sink),
+#                                RAMP_START, then RAMP_STEP more (default 1500, 100, up to
+#                                RAMP_MAX 6000) until loss > 0.5 % or the server falls
+#                                behind. For a server on every CPU set BENCH_CPUS= (empty).
 #
 # Environment: FANOUT_PID, FANOUT_WHIP, FANOUT_WHEP, FANOUT_METRICS, SERVER_CPUS (default 0),
 # BENCH_CPUS (default 1), DUR (default 10s), BITRATE (default 1000000), RX_POLL (default 0:
@@ -16,7 +21,7 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-$(mktemp -d)/fanout-bench}
 go build -o "$BIN" ./cmd/fanout-bench
 SERVER_CPUS=${SERVER_CPUS:-0}
-BENCH_CPUS=${BENCH_CPUS:-1}
+BENCH_CPUS=${BENCH_CPUS-1}
 DUR=${DUR:-10s}
 BITRATE=${BITRATE:-1000000}
 RX_POLL=${RX_POLL:-0}
@@ -35,8 +40,20 @@ fanout)
 		-server-cpus "$SERVER_CPUS" -bench-cpus "$BENCH_CPUS" -rx-poll "$RX_POLL" -concurrency 32 \
 		-report bench/results/ -v
 	;;
+capacity)
+	: "${FANOUT_PID:?set FANOUT_PID to the fanout server process id}"
+	WHIP=${FANOUT_WHIP:-http://127.0.0.1:1985/rtc/v1/whip/?app=live&stream=bench}
+	WHEP=${FANOUT_WHEP:-http://127.0.0.1:1985/rtc/v1/whep/?app=live&stream=bench}
+	METRICS=${FANOUT_METRICS:-http://127.0.0.1:1985/metrics}
+	# shellcheck disable=SC2086 # -bench-cpus only when BENCH_CPUS is set
+	exec "$BIN" -whip "$WHIP" -whep "$WHEP" -server-pid "$FANOUT_PID" -metrics "$METRICS" \
+		-mode ramp -sink -loss-threshold 0.005 -bitrate 4000000 -dur 5s -concurrency 32 \
+		-ramp-start "${RAMP_START:-1500}" -ramp-step "${RAMP_STEP:-100}" -ramp-max "${RAMP_MAX:-6000}" \
+		-connect-timeout 30s -server-cpus "$SERVER_CPUS" ${BENCH_CPUS:+-bench-cpus $BENCH_CPUS} \
+		-report bench/results/ -v
+	;;
 *)
-	echo "usage: bench/run.sh [default|fanout]" >&2
+	echo "usage: bench/run.sh [default|fanout|capacity]" >&2
 	exit 2
 	;;
 esac

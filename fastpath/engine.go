@@ -25,8 +25,10 @@
 //
 // Concurrency contract: control publishes immutable route.Tables with
 // Engine.Publish; each core loads the table once per batch and owns all
-// mutable per-session state of the sessions it owns. What control must see
-// (STUN, DTLS records) goes up through a bounded channel of pooled buffers;
+// mutable per-session state of the sessions it owns. Consent refreshes (STUN
+// from a session's current UDP address) are answered on the core that
+// receives them (fastpath/stunx, route.Session.Seen). What control must see
+// (other STUN, DTLS records) goes up through a bounded channel of pooled buffers;
 // every queue is bounded, and a full one is a counted drop. The fastpath
 // never blocks on control or on another core.
 package fastpath

@@ -98,3 +98,23 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkAnswer is what control spends on one binding request (parse,
+// verify, build the answer); fastpath/stunx's BenchmarkAnswerSpec does the
+// same request on the cores.
+func BenchmarkAnswer(b *testing.B) {
+	from := netip.MustParseAddrPort("127.0.0.1:5000")
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := Parse(specRequest)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Verify(specPwd); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := r.Response(from, specPwd); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

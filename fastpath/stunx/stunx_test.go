@@ -60,6 +60,53 @@ func pionResponse(t *testing.T, req []byte, from netip.AddrPort) []byte {
 	return m.Raw
 }
 
+// specRequest is the Binding Request of SRS's connectivity check (spec,
+// "Connection Failures"): USERNAME 6pk11386:J8X7, keyed with specPwd; the
+// same bytes as control/ice's test.
+var specRequest = []byte("\x00\x01\x00\x50\x21\x12\xa4\x42\x74\x79\x6d\x7a\x41\x51\x2b\x2f\x4a\x4b\x77\x52\x00\x06\x00\x0d\x36\x70\x6b\x31\x31\x33\x38\x36\x3a\x4a\x38\x58\x37\x00\x00\x00\xc0\x57\x00\x04\x00\x01\x00\x0a\x80\x2a\x00\x08\xda\xad\x1d\xce\xe8\x95\x5a\x83\x00\x24\x00\x04\x6e\x7f\x1e\xff\x00\x08\x00\x14\x56\x8f\x1e\x1e\x4f\x5f\x17\xf9\x2e\xa1\xec\xbd\x51\xd9\xa2\x27\xe4\xfd\xda\xb1\x80\x28\x00\x04\x84\xd3\x5a\x79")
+
+const (
+	specPwd  = "l91z529147ri9163933p51c4"
+	specUser = "6pk11386:J8X7"
+)
+
+// TestAnswerSpecRequest answers the spec's curl + nc check, as SRS does.
+func TestAnswerSpecRequest(t *testing.T) {
+	var r Responder
+	r.SetKey(specPwd)
+	from := netip.MustParseAddrPort("127.0.0.1:5000")
+	dst := make([]byte, MaxResponse)
+	n, err := r.Answer(dst, specRequest, specUser, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &stun.Message{Raw: dst[:n]}
+	if err := m.Decode(); err != nil || m.Type != stun.BindingSuccess || !bytes.Equal(m.TransactionID[:], specRequest[8:20]) {
+		t.Fatalf("response %v %v", err, m)
+	}
+	var u stun.Username
+	if err := u.GetFrom(m); err != nil || u.String() != specUser {
+		t.Fatalf("USERNAME %q %v", u, err)
+	}
+	if err := stun.NewShortTermIntegrity(specPwd).Check(m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// BenchmarkAnswerSpec is control/ice's BenchmarkAnswer on the cores.
+func BenchmarkAnswerSpec(b *testing.B) {
+	var r Responder
+	r.SetKey(specPwd)
+	from := netip.MustParseAddrPort("127.0.0.1:5000")
+	dst := make([]byte, MaxResponse)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Answer(dst, specRequest, specUser, from); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func responder() *Responder {
 	var r Responder
 	r.SetKey(pwd)
