@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -92,6 +94,7 @@ func start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) {
 	} else {
 		log.Info("fastpath", "cores", st.Cores, "cpus", st.CPUs, "gso", st.GSO, "steering", st.Steering)
 	}
+	spareP(s.fp.Status().Cores)
 	if !s.fp.Status().ZeroAllocCM {
 		log.Warn("fastpath: this Go release's AES-CTR cannot be reset in place; AES-CM egress allocates per packet (GCM is unaffected)")
 	}
@@ -356,4 +359,18 @@ func frameWait(us int) time.Duration {
 		return -1
 	}
 	return time.Duration(us) * time.Microsecond
+}
+
+// spareP gives the Go scheduler one P more than there are fastpath cores,
+// unless GOMAXPROCS is set. Each core's loop holds a P between its syscalls;
+// when every P belongs to a core that sits in sendmmsg or ppoll, sysmon takes
+// the P back after 20 µs and starts another thread to run it (the runtime's
+// retake/handoffp), thousands of times a second. With an idle P in the
+// pool it leaves a syscall alone for 10 ms. One hot 4 Mbps stream on 2 cores:
+// 4000–4200 players within 0.5 % loss with the spare P, 3600–3800 without
+// (bench/results/fastpath-session3.md §5).
+func spareP(cores int) {
+	if os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) <= cores {
+		runtime.GOMAXPROCS(cores + 1)
+	}
 }
