@@ -377,7 +377,7 @@ func (r *runner) addSubs(ctx context.Context, n int) {
 		batch[i] = &subscriber{id: base + i, fd: -1}
 	}
 	r.subs = append(r.subs, batch...)
-	start := time.Now()
+	start, failsBefore := time.Now(), r.fails
 	sem := make(chan struct{}, r.cfg.Concurrency)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -400,7 +400,7 @@ func (r *runner) addSubs(ctx context.Context, n int) {
 	wg.Wait()
 	took := time.Since(start)
 	r.cfg.Log("connect: %d subscribers in %s (%.0f/s), %d failed", n, took.Round(time.Millisecond),
-		float64(n)/took.Seconds(), r.fails)
+		float64(n)/took.Seconds(), r.fails-failsBefore)
 	if firstErr != nil {
 		r.rep.Errors = append(r.rep.Errors, fmt.Sprintf("connect: %v", firstErr))
 		r.cfg.Log("connect failures: %d (first: %v)", r.fails, firstErr)

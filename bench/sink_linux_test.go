@@ -285,6 +285,19 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// startSinkReader runs a polling reader that switches its subscribers to
+// sk; it stops when the test ends (before checkGoroutines looks).
+func startSinkReader(t *testing.T, sk *sink) *reader {
+	t.Helper()
+	rd, err := newReader(readerConfig{capacity: 4, verifyEvery: 16, poll: time.Millisecond, sink: sk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd.start()
+	t.Cleanup(rd.close)
+	return rd
+}
+
 // TestReaderSinksAtKeyframe sends SRTP video to a connected subscriber of a
 // -sink reader: it is read in user space until its first keyframe, then its
 // reader switches it to the filter by itself, and every datagram is counted
@@ -294,12 +307,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestReaderSinksAtKeyframe(t *testing.T) {
 	sk := testSink(t)
 	checkGoroutines(t)
-	rd, err := newReader(readerConfig{capacity: 4, verifyEvery: 16, poll: time.Millisecond, sink: sk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd.start()
-	defer rd.close()
+	rd := startSinkReader(t, sk)
 	subs, ports := testSubs(t, rd, 1)
 	s := subs[0]
 	enc, keys := testKeys(t)
@@ -372,12 +380,7 @@ func TestReaderSinksAtKeyframe(t *testing.T) {
 func TestSinkSubsSwitchesTheRest(t *testing.T) {
 	sk := testSink(t)
 	checkGoroutines(t)
-	rd, err := newReader(readerConfig{capacity: 4, verifyEvery: 16, poll: time.Millisecond, sink: sk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd.start()
-	defer rd.close()
+	rd := startSinkReader(t, sk)
 	subs, ports := testSubs(t, rd, 3)
 	early, noKeyframe, failed := subs[0], subs[1], subs[2]
 	for _, s := range []*subscriber{early, noKeyframe} {

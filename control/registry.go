@@ -118,8 +118,7 @@ func (s *Server) nextSSRCLocked() uint32 {
 // soon as it exists, and PublisherReady follows its keys. Players' changes
 // are coalesced. A rebuild is O(sessions) on control and on every core, so
 // a join storm of n players republishing on each of their three changes
-// (offer, binding, keys) would cost O(n²) and starve STUN handling (2000
-// players joining a 2-core server at once timed sessions out). The first
+// (offer, binding, keys) would cost O(n²), under control's lock. The first
 // change after a quiet spell is still published at once; later ones wait
 // until the last rebuild is publishGapFactor × its own build time old, so
 // rebuilding takes at most a few percent of a core at any table size.

@@ -345,15 +345,15 @@ func (s *Server) onSTUN(from netip.AddrPort, b []byte) {
 	if changed {
 		ss.addrPending = true
 	}
-	pending := ss.addrPending
-	if pending {
+	held := ss.addrPending
+	if held {
 		s.replies = append(s.replies, stunReply{ss: ss, b: resp, to: from})
-	}
-	if changed {
-		s.changedLocked(ss)
+		if changed {
+			s.changedLocked(ss) // may publish, and so answer, at once
+		}
 	}
 	s.mu.Unlock()
-	if !pending {
+	if !held {
 		_ = s.fp.WriteTo(resp, from)
 	}
 	if start {

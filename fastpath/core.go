@@ -403,7 +403,7 @@ func (c *core) handle(b []byte, from netip.AddrPort) {
 // the first binding from an address, a moved peer, TCP, and every request
 // that fails here (it counts the rejection).
 func (c *core) answerSTUN(s *route.Session, b []byte, from netip.AddrPort) bool {
-	if s.Seen == nil || s.ICEUsername == "" || s.Peer != from || IsTCPPeer(from) || int(s.ID) >= len(c.sess) {
+	if s.Seen == nil || s.ICEUsername == "" || s.Peer != from || IsTCPPeer(from) {
 		return false
 	}
 	st := &c.sess[s.ID]
