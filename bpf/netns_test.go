@@ -110,7 +110,7 @@ func newClient(t *testing.T, ip netip.Addr, core int) *client {
 	}
 	sa, _ := unix.Getsockname(fd)
 	return &client{fd: fd, addr: netip.AddrPortFrom(ip, uint16(sa.(*unix.SockaddrInet4).Port)), core: core,
-		ufrag: fastpath.UfragForCore(core, "nsprobe1")}
+		ufrag: route.UfragForCore(core, "nsprobe1")}
 }
 
 // TestNetnsPlacement proves placement across a veth pair between two
@@ -292,13 +292,13 @@ func mediaTable(keys *route.Keys, pub *client, players []*client) *route.Table {
 	b := route.NewBuilder(2, route.SessionID(len(players)+1), 1)
 	st := route.Stream{ID: 1, Publisher: 1}
 	ps := route.Session{ID: 1, Epoch: 1, Role: route.RolePublisher, Stream: 1, Peer: pub.addr, Keys: keys,
-		Core: fastpath.CoreOfUfrag(pub.ufrag)}
+		Core: route.CoreOfUfrag(pub.ufrag)}
 	ps.Tracks[route.KindVideo] = route.Track{SSRC: 0x1234, PT: 96, ClockRate: 90000}
 	b.AddSession(ps, pub.addr)
 	for i, p := range players {
 		id := route.SessionID(i + 2)
 		s := route.Session{ID: id, Epoch: 1, Role: route.RolePlayer, Stream: 1, Peer: p.addr, Keys: keys,
-			Core: fastpath.CoreOfUfrag(p.ufrag)}
+			Core: route.CoreOfUfrag(p.ufrag)}
 		s.Tracks[route.KindVideo] = route.Track{SSRC: 0x5000 + uint32(i), PT: 102, ClockRate: 90000}
 		b.AddSession(s, p.addr)
 		st.Players = append(st.Players, id)

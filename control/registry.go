@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/fanout/fanout/control/sdpneg"
-	"github.com/fanout/fanout/fastpath"
 	"github.com/fanout/fanout/fastpath/route"
 )
 
@@ -77,7 +76,7 @@ func (s *Server) newSessionLocked(role route.Role, st *stream, ufrag, pwd, remot
 		if p, ok := s.fp.(interface{ PickCore() int }); ok {
 			core = p.PickCore()
 		}
-		ufrag = fastpath.UfragForCore(core, randomString(8))
+		ufrag = route.UfragForCore(core, randomString(8))
 	}
 	if pwd == "" {
 		pwd = randomString(32)
@@ -173,7 +172,7 @@ func (s *Server) publishLocked() {
 		rs := route.Session{
 			ID: ss.id, Epoch: ss.epoch, Role: ss.role, Stream: ss.stream.id,
 			Peer: ss.peer, Keys: ss.keys, NACK: ss.nack, Tracks: ss.tracks, TWCCExt: ss.twccExt,
-			Core: fastpath.CoreOfUfrag(ss.localUfrag), Virtual: ss.virtual,
+			Core: route.CoreOfUfrag(ss.localUfrag), Virtual: ss.virtual,
 		}
 		if !ss.virtual {
 			rs.ICEUsername, rs.ICEKey, rs.Seen = ss.iceUser, ss.localPwd, &ss.lastSeen

@@ -48,7 +48,7 @@ func TestAllocsPerPacket(t *testing.T) {
 		})
 	})
 	t.Run("ufrag", func(t *testing.T) {
-		zeroAllocs(t, "CoreOfUfrag", func() { _ = CoreOfUfrag("1fabcdefgh") })
+		zeroAllocs(t, "CoreOfUfrag", func() { _ = route.CoreOfUfrag("1fabcdefgh") })
 	})
 	t.Run("out", func(t *testing.T) {
 		e, err := New(Config{Addr: netip.MustParseAddrPort("127.0.0.1:0"), Cores: 1})
@@ -167,13 +167,13 @@ func mustPanic(t *testing.T, name string, f func()) {
 
 func TestUfragCore(t *testing.T) {
 	for core := range 256 {
-		u := UfragForCore(core, "abcdefgh")
-		if got := CoreOfUfrag(u); got != core || len(u) != 10 {
+		u := route.UfragForCore(core, "abcdefgh")
+		if got := route.CoreOfUfrag(u); got != core || len(u) != 10 {
 			t.Fatalf("core %d: ufrag %q decodes to %d", core, u, got)
 		}
 	}
 	for _, u := range []string{"", "0", "0a", "Zzabcd", "g0abcd", "A0abcd"} {
-		if got := CoreOfUfrag(u); got != -1 {
+		if got := route.CoreOfUfrag(u); got != -1 {
 			t.Errorf("%q decodes to %d, want -1", u, got)
 		}
 	}

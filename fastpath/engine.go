@@ -81,6 +81,9 @@ type Config struct {
 	BridgeDepth int
 }
 
+// MaxCores is the most loops an Engine runs (the per-stream core mask is 64 bits).
+const MaxCores = 64
+
 // DefaultFrameWait is Config.FrameWait's default.
 const DefaultFrameWait = 50 * time.Microsecond
 

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/fanout/fanout/fastpath"
-	"github.com/fanout/fanout/fastpath/tcp"
+	"github.com/fanout/fanout/fastpath/tcpio"
 )
 
 // The Prometheus endpoint lives on the API port (/metrics): SRS's exporter
@@ -86,7 +86,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(mTCPFrames, ts.FramesOut, "out")
 		counter(mTCPDrops, ts.WriteOverflow)
 		for r, n := range ts.Closes {
-			counter(mTCPCloses, n, tcp.CloseReasonName(uint8(r)))
+			counter(mTCPCloses, n, tcpio.CloseReasonName(uint8(r)))
 		}
 	}
 	counter(mRecv, total.RxBytes)

@@ -21,7 +21,7 @@ import (
 	"github.com/fanout/fanout/control"
 	"github.com/fanout/fanout/control/candidate"
 	"github.com/fanout/fanout/fastpath"
-	"github.com/fanout/fanout/fastpath/tcp"
+	"github.com/fanout/fanout/fastpath/tcpio"
 )
 
 // Options override what the config says, for tests.
@@ -65,7 +65,7 @@ type Server struct {
 	rtmpLns []net.Listener
 	// HTTPS listeners, when enabled.
 	apiTLS, httpTLS netip.AddrPort
-	tcpSrv          *tcp.Server
+	tcpSrv          *tcpio.Server
 	tcpShared       string // the HTTP port WebRTC over TCP shares, "" if its own
 	closers         []func()
 }

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 
-	"github.com/fanout/fanout/fastpath/tcp"
+	"github.com/fanout/fanout/fastpath/tcpio"
 )
 
 // WebRTC over TCP (spec "WebRTC over TCP"): rtc_server { tcp { enabled on;
@@ -29,13 +29,13 @@ func (s *Server) newTCP() error {
 			s.tcpShared = port
 		}
 	}
-	cfg := tcp.Config{Listen: listen}
+	cfg := tcpio.Config{Listen: listen}
 	if s.tcpShared != "" {
-		cfg.Listen = "" // the HTTP listener feeds it through tcp.Sniff
+		cfg.Listen = "" // the HTTP listener feeds it through tcpio.Sniff
 	} else if a, err := listenAddr(listen); err == nil {
 		cfg.Listen = a.String()
 	}
-	srv, err := tcp.New(cfg, s.fp)
+	srv, err := tcpio.New(cfg, s.fp)
 	if err != nil {
 		return fmt.Errorf("rtc_server.tcp: %w", err)
 	}
@@ -79,7 +79,7 @@ func (s *Server) sniff(ln net.Listener) net.Listener {
 	if _, p, err := net.SplitHostPort(ln.Addr().String()); err != nil || p != s.tcpShared {
 		return ln
 	}
-	return tcp.Sniff(ln, s.tcpSrv)
+	return tcpio.Sniff(ln, s.tcpSrv)
 }
 
 // closeTCP is control's way to drop a connection.
@@ -87,9 +87,9 @@ func (s *Server) closeTCP(peer netip.AddrPort, duplicate bool) {
 	if s.tcpSrv == nil {
 		return
 	}
-	reason := tcp.CloseUnknownSession
+	reason := tcpio.CloseUnknownSession
 	if duplicate {
-		reason = tcp.CloseDuplicate
+		reason = tcpio.CloseDuplicate
 	}
 	s.tcpSrv.CloseConn(peer, reason)
 }

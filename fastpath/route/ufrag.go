@@ -1,4 +1,4 @@
-package fastpath
+package route
 
 // Placement: control chooses a session's core (Engine.PickCore) and writes it
 // into the first two characters of the server ICE ufrag, as lowercase hex.
@@ -11,9 +11,6 @@ package fastpath
 // ice-ufrag) that happens to look like one of ours.
 //
 // Hex digits are ice-chars (RFC 8839 §5.4) and survive URL query strings.
-
-// MaxCores is the most loops an Engine runs (the per-stream core mask is 64 bits).
-const MaxCores = 64
 
 const hexDigits = "0123456789abcdef"
 

@@ -1,4 +1,4 @@
-// Package tcp is Fanout's ICE-TCP transport: passive TCP candidates (RFC 6544)
+// Package tcpio is Fanout's ICE-TCP transport: passive TCP candidates (RFC 6544)
 // carrying STUN, DTLS, SRTP and SRTCP in RFC 4571 framing (each packet prefixed
 // with its 2-byte big-endian length), as SRS does for "WebRTC over TCP"
 // (rtc_server.tcp, SRS #2852).
@@ -51,4 +51,4 @@
 // under a small per-connection mutex and never makes a syscall; Flush schedules
 // at most one task per event loop, and that task, on the loop goroutine, swaps
 // each dirty connection's buffer and writes it with one write(2).
-package tcp
+package tcpio
