@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fanout/fanout/fastpath"
 	"github.com/fanout/fanout/fastpath/route"
 )
 
@@ -61,7 +60,7 @@ type ClientInfo struct {
 	SRTP    string  `json:"srtp,omitempty"`
 	// Quality is the fastpath's media counters of the session (packets,
 	// loss, jitter, NACKs, PLIs, RTT), refreshed every second.
-	Quality *fastpath.SessionQuality `json:"quality,omitempty"`
+	Quality *route.SessionQuality `json:"quality,omitempty"`
 }
 
 // Streams lists the live streams.
@@ -108,7 +107,7 @@ func (s *Server) Clients() []ClientInfo {
 			ci.Peer = ss.peer.String()
 		}
 		if qs, ok := s.fp.(interface {
-			SessionQuality(route.SessionID) (fastpath.SessionQuality, bool)
+			SessionQuality(route.SessionID) (route.SessionQuality, bool)
 		}); ok {
 			if q, ok := qs.SessionQuality(ss.id); ok {
 				ci.Quality = &q

@@ -31,15 +31,14 @@ import (
 
 	"github.com/fanout/fanout/control/candidate"
 	"github.com/fanout/fanout/control/ice"
-	"github.com/fanout/fanout/fastpath"
 	"github.com/fanout/fanout/fastpath/route"
 )
 
 // Fastpath is what control needs of the media engine.
 type Fastpath interface {
 	Publish(t *route.Table)
-	Upcalls() <-chan fastpath.Upcall
-	Release(u fastpath.Upcall)
+	Upcalls() <-chan route.Upcall
+	Release(u route.Upcall)
 	WriteTo(b []byte, to netip.AddrPort) error
 }
 
@@ -272,11 +271,11 @@ func (s *Server) readUpcalls() {
 			return
 		case u := <-up:
 			switch u.Kind {
-			case fastpath.UpSTUN:
+			case route.UpSTUN:
 				s.onSTUN(u.From, u.Data)
-			case fastpath.UpDTLS:
+			case route.UpDTLS:
 				s.onDTLS(u.Session, u.From, u.Data)
-			case fastpath.UpTCPClosed:
+			case route.UpTCPClosed:
 				s.onTCPClosed(u.From)
 			}
 			s.fp.Release(u)
@@ -303,7 +302,7 @@ func (s *Server) onSTUN(from netip.AddrPort, b []byte) {
 		s.closeTCP(from, false)
 		return
 	}
-	dup := fastpath.IsTCPPeer(from) && hasOtherTCP(ss.addrs, from)
+	dup := route.IsTCPPeer(from) && hasOtherTCP(ss.addrs, from)
 	s.mu.Unlock()
 	if dup {
 		// SRS: one TCP connection per session (srs-reference §3.5).
@@ -369,12 +368,12 @@ type stunReply struct {
 }
 
 // quality reads the fastpath's media counters of a session, if it has them.
-func (s *Server) quality(ss *session) (fastpath.SessionQuality, bool) {
+func (s *Server) quality(ss *session) (route.SessionQuality, bool) {
 	qs, ok := s.fp.(interface {
-		SessionQuality(route.SessionID) (fastpath.SessionQuality, bool)
+		SessionQuality(route.SessionID) (route.SessionQuality, bool)
 	})
 	if !ok {
-		return fastpath.SessionQuality{}, false
+		return route.SessionQuality{}, false
 	}
 	return qs.SessionQuality(ss.id)
 }
@@ -383,7 +382,7 @@ func transportOf(peer netip.AddrPort) string {
 	switch {
 	case !peer.IsValid():
 		return "none"
-	case fastpath.IsTCPPeer(peer):
+	case route.IsTCPPeer(peer):
 		return "tcp"
 	}
 	return "udp"
@@ -391,14 +390,14 @@ func transportOf(peer netip.AddrPort) string {
 
 // closeTCP closes a TCP peer's connection (no-op for UDP peers).
 func (s *Server) closeTCP(from netip.AddrPort, dup bool) {
-	if fastpath.IsTCPPeer(from) && s.cfg.CloseTCP != nil {
+	if route.IsTCPPeer(from) && s.cfg.CloseTCP != nil {
 		s.cfg.CloseTCP(from, dup)
 	}
 }
 
 func hasOtherTCP(as []netip.AddrPort, a netip.AddrPort) bool {
 	for _, x := range as {
-		if x != a && fastpath.IsTCPPeer(x) {
+		if x != a && route.IsTCPPeer(x) {
 			return true
 		}
 	}

@@ -47,9 +47,6 @@ func TestAllocsPerPacket(t *testing.T) {
 			s.put(m.p)
 		})
 	})
-	t.Run("ufrag", func(t *testing.T) {
-		zeroAllocs(t, "CoreOfUfrag", func() { _ = route.CoreOfUfrag("1fabcdefgh") })
-	})
 	t.Run("out", func(t *testing.T) {
 		e, err := New(Config{Addr: netip.MustParseAddrPort("127.0.0.1:0"), Cores: 1})
 		if err != nil {
@@ -163,20 +160,6 @@ func mustPanic(t *testing.T, name string, f func()) {
 		}
 	}()
 	f()
-}
-
-func TestUfragCore(t *testing.T) {
-	for core := range 256 {
-		u := route.UfragForCore(core, "abcdefgh")
-		if got := route.CoreOfUfrag(u); got != core || len(u) != 10 {
-			t.Fatalf("core %d: ufrag %q decodes to %d", core, u, got)
-		}
-	}
-	for _, u := range []string{"", "0", "0a", "Zzabcd", "g0abcd", "A0abcd"} {
-		if got := route.CoreOfUfrag(u); got != -1 {
-			t.Errorf("%q decodes to %d, want -1", u, got)
-		}
-	}
 }
 
 // TestPickCore: round robin over the cores.

@@ -380,7 +380,7 @@ func (c *core) handle(b []byte, from netip.AddrPort) {
 		if s != nil {
 			sid = s.ID
 		}
-		c.e.upcall(c, UpSTUN, sid, from, b)
+		c.e.upcall(c, route.UpSTUN, sid, from, b)
 		return
 	}
 	if s == nil {
@@ -388,7 +388,7 @@ func (c *core) handle(b []byte, from netip.AddrPort) {
 		return
 	}
 	if cls == ClassDTLS {
-		c.e.upcall(c, UpDTLS, s.ID, from, b)
+		c.e.upcall(c, route.UpDTLS, s.ID, from, b)
 		return
 	}
 	if owner := c.e.ownerOf(s); owner != c.id {
@@ -403,7 +403,7 @@ func (c *core) handle(b []byte, from netip.AddrPort) {
 // the first binding from an address, a moved peer, TCP, and every request
 // that fails here (it counts the rejection).
 func (c *core) answerSTUN(s *route.Session, b []byte, from netip.AddrPort) bool {
-	if s.Seen == nil || s.ICEUsername == "" || s.Peer != from || IsTCPPeer(from) {
+	if s.Seen == nil || s.ICEUsername == "" || s.Peer != from || route.IsTCPPeer(from) {
 		return false
 	}
 	st := &c.sess[s.ID]

@@ -81,31 +81,12 @@ type Config struct {
 	BridgeDepth int
 }
 
-// MaxCores is the most loops an Engine runs (the per-stream core mask is 64 bits).
-const MaxCores = 64
-
 // DefaultFrameWait is Config.FrameWait's default.
 const DefaultFrameWait = 50 * time.Microsecond
 
-// UpcallKind says what an Upcall carries.
-type UpcallKind uint8
-
-// Upcall kinds.
-const (
-	UpSTUN UpcallKind = iota + 1
-	UpDTLS
-	UpTCPClosed // a TCP peer's connection closed; Data is empty
-)
-
-// Upcall is a datagram handed to control. Data is valid until Release.
-type Upcall struct {
-	Kind    UpcallKind
-	Session route.SessionID // 0 when the source address is not bound yet
-	From    netip.AddrPort
-	Data    []byte
-	Core    int // the core whose socket received it
-	buf     *[udpio.MaxDatagram]byte
-}
+// MaxCores is the most loops an Engine runs (the per-stream core mask is 64
+// bits; a ufrag could name route.MaxUfragCore).
+const MaxCores = 64
 
 // Status is how the engine came up, for one log line in cmd.
 type Status struct {
@@ -128,8 +109,8 @@ type Engine struct {
 	rings   [][]*ring // rings[from][to]: fan-out, hand-offs, keyframe requests
 	rets    [][]*ring // rets[home][from]: packet buffers going home
 	table   atomic.Pointer[route.Table]
-	upcalls chan Upcall
-	free    chan *[udpio.MaxDatagram]byte
+	upcalls chan route.Upcall
+	free    chan *[route.MaxUpcall]byte
 	stop    atomic.Bool
 	gsoOff  atomic.Bool
 	next    atomic.Uint32
@@ -177,8 +158,8 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg:     cfg,
 		conns:   conns,
-		upcalls: make(chan Upcall, cfg.UpcallDepth),
-		free:    make(chan *[udpio.MaxDatagram]byte, cfg.UpcallDepth),
+		upcalls: make(chan route.Upcall, cfg.UpcallDepth),
+		free:    make(chan *[route.MaxUpcall]byte, cfg.UpcallDepth),
 		started: time.Now(),
 	}
 	if err := e.attachSteering(); err != nil {
@@ -186,7 +167,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	for range cfg.UpcallDepth {
-		e.free <- new([udpio.MaxDatagram]byte)
+		e.free <- new([route.MaxUpcall]byte)
 	}
 	e.table.Store(route.Empty)
 	gso := cfg.GSO && udpio.ProbeGSO(conns[0])
@@ -260,7 +241,7 @@ func (e *Engine) Status() Status {
 func (e *Engine) Cores() int { return len(e.cores) }
 
 // PickCore chooses the core for a new session, round robin; control writes
-// it into the session's ufrag with UfragForCore.
+// it into the session's ufrag with route.UfragForCore.
 func (e *Engine) PickCore() int { return int((e.next.Add(1) - 1) % uint32(len(e.cores))) }
 
 // ownerOf is the core that owns s (route.Session.Core, or derived from ID).
@@ -329,12 +310,12 @@ func (e *Engine) Publish(t *route.Table) {
 func (e *Engine) Table() *route.Table { return e.table.Load() }
 
 // Upcalls is the ring control reads STUN and DTLS datagrams from.
-func (e *Engine) Upcalls() <-chan Upcall { return e.upcalls }
+func (e *Engine) Upcalls() <-chan route.Upcall { return e.upcalls }
 
 // Release returns an Upcall's buffer to the pool.
-func (e *Engine) Release(u Upcall) {
-	if u.buf != nil {
-		e.free <- u.buf
+func (e *Engine) Release(u route.Upcall) {
+	if u.Buf != nil {
+		e.free <- u.Buf
 	}
 }
 
@@ -345,7 +326,7 @@ func (e *Engine) WriteTo(b []byte, to netip.AddrPort) error {
 	if e.stop.Load() {
 		return ErrClosed
 	}
-	if IsTCPPeer(to) {
+	if route.IsTCPPeer(to) {
 		if e.tcp == nil || !e.tcp.Write(to, b) {
 			return ErrClosed
 		}
@@ -375,8 +356,8 @@ func (e *Engine) CoreStats() []Stats {
 }
 
 // upcall hands a copy of b to control, or drops it when the ring is full.
-func (e *Engine) upcall(c *core, k UpcallKind, sid route.SessionID, from netip.AddrPort, b []byte) {
-	var buf *[udpio.MaxDatagram]byte
+func (e *Engine) upcall(c *core, k route.UpcallKind, sid route.SessionID, from netip.AddrPort, b []byte) {
+	var buf *[route.MaxUpcall]byte
 	select {
 	case buf = <-e.free:
 	default:
@@ -385,7 +366,7 @@ func (e *Engine) upcall(c *core, k UpcallKind, sid route.SessionID, from netip.A
 	}
 	n := copy(buf[:], b)
 	select {
-	case e.upcalls <- Upcall{Kind: k, Session: sid, From: from, Data: buf[:n], Core: c.id, buf: buf}:
+	case e.upcalls <- route.Upcall{Kind: k, Session: sid, From: from, Data: buf[:n], Core: c.id, Buf: buf}:
 	default:
 		e.free <- buf
 		c.cnt.drops[DropUpcallFull].Add(1)

@@ -49,7 +49,7 @@ func (c *core) sync(t *route.Table) {
 			a16 := s.Peer.Addr().As16()
 			copy(key[:16], a16[:])
 			key[16], key[17] = byte(s.Peer.Port()>>8), byte(s.Peer.Port())
-			if tcp := IsTCPPeer(s.Peer); key != st.peerAddr || tcp != st.tcp {
+			if tcp := route.IsTCPPeer(s.Peer); key != st.peerAddr || tcp != st.tcp {
 				st.peerAddr, st.tcp, st.peerAP = key, tcp, s.Peer
 				c.conn.EncodeAddr(&st.peer, s.Peer)
 			}

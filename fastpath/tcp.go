@@ -7,17 +7,10 @@ import (
 )
 
 // WebRTC over TCP (RFC 6544, RFC 4571) reaches the fastpath through a
-// TCPTransport (package fastpath/tcp, on gnet event loops). A TCP peer has a
-// pseudo-address: its remote address as IPv6 with the zone "tcp", so route
-// tables, upcalls and control treat it like any other peer and it can never
-// equal a UDP peer's address. Egress to such a peer is framed and coalesced
+// TCPTransport (package fastpath/tcpio, on gnet event loops). A TCP peer has a
+// pseudo-address (route.TCPPeer), so route tables, upcalls and control treat
+// it like any other peer and it can never equal a UDP peer's address. Egress to such a peer is framed and coalesced
 // by the transport; the cores call Write per packet and Flush once a round.
-
-// TCPZone marks a TCP peer's pseudo-address.
-const TCPZone = "tcp"
-
-// IsTCPPeer reports whether a is a TCP peer's pseudo-address.
-func IsTCPPeer(a netip.AddrPort) bool { return a.Addr().Zone() == TCPZone }
 
 // TCPTransport is what the fastpath needs of the TCP side.
 type TCPTransport interface {
@@ -30,7 +23,7 @@ type TCPTransport interface {
 // AttachTCP connects the TCP transport; call it before Start.
 func (e *Engine) AttachTCP(t TCPTransport) { e.tcp = t }
 
-// TCPFrame takes one frame from a TCP connection (tcp.Sink): STUN and DTLS
+// TCPFrame takes one frame from a TCP connection (tcpio.Sink): STUN and DTLS
 // go up to control like datagrams, SRTP and SRTCP go to the owner core of
 // the peer's session.
 func (e *Engine) TCPFrame(peer netip.AddrPort, frame []byte) {
@@ -48,23 +41,23 @@ func (e *Engine) TCPFrame(peer netip.AddrPort, frame []byte) {
 	}
 	switch {
 	case cls == ClassSTUN:
-		e.upcall(c, UpSTUN, sid, peer, frame)
+		e.upcall(c, route.UpSTUN, sid, peer, frame)
 	case s == nil:
 		c.cnt.drops[DropUnknownPeer].Add(1)
 	case cls == ClassDTLS:
-		e.upcall(c, UpDTLS, sid, peer, frame)
+		e.upcall(c, route.UpDTLS, sid, peer, frame)
 	default:
 		e.injectWire(s, frame)
 	}
 }
 
-// TCPClosed tells control a TCP peer is gone (tcp.Sink).
+// TCPClosed tells control a TCP peer is gone (tcpio.Sink).
 func (e *Engine) TCPClosed(peer netip.AddrPort) {
 	var sid route.SessionID
 	if s := e.table.Load().Lookup(peer); s != nil {
 		sid = s.ID
 	}
-	e.upcall(e.cores[0], UpTCPClosed, sid, peer, nil)
+	e.upcall(e.cores[0], route.UpTCPClosed, sid, peer, nil)
 }
 
 // bqWire is a bridge-queue op: an SRTP/SRTCP frame that arrived on a TCP

@@ -1,6 +1,10 @@
 package gop
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/fanout/fanout/fastpath/route"
+)
 
 // Default bounds of a Cache: a 2 s GOP at 2.5 Mbps is about 600 KB and 500
 // packets, so these hold typical GOPs of camera and screen streams; a longer
@@ -25,7 +29,7 @@ type Stats struct {
 // SSRC/seq/ts: the caller rewrites each one per player like live packets).
 type Cache struct {
 	Stats     Stats
-	codec     Codec
+	codec     route.Codec
 	slab      []byte
 	offs      []uint32
 	lens      []uint16
@@ -38,7 +42,7 @@ type Cache struct {
 
 // NewCache returns a cache for codec holding at most maxPackets packets and
 // maxBytes bytes, all allocated now.
-func NewCache(codec Codec, maxPackets, maxBytes int) *Cache {
+func NewCache(codec route.Codec, maxPackets, maxBytes int) *Cache {
 	return &Cache{
 		codec: codec,
 		slab:  make([]byte, maxBytes),
@@ -48,7 +52,7 @@ func NewCache(codec Codec, maxPackets, maxBytes int) *Cache {
 }
 
 // Codec is the codec the cache detects keyframes of.
-func (c *Cache) Codec() Codec { return c.codec }
+func (c *Cache) Codec() route.Codec { return c.codec }
 
 // Reset drops the cached GOP (a new publisher), keeping Stats.
 func (c *Cache) Reset() { c.n, c.used, c.active, c.confirmed = 0, 0, false, false }

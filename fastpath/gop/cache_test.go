@@ -3,57 +3,59 @@ package gop
 import (
 	"encoding/binary"
 	"testing"
+
+	"github.com/fanout/fanout/fastpath/route"
 )
 
 func TestClassify(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		codec   Codec
+		codec   route.Codec
 		payload []byte
 		want    Kind
 	}{
-		{"h264 idr", H264, []byte{0x65, 0x88}, Keyframe},
-		{"h264 sps", H264, []byte{0x67, 0x42}, ParamSet},
-		{"h264 pps", H264, []byte{0x68, 0xce}, Other},
-		{"h264 non-idr", H264, []byte{0x41, 0x9a}, Other},
-		{"h264 stap-a sps pps", H264, []byte{0x78, 0, 2, 0x67, 0x42, 0, 2, 0x68, 0xce}, ParamSet},
-		{"h264 stap-a sps pps idr", H264, []byte{0x78, 0, 2, 0x67, 0x42, 0, 2, 0x68, 0xce, 0, 2, 0x65, 0x88}, Keyframe},
-		{"h264 stap-a truncated", H264, []byte{0x78, 0, 9, 0x65}, Other},
-		{"h264 stap-b", H264, []byte{0x79, 0, 1, 0, 2, 0x65, 0x88}, Keyframe},
-		{"h264 fu-a idr start", H264, []byte{0x7c, 0x85, 1}, Keyframe},
-		{"h264 fu-a idr middle", H264, []byte{0x7c, 0x05, 1}, Other},
-		{"h264 fu-a non-idr start", H264, []byte{0x7c, 0x81, 1}, Other},
-		{"h264 fu-a truncated", H264, []byte{0x7c}, Other},
-		{"h265 idr_w_radl", H265, []byte{19 << 1, 1}, Keyframe},
-		{"h265 cra", H265, []byte{21 << 1, 1}, Keyframe},
-		{"h265 bla", H265, []byte{16 << 1, 1}, Keyframe},
-		{"h265 trail", H265, []byte{1 << 1, 1}, Other},
-		{"h265 vps", H265, []byte{32 << 1, 1}, ParamSet},
-		{"h265 pps", H265, []byte{34 << 1, 1}, Other},
-		{"h265 ap vps sps pps", H265, []byte{48 << 1, 1, 0, 2, 32 << 1, 1, 0, 2, 33 << 1, 1, 0, 2, 34 << 1, 1}, ParamSet},
-		{"h265 ap with idr", H265, []byte{48 << 1, 1, 0, 2, 32 << 1, 1, 0, 3, 19 << 1, 1, 9}, Keyframe},
-		{"h265 fu idr start", H265, []byte{49 << 1, 1, 0x80 | 19, 9}, Keyframe},
-		{"h265 fu idr middle", H265, []byte{49 << 1, 1, 19, 9}, Other},
-		{"h265 short", H265, []byte{19 << 1}, Other},
-		{"vp8 key, no ext", VP8, []byte{0x10, 0x00}, Keyframe},
-		{"vp8 inter", VP8, []byte{0x10, 0x01}, Other},
-		{"vp8 key, not partition start", VP8, []byte{0x00, 0x00}, Other},
-		{"vp8 key, partition 1", VP8, []byte{0x11, 0x00}, Other},
-		{"vp8 key, 15-bit picture id", VP8, []byte{0x90, 0x80, 0x81, 0x23, 0x00}, Keyframe},
-		{"vp8 inter, 7-bit id + tl0 + tid", VP8, []byte{0x90, 0xe0, 0x12, 0x05, 0x40, 0x01}, Other},
-		{"vp8 key, 7-bit id + tl0 + tid", VP8, []byte{0x90, 0xe0, 0x12, 0x05, 0x40, 0x00}, Keyframe},
-		{"vp8 truncated", VP8, []byte{0x90, 0x80, 0x81}, Other},
-		{"vp9 key", VP9, []byte{0x08 | 0x04, 0x00}, Keyframe},
-		{"vp9 inter", VP9, []byte{0x40 | 0x08, 0x00}, Other},
-		{"vp9 key, not frame start", VP9, []byte{0x04, 0x00}, Other},
-		{"vp9 key with picture id", VP9, []byte{0x80 | 0x08, 0x81, 0x23}, Keyframe},
-		{"vp9 key, spatial layer 1", VP9, []byte{0x20 | 0x08, 0x02, 0}, Other},
-		{"vp9 key, spatial layer 0", VP9, []byte{0x80 | 0x20 | 0x08, 0x05, 0x00, 0}, Keyframe},
-		{"vp9 truncated layer", VP9, []byte{0x80 | 0x20 | 0x08, 0x05}, Other},
-		{"av1 new sequence", AV1, []byte{0x18, 0x0a}, Keyframe},
-		{"av1 continuation", AV1, []byte{0x90, 0x0a}, Other},
-		{"empty", H264, nil, Other},
-		{"unknown codec", Codec(99), []byte{0xff}, Other},
+		{"h264 idr", route.CodecH264, []byte{0x65, 0x88}, Keyframe},
+		{"h264 sps", route.CodecH264, []byte{0x67, 0x42}, ParamSet},
+		{"h264 pps", route.CodecH264, []byte{0x68, 0xce}, Other},
+		{"h264 non-idr", route.CodecH264, []byte{0x41, 0x9a}, Other},
+		{"h264 stap-a sps pps", route.CodecH264, []byte{0x78, 0, 2, 0x67, 0x42, 0, 2, 0x68, 0xce}, ParamSet},
+		{"h264 stap-a sps pps idr", route.CodecH264, []byte{0x78, 0, 2, 0x67, 0x42, 0, 2, 0x68, 0xce, 0, 2, 0x65, 0x88}, Keyframe},
+		{"h264 stap-a truncated", route.CodecH264, []byte{0x78, 0, 9, 0x65}, Other},
+		{"h264 stap-b", route.CodecH264, []byte{0x79, 0, 1, 0, 2, 0x65, 0x88}, Keyframe},
+		{"h264 fu-a idr start", route.CodecH264, []byte{0x7c, 0x85, 1}, Keyframe},
+		{"h264 fu-a idr middle", route.CodecH264, []byte{0x7c, 0x05, 1}, Other},
+		{"h264 fu-a non-idr start", route.CodecH264, []byte{0x7c, 0x81, 1}, Other},
+		{"h264 fu-a truncated", route.CodecH264, []byte{0x7c}, Other},
+		{"h265 idr_w_radl", route.CodecH265, []byte{19 << 1, 1}, Keyframe},
+		{"h265 cra", route.CodecH265, []byte{21 << 1, 1}, Keyframe},
+		{"h265 bla", route.CodecH265, []byte{16 << 1, 1}, Keyframe},
+		{"h265 trail", route.CodecH265, []byte{1 << 1, 1}, Other},
+		{"h265 vps", route.CodecH265, []byte{32 << 1, 1}, ParamSet},
+		{"h265 pps", route.CodecH265, []byte{34 << 1, 1}, Other},
+		{"h265 ap vps sps pps", route.CodecH265, []byte{48 << 1, 1, 0, 2, 32 << 1, 1, 0, 2, 33 << 1, 1, 0, 2, 34 << 1, 1}, ParamSet},
+		{"h265 ap with idr", route.CodecH265, []byte{48 << 1, 1, 0, 2, 32 << 1, 1, 0, 3, 19 << 1, 1, 9}, Keyframe},
+		{"h265 fu idr start", route.CodecH265, []byte{49 << 1, 1, 0x80 | 19, 9}, Keyframe},
+		{"h265 fu idr middle", route.CodecH265, []byte{49 << 1, 1, 19, 9}, Other},
+		{"h265 short", route.CodecH265, []byte{19 << 1}, Other},
+		{"vp8 key, no ext", route.CodecVP8, []byte{0x10, 0x00}, Keyframe},
+		{"vp8 inter", route.CodecVP8, []byte{0x10, 0x01}, Other},
+		{"vp8 key, not partition start", route.CodecVP8, []byte{0x00, 0x00}, Other},
+		{"vp8 key, partition 1", route.CodecVP8, []byte{0x11, 0x00}, Other},
+		{"vp8 key, 15-bit picture id", route.CodecVP8, []byte{0x90, 0x80, 0x81, 0x23, 0x00}, Keyframe},
+		{"vp8 inter, 7-bit id + tl0 + tid", route.CodecVP8, []byte{0x90, 0xe0, 0x12, 0x05, 0x40, 0x01}, Other},
+		{"vp8 key, 7-bit id + tl0 + tid", route.CodecVP8, []byte{0x90, 0xe0, 0x12, 0x05, 0x40, 0x00}, Keyframe},
+		{"vp8 truncated", route.CodecVP8, []byte{0x90, 0x80, 0x81}, Other},
+		{"vp9 key", route.CodecVP9, []byte{0x08 | 0x04, 0x00}, Keyframe},
+		{"vp9 inter", route.CodecVP9, []byte{0x40 | 0x08, 0x00}, Other},
+		{"vp9 key, not frame start", route.CodecVP9, []byte{0x04, 0x00}, Other},
+		{"vp9 key with picture id", route.CodecVP9, []byte{0x80 | 0x08, 0x81, 0x23}, Keyframe},
+		{"vp9 key, spatial layer 1", route.CodecVP9, []byte{0x20 | 0x08, 0x02, 0}, Other},
+		{"vp9 key, spatial layer 0", route.CodecVP9, []byte{0x80 | 0x20 | 0x08, 0x05, 0x00, 0}, Keyframe},
+		{"vp9 truncated layer", route.CodecVP9, []byte{0x80 | 0x20 | 0x08, 0x05}, Other},
+		{"av1 new sequence", route.CodecAV1, []byte{0x18, 0x0a}, Keyframe},
+		{"av1 continuation", route.CodecAV1, []byte{0x90, 0x0a}, Other},
+		{"empty", route.CodecH264, nil, Other},
+		{"unknown codec", route.Codec(99), []byte{0xff}, Other},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := Classify(tc.codec, tc.payload); got != tc.want {
@@ -108,7 +110,7 @@ func TestCache(t *testing.T) {
 		{"next keyframe after overflow", []push{{1, 0, idrFU}, {2, 3000, pSlc}, {3, 6000, pSlc}, {4, 9000, pSlc}, {5, 12000, idrFU}}, 3, []uint16{5}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := NewCache(H264, tc.maxPkts, 1<<16)
+			c := NewCache(route.CodecH264, tc.maxPkts, 1<<16)
 			for _, p := range tc.pushes {
 				c.Push(pkt(p.seq, p.ts, p.pl...))
 			}
@@ -126,7 +128,7 @@ func TestCache(t *testing.T) {
 }
 
 func TestCacheBytesBoundAndReset(t *testing.T) {
-	c := NewCache(H264, 100, 64)
+	c := NewCache(route.CodecH264, 100, 64)
 	c.Push(pkt(1, 0, idrFU...))
 	big := make([]byte, 60)
 	big[0] = 0x41
@@ -150,7 +152,7 @@ func TestCacheBytesBoundAndReset(t *testing.T) {
 }
 
 func TestZeroAlloc(t *testing.T) {
-	c := NewCache(H264, DefaultMaxPackets, DefaultMaxBytes)
+	c := NewCache(route.CodecH264, DefaultMaxPackets, DefaultMaxBytes)
 	key, p := pkt(1, 0, idrFU...), pkt(2, 3000, make([]byte, 1100)...)
 	p[12] = 0x41
 	ts := uint32(0)
@@ -165,7 +167,7 @@ func TestZeroAlloc(t *testing.T) {
 			}
 		},
 		"Push keyframe": func() { ts += 3000; binary.BigEndian.PutUint32(key[4:], ts); c.Push(key) },
-		"Classify":      func() { Classify(VP8, []byte{0x90, 0x80, 0x81, 0x23, 0x00}) },
+		"Classify":      func() { Classify(route.CodecVP8, []byte{0x90, 0x80, 0x81, 0x23, 0x00}) },
 		"Replay":        func() { c.Replay(func(b []byte) { n += len(b) }) },
 	}
 	for name, f := range cases {
@@ -177,7 +179,7 @@ func TestZeroAlloc(t *testing.T) {
 }
 
 func BenchmarkPush(b *testing.B) {
-	c := NewCache(H264, DefaultMaxPackets, DefaultMaxBytes)
+	c := NewCache(route.CodecH264, DefaultMaxPackets, DefaultMaxBytes)
 	p := pkt(1, 0, make([]byte, 1100)...)
 	p[12] = 0x41
 	key := pkt(0, 0, idrFU...)
@@ -196,14 +198,14 @@ func BenchmarkPush(b *testing.B) {
 func BenchmarkClassify(b *testing.B) {
 	for _, tc := range []struct {
 		name  string
-		codec Codec
+		codec route.Codec
 		pl    []byte
 	}{
-		{"codec=h264", H264, []byte{0x78, 0, 2, 0x67, 0x42, 0, 2, 0x68, 0xce, 0, 2, 0x65, 0x88}},
-		{"codec=vp8", VP8, []byte{0x90, 0xe0, 0x12, 0x05, 0x40, 0x00}},
-		{"codec=vp9", VP9, []byte{0x80 | 0x20 | 0x08, 0x05, 0x00, 0}},
-		{"codec=h265", H265, []byte{49 << 1, 1, 0x80 | 19, 9}},
-		{"codec=av1", AV1, []byte{0x18}},
+		{"codec=h264", route.CodecH264, []byte{0x78, 0, 2, 0x67, 0x42, 0, 2, 0x68, 0xce, 0, 2, 0x65, 0x88}},
+		{"codec=vp8", route.CodecVP8, []byte{0x90, 0xe0, 0x12, 0x05, 0x40, 0x00}},
+		{"codec=vp9", route.CodecVP9, []byte{0x80 | 0x20 | 0x08, 0x05, 0x00, 0}},
+		{"codec=h265", route.CodecH265, []byte{49 << 1, 1, 0x80 | 19, 9}},
+		{"codec=av1", route.CodecAV1, []byte{0x18}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -215,7 +217,7 @@ func BenchmarkClassify(b *testing.B) {
 }
 
 func BenchmarkReplay(b *testing.B) {
-	c := NewCache(H264, DefaultMaxPackets, DefaultMaxBytes)
+	c := NewCache(route.CodecH264, DefaultMaxPackets, DefaultMaxBytes)
 	c.Push(pkt(0, 0, idrFU...))
 	for i := 1; i < 300; i++ {
 		c.Push(pkt(uint16(i), 3000, make([]byte, 1100)...))
@@ -228,14 +230,14 @@ func BenchmarkReplay(b *testing.B) {
 }
 
 func FuzzClassify(f *testing.F) {
-	f.Add(uint8(H264), []byte{0x78, 0, 2, 0x67, 0x42, 0, 2, 0x68, 0xce})
-	f.Add(uint8(H265), []byte{48 << 1, 1, 0, 2, 32 << 1, 1, 0, 3, 19 << 1, 1, 9})
-	f.Add(uint8(VP8), []byte{0x90, 0xe0, 0x12, 0x05, 0x40, 0x00})
-	f.Add(uint8(VP9), []byte{0x80 | 0x20 | 0x08, 0x05, 0x00, 0})
-	f.Add(uint8(AV1), []byte{0x18})
-	c := NewCache(H264, 64, 1<<14)
+	f.Add(uint8(route.CodecH264), []byte{0x78, 0, 2, 0x67, 0x42, 0, 2, 0x68, 0xce})
+	f.Add(uint8(route.CodecH265), []byte{48 << 1, 1, 0, 2, 32 << 1, 1, 0, 3, 19 << 1, 1, 9})
+	f.Add(uint8(route.CodecVP8), []byte{0x90, 0xe0, 0x12, 0x05, 0x40, 0x00})
+	f.Add(uint8(route.CodecVP9), []byte{0x80 | 0x20 | 0x08, 0x05, 0x00, 0})
+	f.Add(uint8(route.CodecAV1), []byte{0x18})
+	c := NewCache(route.CodecH264, 64, 1<<14)
 	f.Fuzz(func(t *testing.T, codec uint8, payload []byte) {
-		Classify(Codec(codec%6), payload)
+		Classify(route.Codec(codec%6), payload)
 		c.Push(payload) // as a whole "RTP packet"
 		c.Replay(func([]byte) {})
 	})

@@ -12,6 +12,8 @@ import (
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/rtp/codecs/vp9"
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
+
+	"github.com/fanout/fanout/fastpath/route"
 )
 
 // frame is one coded picture of a fixture with its ground truth, taken from
@@ -115,35 +117,35 @@ func av1HasSequenceHeader(tu []byte) bool {
 }
 
 type fixture struct {
-	codec   Codec
+	codec   route.Codec
 	payload rtp.Payloader
 	frames  func(t *testing.T) []frame
 }
 
 func fixtures() map[string]fixture {
 	return map[string]fixture{
-		"h264": {H264, &codecs.H264Payloader{}, func(t *testing.T) []frame {
+		"h264": {route.CodecH264, &codecs.H264Payloader{}, func(t *testing.T) []frame {
 			return annexBFrames(t, "h264.h264", func(n []byte) (bool, bool) {
 				typ := n[0] & 0x1f
 				return typ == 1 || typ == 5, typ == 5
 			})
 		}},
-		"h265": {H265, &codecs.H265Payloader{}, func(t *testing.T) []frame {
+		"h265": {route.CodecH265, &codecs.H265Payloader{}, func(t *testing.T) []frame {
 			return annexBFrames(t, "h265.h265", func(n []byte) (bool, bool) {
 				typ := n[0] >> 1 & 0x3f
 				return typ < 32, typ >= 16 && typ <= 21
 			})
 		}},
-		"vp8": {VP8, &codecs.VP8Payloader{EnablePictureID: true}, func(t *testing.T) []frame {
+		"vp8": {route.CodecVP8, &codecs.VP8Payloader{EnablePictureID: true}, func(t *testing.T) []frame {
 			return ivfFrames(t, "vp8.ivf", func(f []byte) bool { return f[0]&1 == 0 }) // RFC 6386 §9.1
 		}},
-		"vp9": {VP9, &codecs.VP9Payloader{}, func(t *testing.T) []frame {
+		"vp9": {route.CodecVP9, &codecs.VP9Payloader{}, func(t *testing.T) []frame {
 			return ivfFrames(t, "vp9.ivf", func(f []byte) bool {
 				var h vp9.Header
 				return h.Unmarshal(f) == nil && !h.NonKeyFrame
 			})
 		}},
-		"av1": {AV1, &codecs.AV1Payloader{}, func(t *testing.T) []frame {
+		"av1": {route.CodecAV1, &codecs.AV1Payloader{}, func(t *testing.T) []frame {
 			return ivfFrames(t, "av1.ivf", av1HasSequenceHeader)
 		}},
 	}

@@ -5,23 +5,15 @@
 // keyframe-start detection for every video codec Fanout relays.
 //
 // It may be imported by fastpath and its sub-packages; it imports only the
-// standard library. A Cache is owned by the core that owns its stream and is
+// standard library and fastpath/route, whose Codec enum names the codec. A Cache is owned by the core that owns its stream and is
 // not safe for concurrent use; it stores plaintext publisher packets in one
 // preallocated slab and allocates nothing per packet.
 package gop
 
-import "encoding/binary"
+import (
+	"encoding/binary"
 
-// Codec is a video codec whose keyframes can be recognised.
-type Codec uint8
-
-// Video codecs.
-const (
-	H264 Codec = iota + 1
-	H265
-	VP8
-	VP9
-	AV1
+	"github.com/fanout/fanout/fastpath/route"
 )
 
 // Kind classifies an RTP payload for the cache.
@@ -41,20 +33,20 @@ const (
 
 // Classify tells whether the RTP payload of codec starts a keyframe.
 // It never panics on malformed input.
-func Classify(codec Codec, payload []byte) Kind {
+func Classify(codec route.Codec, payload []byte) Kind {
 	if len(payload) == 0 {
 		return Other
 	}
 	switch codec {
-	case H264:
+	case route.CodecH264:
 		return classifyH264(payload)
-	case H265:
+	case route.CodecH265:
 		return classifyH265(payload)
-	case VP8:
+	case route.CodecVP8:
 		return classifyVP8(payload)
-	case VP9:
+	case route.CodecVP9:
 		return classifyVP9(payload)
-	case AV1:
+	case route.CodecAV1:
 		// AV1 RTP spec §4.4: N=1 in the aggregation header marks the first
 		// packet of a coded video sequence, which starts with a key frame.
 		if payload[0]&0x08 != 0 {

@@ -1,11 +1,20 @@
-// Package route is the contract between control and the fastpath: an
-// immutable Table that control builds and publishes with an atomic pointer
-// swap, and that every fastpath core loads once per receive batch.
+// Package route is the whole contract between control and the fastpath, and
+// builds on any OS (it imports only the standard library and pion/srtp's
+// profile names): control and its tests never link the Linux socket code.
 //
-// Who imports it: control (builds tables) and fastpath (reads them). It holds
-// no mutable state: a Table, once published, is never written again (the one
+// Down: an immutable Table (Session, Stream, Keys, Track with its Codec)
+// that control builds and publishes with an atomic pointer swap, and that
+// every fastpath core loads once per receive batch. Up: the Upcall the
+// fastpath hands control (STUN, DTLS, a closed TCP peer) and the
+// SessionQuality snapshots its cores publish. Between: the ufrag↔core codec
+// both sides (and the bpf steering program) decode the same way, and the
+// TCP pseudo-address that makes a TCP peer a netip.AddrPort like any other.
+//
+// Who imports it: control (builds tables, reads upcalls), fastpath and its
+// sub-packages (gop takes the Codec enum), cmd and bench. It holds no
+// mutable state: a Table, once published, is never written again (the one
 // exception is where Session.Seen points: a clock control hands the cores to
-// store into). Mutable
+// store into); every function is pure and safe for concurrent use. Mutable
 // per-session state (SRTP rollover counters, replay windows, seq/ts rewrite
 // offsets, counters) lives in the fastpath core that owns the session and is
 // keyed by SessionID and Epoch, so a new Epoch tells the core to rebuild it.
@@ -16,8 +25,6 @@ import (
 	"sync/atomic"
 
 	"github.com/pion/srtp/v3"
-
-	"github.com/fanout/fanout/fastpath/gop"
 )
 
 // SessionID indexes Table.Sessions. Zero means "no session".
@@ -60,18 +67,18 @@ type Track struct {
 	Codec Codec
 }
 
-// Codec names a video codec whose keyframes the fastpath recognises; it is
-// the keyframe cache's own enum, so the core hands it over unchanged.
-type Codec = gop.Codec
+// Codec names a video codec whose keyframes the fastpath recognises (the
+// keyframe cache, package fastpath/gop, takes it as is).
+type Codec uint8
 
 // Codecs.
 const (
-	CodecOther Codec = 0
-	CodecH264        = gop.H264
-	CodecH265        = gop.H265
-	CodecVP8         = gop.VP8
-	CodecVP9         = gop.VP9
-	CodecAV1         = gop.AV1
+	CodecOther Codec = iota // audio, and video the keyframe cache does not know
+	CodecH264
+	CodecH265
+	CodecVP8
+	CodecVP9
+	CodecAV1
 )
 
 // Keys is the SRTP key material exported from DTLS (RFC 5764 §4.2).
@@ -107,8 +114,7 @@ type Session struct {
 	TWCCExt uint8
 	// Core is the fastpath core that owns the session's mutable state
 	// (SRTP contexts, rewrite offsets): control picks it and encodes it in
-	// the server ICE ufrag (fastpath.UfragForCore), and copies
-	// fastpath.CoreOfUfrag here. A value outside the engine's cores (-1: the
+	// the server ICE ufrag (UfragForCore), and copies CoreOfUfrag here. A value outside the engine's cores (-1: the
 	// ufrag names none) makes the cores derive the owner from ID. Datagrams
 	// that land on another core are handed to the owner through its ring.
 	Core int

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/fanout/fanout/fastpath/route"
 )
 
 // numShards spreads the peer table's read locks so Write calls from several
@@ -122,7 +124,7 @@ func (h handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	c := &conn{
-		peer: PeerAddr(remote),
+		peer: route.TCPPeer(remote),
 		gc:   gc,
 		loop: s.loopOf(gc.EventLoop()),
 		fr:   framer{maxFrame: s.cfg.MaxFrame},

@@ -24,24 +24,29 @@
 // cmd wires it: it builds the [Server], gives it the fastpath engine as its
 // [Sink], and, in one-port mode, passes the shared listener through [Sniff]
 // before handing the rest to net/http. The fastpath core calls Write and Flush
-// through a small interface it declares itself; this package imports neither
-// fastpath nor control.
+// through a small interface it declares itself; this package imports
+// fastpath/route (the pseudo-address) and neither fastpath nor control.
 //
-// # Why gnet
+// # Why gnet, and why under fastpath
 //
 // Thousands of players over TCP would otherwise cost a goroutine, a stack and
 // a runtime poller wake-up per connection. gnet runs a few epoll loops (one per
 // CPU by default) that own all connections, buffer partial frames inside its
 // ring buffers, and let us parse frames in place (Peek/Discard) without copying
-// or allocating.
+// or allocating (DESIGN.md's shape: "TCP :8000 (RFC 4571, gnet event loops)").
+// It is the fastpath's second I/O package beside fastpath/udpio: the cores
+// write SRTP to it per packet and flush it once a round, so it obeys the
+// fastpath's rules (no allocation per packet, no logging, bounded queues).
+// It is the one fastpath package that may import gnet (the depguard rule
+// "fastpath-tcpio" in .golangci.yml); the rest of the fastpath may not.
 //
 // # Pseudo-addresses
 //
-// Inside Fanout a TCP peer is the netip.AddrPort returned by [PeerAddr]: its
-// remote address as IPv6 (v4-mapped when needed) with the zone "tcp". Route
-// tables keyed by netip.AddrPort therefore never confuse a TCP peer with a UDP
-// peer of the same ip:port, and [IsTCP] tells the fastpath which transport
-// sends a packet. [RemoteOf] gives back the real address for logs and the API.
+// Inside Fanout a TCP peer is the netip.AddrPort returned by route.TCPPeer:
+// its remote address as IPv6 (v4-mapped when needed) with the zone "tcp".
+// Route tables keyed by netip.AddrPort therefore never confuse a TCP peer
+// with a UDP peer of the same ip:port, and route.IsTCPPeer tells the
+// fastpath which transport sends a packet.
 //
 // # Concurrency
 //

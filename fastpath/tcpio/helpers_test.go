@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/pion/stun/v4"
+
+	"github.com/fanout/fanout/fastpath/route"
 )
 
 // recSink records what the server delivers (frames copied: they are only
@@ -79,7 +81,7 @@ func (r *recSink) peerOf(t testing.TB, local net.Addr) netip.AddrPort {
 	if !ok {
 		t.Fatalf("not a TCP address: %v", local)
 	}
-	peer := PeerAddr(ap)
+	peer := route.TCPPeer(ap)
 	r.wait(t, "first frame from "+local.String(), func() bool { return len(r.frames[peer]) > 0 })
 	return peer
 }

@@ -10,38 +10,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-func TestPeerAddr(t *testing.T) {
-	tests := []struct {
-		name, remote string
-	}{
-		{"ipv4", "192.0.2.7:40000"},
-		{"ipv6", "[2001:db8::1]:9"},
-		{"v4-mapped", "[::ffff:192.0.2.7]:40000"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			remote := netip.MustParseAddrPort(tt.remote)
-			p := PeerAddr(remote)
-			if !IsTCP(p) || IsTCP(remote) {
-				t.Fatalf("IsTCP(%v)=%v IsTCP(%v)=%v", p, IsTCP(p), remote, IsTCP(remote))
-			}
-			if p == remote || p == netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port()) {
-				t.Fatalf("pseudo-address %v equals a UDP address", p)
-			}
-			if got, want := RemoteOf(p), netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port()); got != want {
-				t.Fatalf("RemoteOf(%v) = %v, want %v", p, got, want)
-			}
-			if PeerAddr(RemoteOf(p)) != p {
-				t.Fatalf("round trip changed %v", p)
-			}
-		})
-	}
-	if allocs := testing.AllocsPerRun(100, func() { _ = RemoteOf(PeerAddr(netip.MustParseAddrPort("192.0.2.7:1"))) }); allocs != 0 {
-		t.Errorf("PeerAddr/RemoteOf allocate %v per call", allocs)
-	}
-}
+	"github.com/fanout/fanout/fastpath/route"
+)
 
 func TestConfigListen(t *testing.T) {
 	for _, l := range []string{"8000", "0.0.0.0:8000", "[::]:8000", "127.0.0.1:0", ":8000"} {
@@ -169,7 +140,7 @@ func TestBadFirstBytes(t *testing.T) {
 			}
 			mustWrite(t, c, data)
 			expectEOF(t, c)
-			peer := PeerAddr(c.LocalAddr().(*net.TCPAddr).AddrPort())
+			peer := route.TCPPeer(c.LocalAddr().(*net.TCPAddr).AddrPort())
 			sink.wait(t, "TCPClosed", func() bool { return sink.closed[peer] == 1 })
 			st := s.Stats()
 			if st.Closes[tt.reason] != 1 || st.ConnsOpen != 0 || sink.count(peer) != tt.wantFrames {
@@ -429,7 +400,7 @@ func TestCloseConn(t *testing.T) {
 	defer c2.Close()
 	mustWrite(t, c2, framed(bindingRequest(t, "nobody:x"), payload(50, 1), payload(50, 2)))
 	expectEOF(t, c2)
-	p2 := PeerAddr(c2.LocalAddr().(*net.TCPAddr).AddrPort())
+	p2 := route.TCPPeer(c2.LocalAddr().(*net.TCPAddr).AddrPort())
 	sink.wait(t, "TCPClosed 2", func() bool { return sink.closed[p2] == 1 })
 	if n := sink.count(p2); n != 1 {
 		t.Fatalf("%d frames delivered after CloseConn in TCPFrame, want only the request", n)
