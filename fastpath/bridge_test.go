@@ -230,7 +230,7 @@ func TestAllocsBridge(t *testing.T) {
 				if p, _ := tap.Next(nil); len(p.Data) == 0 {
 					t.Fatal("empty packet")
 				}
-				if tap.head.Load()+1 == tap.tail.Load() {
+				if tap.ring.head.Load()+1 == tap.ring.tail.Load() {
 					break
 				}
 			}

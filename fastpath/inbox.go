@@ -14,7 +14,7 @@ import (
 //
 //   - Inject feeds plaintext RTP of a virtual publisher (rtmp_to_rtc). Any
 //     goroutine may call it; the packet is copied into a slot of the owner
-//     core's bounded multi-producer queue, and the owner copies it into a
+//     core's inbox, a bounded multi-producer queue, and the owner copies it into a
 //     slab buffer and fans it out exactly like a decrypted publisher packet.
 //   - RequestKeyframe makes the owner core of a publisher send it a PLI
 //     through the core's keyframe-request path (coalesced like players' PLIs).
@@ -22,8 +22,10 @@ import (
 //     packet and RTCP sender report of one publisher (rtc_to_rtmp), through
 //     a bounded single-producer ring written by the owner core.
 //
-// Every queue is bounded and a full one is a counted drop; the cores never
-// block and never allocate for any of it.
+// Inject and RequestKeyframe, like SRTP frames from TCP peers (tcp.go), go
+// through the owner core's inbox (queues.go), which the core drains once a
+// round (drainInbox). Every queue is bounded and a full one is a counted
+// drop; the cores never block and never allocate for any of it.
 
 // bridgeMTU is the largest packet Inject and a tap carry. WebRTC media is
 // at most ~1200 bytes; the bridge's packetizer emits less.
@@ -44,84 +46,15 @@ type BridgeStats struct {
 	TapDropped    uint64 // full tap rings and oversize packets
 }
 
-// Bridge queue ops.
+// Inbox ops.
 const (
-	bqInject uint8 = iota + 1
-	bqKeyframe
+	inboxInject uint8 = iota + 1
+	inboxKeyframe
 )
-
-// bqSlot is one slot of a bridgeQueue: seq is the slot's turn (Vyukov).
-type bqSlot struct {
-	seq atomic.Uint64
-	op  uint8
-	n   uint16
-	sid route.SessionID
-	buf [bridgeMTU]byte
-}
-
-// bridgeQueue is a bounded multi-producer single-consumer queue (Dmitry
-// Vyukov's bounded MPMC queue, with the owner core as the only consumer):
-// producers claim a slot with one CAS, fill it, then publish it; the core
-// reads published slots in order. No locks, no allocation.
-type bridgeQueue struct {
-	_     [64]byte
-	tail  atomic.Uint64 // next slot to claim; written by producers
-	_     [56]byte
-	head  uint64 // next slot to read; the owner core's alone
-	mask  uint64
-	slots []bqSlot
-}
-
-func newBridgeQueue(size int) *bridgeQueue {
-	n := 1
-	for n < size {
-		n <<= 1
-	}
-	q := &bridgeQueue{mask: uint64(n - 1), slots: make([]bqSlot, n)}
-	for i := range q.slots {
-		q.slots[i].seq.Store(uint64(i))
-	}
-	return q
-}
-
-// claim reserves the next slot for a producer, or returns nil when full.
-// The producer fills it and calls publish(pos).
-func (q *bridgeQueue) claim() (*bqSlot, uint64) {
-	for {
-		pos := q.tail.Load()
-		s := &q.slots[pos&q.mask]
-		switch d := int64(s.seq.Load() - pos); {
-		case d == 0:
-			if q.tail.CompareAndSwap(pos, pos+1) {
-				return s, pos
-			}
-		case d < 0:
-			return nil, 0
-		}
-	}
-}
-
-// publish hands a filled slot to the consumer.
-func (s *bqSlot) publish(pos uint64) { s.seq.Store(pos + 1) }
-
-// peek returns the oldest published slot, or nil.
-func (q *bridgeQueue) peek() *bqSlot {
-	s := &q.slots[q.head&q.mask]
-	if s.seq.Load() != q.head+1 {
-		return nil
-	}
-	return s
-}
-
-// pop frees the slot peek returned for producers.
-func (q *bridgeQueue) pop() {
-	q.slots[q.head&q.mask].seq.Store(q.head + q.mask + 1)
-	q.head++
-}
 
 // bridgeState is the engine's part of the bridge doors.
 type bridgeState struct {
-	queues                                                []*bridgeQueue // per core
+	inboxes                                               []*inbox // per core
 	taps                                                  atomic.Pointer[tapSet]
 	tapMu                                                 sync.Mutex // serializes tap set copies (control path)
 	inflight                                              atomic.Int64
@@ -132,9 +65,9 @@ func (b *bridgeState) init(cores, depth int) {
 	if depth <= 0 {
 		depth = defaultBridgeDepth
 	}
-	b.queues = make([]*bridgeQueue, cores)
-	for i := range b.queues {
-		b.queues[i] = newBridgeQueue(depth)
+	b.inboxes = make([]*inbox, cores)
+	for i := range b.inboxes {
+		b.inboxes[i] = newInbox(depth)
 	}
 }
 
@@ -154,7 +87,7 @@ func (b *bridgeState) quiesce() {
 // never blocks: false means the packet was dropped (and counted).
 func (e *Engine) Inject(sid route.SessionID, pkt []byte) bool {
 	e.br.inflight.Add(1)
-	ok := e.inject(bqInject, sid, pkt)
+	ok := e.inject(inboxInject, sid, pkt)
 	e.br.inflight.Add(-1)
 	if !ok {
 		e.br.injectDrops.Add(1)
@@ -167,7 +100,7 @@ func (e *Engine) Inject(sid route.SessionID, pkt []byte) bool {
 // false means the request was not queued.
 func (e *Engine) RequestKeyframe(sid route.SessionID) bool {
 	e.br.inflight.Add(1)
-	ok := e.inject(bqKeyframe, sid, nil)
+	ok := e.inject(inboxKeyframe, sid, nil)
 	e.br.inflight.Add(-1)
 	if ok {
 		e.br.keyframeReqs.Add(1)
@@ -183,17 +116,17 @@ func (e *Engine) inject(op uint8, sid route.SessionID, pkt []byte) bool {
 	if s == nil || s.Role != route.RolePublisher {
 		return false
 	}
-	if op == bqInject && (!s.Virtual || len(pkt) < 12 || len(pkt) > bridgeMTU) {
+	if op == inboxInject && (!s.Virtual || len(pkt) < 12 || len(pkt) > bridgeMTU) {
 		return false
 	}
 	owner := e.ownerOf(s)
-	slot, pos := e.br.queues[owner].claim()
+	slot, pos := e.br.inboxes[owner].claim()
 	if slot == nil {
 		return false
 	}
 	slot.op, slot.sid, slot.n = op, sid, uint16(copy(slot.buf[:], pkt))
 	slot.publish(pos)
-	if op == bqInject {
+	if op == inboxInject {
 		e.br.injected.Add(1)
 	}
 	if c := e.cores[owner]; e.cfg.WakeTimeout == 0 && c.sleeping.CompareAndSwap(true, false) {
@@ -211,15 +144,15 @@ func (e *Engine) BridgeStats() BridgeStats {
 	}
 }
 
-// bridgeWork reports whether Inject or RequestKeyframe queued anything for
+// inboxWork reports whether Inject or RequestKeyframe queued anything for
 // this core (its check before sleeping).
-func (c *core) bridgeWork() bool { return c.e.br.queues[c.id].peek() != nil }
+func (c *core) inboxWork() bool { return c.e.br.inboxes[c.id].peek() != nil }
 
-// drainBridge takes up to ringBurst injected packets and keyframe requests.
+// drainInbox takes up to ringBurst injected packets and keyframe requests.
 // A slot naming a session this round's table does not know yet (the table
 // that added it was published after begin) waits for the next round.
-func (c *core) drainBridge() int {
-	q := c.e.br.queues[c.id]
+func (c *core) drainInbox() int {
+	q := c.e.br.inboxes[c.id]
 	n := 0
 	for ; n < ringBurst; n++ {
 		sl := q.peek()
@@ -230,11 +163,11 @@ func (c *core) drainBridge() int {
 			break
 		}
 		switch sl.op {
-		case bqInject:
+		case inboxInject:
 			c.onInject(sl.sid, sl.buf[:sl.n])
-		case bqWire:
+		case inboxWire:
 			c.onWire(sl.sid, sl.buf[:sl.n])
-		case bqKeyframe:
+		case inboxKeyframe:
 			if s := c.tbl.Session(sl.sid); s != nil && c.e.ownerOf(s) == c.id {
 				c.wantKeyframe(c.tbl, sl.sid)
 			}

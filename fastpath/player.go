@@ -70,9 +70,6 @@ func getSR(b []byte) rtcpx.SRSource {
 		At: int64(binary.BigEndian.Uint64(b[12:]))}
 }
 
-// free is how many messages the ring can take now (its producer's view).
-func (r *ring) free() int { return int(r.mask + 1 - (r.tail.Load() - r.head.Load())) }
-
 // onQualityMsg handles a quality op taken from core from's ring.
 func (c *core) onQualityMsg(from int, m msg) {
 	switch m.op {

@@ -170,29 +170,6 @@ func (c *core) tickPublisher(pid route.SessionID) {
 	}
 }
 
-// outBuf returns room for one datagram in the out batch, flushing it when full.
-func (c *core) outBuf() []byte {
-	buf := c.out.Buf()
-	if buf == nil {
-		c.flush()
-		buf = c.out.Buf()
-	}
-	return buf
-}
-
-// commitRTCP encrypts the n-byte plaintext RTCP at the start of buf (the
-// last outBuf) in place and queues it for session st.
-func (c *core) commitRTCP(st *sessState, buf []byte, n int) bool {
-	enc, err := st.tx.EncryptRTCP(buf, buf[:n], &c.rhdr)
-	if err != nil || len(enc) > len(buf) || &enc[0] != &buf[0] {
-		c.cnt.drops[DropSRTP].Add(1)
-		return false
-	}
-	c.emit(st, len(enc), uint64(st.id)<<32|uint64(st.epoch))
-	c.cnt.rtcpOut.Add(1)
-	return true
-}
-
 // sendNACK sends generic NACKs (RFC 4585 §6.2.1) for seqs of mediaSSRC,
 // as many packets as they need.
 func (c *core) sendNACK(st *sessState, mediaSSRC uint32, seqs []uint16) {

@@ -7,6 +7,13 @@ import (
 	"github.com/fanout/fanout/fastpath/udpio"
 )
 
+// The fastpath's queues, all bounded, none locked, none allocating per
+// packet: a core's packet slab (slab, pkt); the core-to-core rings (ring,
+// single producer, single consumer) for fan-out, hand-offs and buffers
+// going home; each core's inbox (multi producer: Inject, RequestKeyframe,
+// TCP frames); and each tap's ring (tapRing: the owner core to one reader
+// goroutine). A full queue is a counted drop, never a wait.
+
 // pkt is a slab packet buffer. A core takes it from its own slab, fills it
 // once and may then hand read-only references to other cores through their
 // rings (quic-go's packetBuffer: reference-counted, panics on misuse). When
@@ -97,6 +104,9 @@ func (r *ring) pop() (msg, bool) {
 // empty reports whether nothing is queued (a consumer's check before sleeping).
 func (r *ring) empty() bool { return r.head.Load() == r.tail.Load() }
 
+// free is how many messages the ring can take now (its producer's view).
+func (r *ring) free() int { return int(r.mask + 1 - (r.tail.Load() - r.head.Load())) }
+
 // slab is a core's preallocated packet buffers and its free list. Only the
 // home core takes from it; buffers come back through put (home core) or the
 // return rings (other cores).
@@ -137,3 +147,137 @@ func (s *slab) put(p *pkt) {
 	}
 	s.free = append(s.free, p)
 }
+
+// inboxSlot is one slot of an inbox: seq is the slot's turn (Vyukov).
+type inboxSlot struct {
+	seq atomic.Uint64
+	op  uint8
+	n   uint16
+	sid route.SessionID
+	buf [bridgeMTU]byte
+}
+
+// inbox is a core's door for other goroutines (Engine.Inject,
+// RequestKeyframe, and SRTP frames from TCP peers, inbox.go and tcp.go):
+// a bounded multi-producer single-consumer queue (Dmitry
+// Vyukov's bounded MPMC queue, with the owner core as the only consumer):
+// producers claim a slot with one CAS, fill it, then publish it; the core
+// reads published slots in order. No locks, no allocation.
+type inbox struct {
+	_     [64]byte
+	tail  atomic.Uint64 // next slot to claim; written by producers
+	_     [56]byte
+	head  uint64 // next slot to read; the owner core's alone
+	mask  uint64
+	slots []inboxSlot
+}
+
+func newInbox(size int) *inbox {
+	n := 1
+	for n < size {
+		n <<= 1
+	}
+	q := &inbox{mask: uint64(n - 1), slots: make([]inboxSlot, n)}
+	for i := range q.slots {
+		q.slots[i].seq.Store(uint64(i))
+	}
+	return q
+}
+
+// claim reserves the next slot for a producer, or returns nil when full.
+// The producer fills it and calls publish(pos).
+func (q *inbox) claim() (*inboxSlot, uint64) {
+	for {
+		pos := q.tail.Load()
+		s := &q.slots[pos&q.mask]
+		switch d := int64(s.seq.Load() - pos); {
+		case d == 0:
+			if q.tail.CompareAndSwap(pos, pos+1) {
+				return s, pos
+			}
+		case d < 0:
+			return nil, 0
+		}
+	}
+}
+
+// publish hands a filled slot to the consumer.
+func (s *inboxSlot) publish(pos uint64) { s.seq.Store(pos + 1) }
+
+// peek returns the oldest published slot, or nil.
+func (q *inbox) peek() *inboxSlot {
+	s := &q.slots[q.head&q.mask]
+	if s.seq.Load() != q.head+1 {
+		return nil
+	}
+	return s
+}
+
+// pop frees the slot peek returned for producers.
+func (q *inbox) pop() {
+	q.slots[q.head&q.mask].seq.Store(q.head + q.mask + 1)
+	q.head++
+}
+
+// tapSlot is one ring entry; the payload is copied in by the owner core.
+type tapSlot struct {
+	kind  route.Kind
+	sr    bool
+	n     uint16
+	rtpTS uint32
+	ntp   uint64
+	at    int64
+	buf   [bridgeMTU]byte
+}
+
+// tapRing is a Tap's bounded single-producer single-consumer queue: the
+// publisher's owner core writes, the tap's one reader goroutine reads. The
+// producer never blocks: a full ring is a counted drop (Tap.slot).
+type tapRing struct {
+	_     [64]byte
+	head  atomic.Uint64 // next slot to read; the reader's
+	_     [56]byte
+	tail  atomic.Uint64 // next slot to write; the owner core's
+	_     [56]byte
+	mask  uint64
+	slots []tapSlot
+}
+
+// init sizes the ring to depth rounded up to a power of two.
+func (r *tapRing) init(depth int) {
+	n := 1
+	for n < depth {
+		n <<= 1
+	}
+	r.mask, r.slots = uint64(n-1), make([]tapSlot, n)
+}
+
+// claim returns the next slot for the producer to fill and its position,
+// or nil when the ring is full.
+func (r *tapRing) claim() (*tapSlot, uint64) {
+	tl := r.tail.Load()
+	if tl-r.head.Load() > r.mask {
+		return nil, 0
+	}
+	return &r.slots[tl&r.mask], tl
+}
+
+// publish hands the slot claimed at tl to the reader.
+func (r *tapRing) publish(tl uint64) { r.tail.Store(tl + 1) }
+
+// front returns the oldest published slot for the reader, or nil; it stays
+// the reader's until advance.
+func (r *tapRing) front() *tapSlot {
+	h := r.head.Load()
+	if h == r.tail.Load() {
+		return nil
+	}
+	return &r.slots[h&r.mask]
+}
+
+// advance gives the slot front returned back to the producer.
+func (r *tapRing) advance() { r.head.Store(r.head.Load() + 1) }
+
+// empty reports whether nothing is published (the reader's check before it
+// blocks).
+func (r *tapRing) empty() bool { return r.head.Load() == r.tail.Load() }

@@ -23,17 +23,6 @@ type TapPacket struct {
 	Data    []byte    // RTP packet, header extensions kept; valid until the next Next
 }
 
-// tapSlot is one ring entry; the payload is copied in by the owner core.
-type tapSlot struct {
-	kind  route.Kind
-	sr    bool
-	n     uint16
-	rtpTS uint32
-	ntp   uint64
-	at    int64
-	buf   [bridgeMTU]byte
-}
-
 // Tap copies one publisher's decrypted RTP and sender reports out of the
 // fastpath for one reader goroutine (rtc_to_rtmp). The owner core is the
 // only producer and never blocks: when the ring is full the packet is
@@ -42,14 +31,7 @@ type Tap struct {
 	e     *Engine
 	sid   route.SessionID
 	epoch uint32
-
-	_     [64]byte
-	head  atomic.Uint64 // next slot to read; the reader's
-	_     [56]byte
-	tail  atomic.Uint64 // next slot to write; the owner core's
-	_     [56]byte
-	mask  uint64
-	slots []tapSlot
+	ring  tapRing // queues.go
 
 	held    bool        // reader: Next lent out the slot at head
 	waiting atomic.Bool // reader is about to block on wake
@@ -72,12 +54,8 @@ func (e *Engine) OpenTap(sid route.SessionID, epoch uint32, depth int) *Tap {
 	if depth <= 0 {
 		depth = defaultTapDepth
 	}
-	n := 1
-	for n < depth {
-		n <<= 1
-	}
-	t := &Tap{e: e, sid: sid, epoch: epoch, mask: uint64(n - 1), slots: make([]tapSlot, n),
-		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	t := &Tap{e: e, sid: sid, epoch: epoch, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	t.ring.init(depth)
 	var old *Tap
 	e.br.tapMu.Lock()
 	cur := e.br.taps.Load()
@@ -127,12 +105,10 @@ func (t *Tap) Written() uint64 { return t.written.Load() }
 func (t *Tap) Next(stop <-chan struct{}) (TapPacket, bool) {
 	if t.held {
 		t.held = false
-		t.head.Store(t.head.Load() + 1)
+		t.ring.advance()
 	}
 	for {
-		h := t.head.Load()
-		if h != t.tail.Load() {
-			s := &t.slots[h&t.mask]
+		if s := t.ring.front(); s != nil {
 			t.held = true
 			return TapPacket{Kind: s.kind, SR: s.sr, NTP: s.ntp, RTPTime: s.rtpTS,
 				At: t.e.started.Add(time.Duration(s.at)), Data: s.buf[:s.n]}, true
@@ -143,7 +119,7 @@ func (t *Tap) Next(stop <-chan struct{}) (TapPacket, bool) {
 		// Set the flag, then look again: the core stores tail before it
 		// reads the flag, so one of the two sees the other.
 		t.waiting.Store(true)
-		if h != t.tail.Load() {
+		if !t.ring.empty() {
 			t.waiting.Store(false)
 			continue
 		}
@@ -160,18 +136,17 @@ func (t *Tap) Next(stop <-chan struct{}) (TapPacket, bool) {
 
 // slot claims the next ring slot for the owner core, or counts a drop.
 func (t *Tap) slot() (*tapSlot, uint64) {
-	tl := t.tail.Load()
-	if tl-t.head.Load() > t.mask {
+	sl, tl := t.ring.claim()
+	if sl == nil {
 		t.dropped.Add(1)
 		t.e.br.tapDrops.Add(1)
-		return nil, 0
 	}
-	return &t.slots[tl&t.mask], tl
+	return sl, tl
 }
 
 // commit publishes the slot and wakes a waiting reader.
 func (t *Tap) commit(tl uint64) {
-	t.tail.Store(tl + 1)
+	t.ring.publish(tl)
 	t.written.Add(1)
 	t.e.br.tapped.Add(1)
 	if t.waiting.Load() && t.waiting.CompareAndSwap(true, false) {

@@ -60,9 +60,9 @@ func (e *Engine) TCPClosed(peer netip.AddrPort) {
 	e.upcall(e.cores[0], route.UpTCPClosed, sid, peer, nil)
 }
 
-// bqWire is a bridge-queue op: an SRTP/SRTCP frame that arrived on a TCP
+// inboxWire is a bridge-queue op: an SRTP/SRTCP frame that arrived on a TCP
 // connection, handled by the owner core like a datagram of its session.
-const bqWire uint8 = 16
+const inboxWire uint8 = 16
 
 // injectWire queues an SRTP/SRTCP frame from a TCP peer for the owner core
 // through its bounded multi-producer queue (the gnet loops are producers).
@@ -74,12 +74,12 @@ func (e *Engine) injectWire(s *route.Session, frame []byte) {
 	e.br.inflight.Add(1)
 	defer e.br.inflight.Add(-1)
 	owner := e.ownerOf(s)
-	slot, pos := e.br.queues[owner].claim()
+	slot, pos := e.br.inboxes[owner].claim()
 	if slot == nil {
 		e.cores[0].cnt.drops[DropRingFull].Add(1)
 		return
 	}
-	slot.op, slot.sid, slot.n = bqWire, s.ID, uint16(copy(slot.buf[:], frame))
+	slot.op, slot.sid, slot.n = inboxWire, s.ID, uint16(copy(slot.buf[:], frame))
 	slot.publish(pos)
 	if c := e.cores[owner]; e.cfg.WakeTimeout == 0 && c.sleeping.CompareAndSwap(true, false) {
 		c.waker.Wake()
