@@ -9,6 +9,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/fanout/fanout/fastpath/route"
+	"github.com/fanout/fanout/fastpath/rtcpx"
 	"github.com/fanout/fanout/fastpath/udpio"
 )
 
@@ -114,7 +115,7 @@ func TestAllocsPerPacket(t *testing.T) {
 		pliFrom := r.players[0].addr
 		ctx := r.playerRTCPContext(t)
 		pli := make([]byte, 12)
-		pli[0], pli[1] = 0x80|fmtPLI, rtcpPSFB
+		pli[0], pli[1] = 0x80|rtcpx.FmtPLI, rtcpx.TypePSFB
 		binary.BigEndian.PutUint16(pli[2:], 2)
 		binary.BigEndian.PutUint32(pli[8:], pubSSRC)
 		enc := make([]byte, 0, 100)

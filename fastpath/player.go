@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 
+	"github.com/fanout/fanout/fastpath/nack"
 	"github.com/fanout/fanout/fastpath/route"
 	"github.com/fanout/fanout/fastpath/rtcpx"
 )
@@ -121,10 +122,11 @@ func (c *core) onPlayerMsg(m msg) {
 // player's rewrite offset, then resent from the publisher's history, here
 // or through the publisher's core.
 func (c *core) onPlayerNACK(s *route.Session, st *sessState, p []byte) {
-	if !s.NACK || len(p) < 12 {
+	_, _, media, fci, ok := rtcpx.ParseFeedback(p)
+	if !s.NACK || !ok {
 		return
 	}
-	kind, ok := trackOf(s, binary.BigEndian.Uint32(p[8:]))
+	kind, ok := trackOf(s, media)
 	if !ok {
 		return
 	}
@@ -133,16 +135,7 @@ func (c *core) onPlayerNACK(s *route.Session, st *sessState, p []byte) {
 		return
 	}
 	seqs := c.seqs[:0]
-	for fci := p[12:]; len(fci) >= 4; fci = fci[4:] {
-		pid, blp := binary.BigEndian.Uint16(fci), binary.BigEndian.Uint16(fci[2:])
-		seqs = c.mapNACK(st, ot, seqs, pid)
-		for i := uint16(0); blp != 0; i++ {
-			if blp&1 != 0 {
-				seqs = c.mapNACK(st, ot, seqs, pid+i+1)
-			}
-			blp >>= 1
-		}
-	}
+	nack.ParseNACK(fci, func(seq uint16) { seqs = c.mapNACK(st, ot, seqs, seq) })
 	if len(seqs) == 0 {
 		return
 	}
@@ -155,6 +148,12 @@ func (c *core) onPlayerNACK(s *route.Session, st *sessState, p []byte) {
 		c.forwardNACK(o, s, kind, pub, seqs)
 		return
 	}
+	c.serveNACK(s, st, kind, pub, seqs)
+}
+
+// serveNACK resends seqs of publisher pub, which this core owns, to player
+// s from the publisher's history.
+func (c *core) serveNACK(s *route.Session, st *sessState, kind route.Kind, pub *route.Session, seqs []uint16) {
 	q := c.sess[pub.ID].pub
 	for _, seq := range seqs {
 		if q == nil || q.hist[kind] == nil {
@@ -247,25 +246,16 @@ func (c *core) resend(ps *route.Session, pst *sessState, kind route.Kind, src ro
 // sends it: loss and jitter for the counters, and the RTT from LSR/DLSR
 // echoing our SRs (RFC 3550 §6.4.1).
 func (c *core) onPlayerRR(s *route.Session, st *sessState, p []byte) {
-	off := 8
-	if p[1] == rtcpSR {
-		off = 28
-	}
-	for i := 0; i < int(p[0]&0x1f) && off+24 <= len(p); i, off = i+1, off+24 {
-		b := p[off : off+24]
-		kind, ok := trackOf(s, binary.BigEndian.Uint32(b))
+	rtcpx.Reports(p, func(rb rtcpx.ReportBlock) {
+		kind, ok := trackOf(s, rb.SSRC)
 		if !ok {
-			continue
+			return
 		}
-		rb := &st.pq.rr[kind]
-		rb.SSRC, rb.FractionLost = binary.BigEndian.Uint32(b), b[4]
-		rb.TotalLost = int32(uint32(b[5])<<16|uint32(b[6])<<8|uint32(b[7])) << 8 >> 8
-		rb.ExtHighestSeq, rb.Jitter = binary.BigEndian.Uint32(b[8:]), binary.BigEndian.Uint32(b[12:])
-		rb.LSR, rb.DLSR = binary.BigEndian.Uint32(b[16:]), binary.BigEndian.Uint32(b[20:])
+		st.pq.rr[kind] = rb
 		if rtt, ok := st.pq.rttLog.RTT(rb.LSR, rb.DLSR, c.now); ok {
 			st.pq.rtt = rtt
 		}
-	}
+	})
 }
 
 // tickPlayer ends a join wait that timed out and sends the player its

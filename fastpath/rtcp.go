@@ -4,18 +4,7 @@ import (
 	"encoding/binary"
 
 	"github.com/fanout/fanout/fastpath/route"
-)
-
-// RTCP packet types and feedback formats (RFC 3550 §12.1, RFC 4585 §6).
-const (
-	rtcpRR      = 201
-	rtcpXR      = 207
-	rtcpRTPFB   = 205
-	rtcpPSFB    = 206
-	fmtNACK     = 1
-	fmtPLI      = 1
-	fmtFIR      = 4 // RFC 5104 §4.3.1
-	rtcpMinSize = 4
+	"github.com/fanout/fanout/fastpath/rtcpx"
 )
 
 // onRTCP decrypts and handles a compound RTCP packet.
@@ -26,46 +15,31 @@ func (c *core) onRTCP(s *route.Session, st *sessState, b []byte) {
 		return
 	}
 	c.cnt.rtcpIn.Add(1)
-	c.tapRTCP(s, plain) // sender reports for rtc_to_rtmp (tap.go)
 	c.handleRTCP(s, st, plain)
 }
 
 // handleRTCP walks a decrypted compound RTCP packet of session s (RFC 3550
-// §6.1). It acts only on s's own state, its stream's publisher (keyframe
-// requests, history lookups) and counters: whatever s sends, no other
-// session is touched (FuzzRTCP). A malformed packet stops the walk.
+// §6.1, rtcpx.Walk). It acts only on s's own state, its stream's publisher
+// (keyframe requests, history lookups), its tap and counters: whatever s
+// sends, no other session is touched (FuzzRTCP). A malformed packet stops
+// the walk and is counted; the packets before it stay handled.
 func (c *core) handleRTCP(s *route.Session, st *sessState, plain []byte) {
-	for len(plain) >= rtcpMinSize {
-		if plain[0]>>6 != 2 {
-			c.cnt.drops[DropRTCPMalformed].Add(1)
-			return
-		}
-		size := 4 * (int(binary.BigEndian.Uint16(plain[2:])) + 1)
-		if size > len(plain) {
-			c.cnt.drops[DropRTCPMalformed].Add(1)
-			return
-		}
-		p := plain[:size]
-		if p[0]&0x20 != 0 && size == len(plain) { // RFC 3550 §6.4.1: padding, last packet only
-			if pad := int(p[size-1]); pad > 0 && pad <= size-rtcpMinSize {
-				p = p[:size-pad]
-			}
-		}
-		c.onRTCPPacket(s, st, p)
-		plain = plain[size:]
+	if _, ok := rtcpx.Walk(plain, func(pt, count uint8, p []byte) {
+		c.onRTCPPacket(s, st, pt, count, p)
+	}); !ok {
+		c.cnt.drops[DropRTCPMalformed].Add(1)
 	}
 }
 
 // onRTCPPacket handles one packet of a compound. From players: PLI/FIR
 // (coalesced into one keyframe request to the publisher), NACK (served from
-// the history), RR (loss, jitter, RTT). From publishers: SR (RR's LSR, SRs
-// to players), XR DLRR (RTT).
-func (c *core) onRTCPPacket(s *route.Session, st *sessState, p []byte) {
-	format, pt := p[0]&0x1f, p[1]
+// the history), RR (loss, jitter, RTT). From publishers: SR (to its tap for
+// rtc_to_rtmp, RR's LSR, SRs to players), XR DLRR (RTT).
+func (c *core) onRTCPPacket(s *route.Session, st *sessState, pt, format uint8, p []byte) {
 	player := s.Role == route.RolePlayer
 	switch {
-	case pt == rtcpPSFB && (format == fmtPLI || format == fmtFIR):
-		if format == fmtPLI {
+	case pt == rtcpx.TypePSFB && (format == rtcpx.FmtPLI || format == rtcpx.FmtFIR):
+		if format == rtcpx.FmtPLI {
 			c.cnt.pliIn.Add(1)
 		} else {
 			c.cnt.firIn.Add(1)
@@ -74,16 +48,19 @@ func (c *core) onRTCPPacket(s *route.Session, st *sessState, p []byte) {
 			st.pq.plis++
 			c.keyframeFor(s.Stream)
 		}
-	case pt == rtcpRTPFB && format == fmtNACK:
+	case pt == rtcpx.TypeRTPFB && format == rtcpx.FmtNACK:
 		c.cnt.nackIn.Add(1)
 		if player {
 			c.onPlayerNACK(s, st, p)
 		}
-	case (pt == rtcpRR || pt == rtcpSR) && player && len(p) >= 8:
+	case (pt == rtcpx.TypeRR || pt == rtcpx.TypeSR) && player:
 		c.onPlayerRR(s, st, p)
-	case pt == rtcpSR && st.pub != nil:
-		c.onPublisherSR(s, st.pub, p)
-	case pt == rtcpXR && st.pub != nil:
+	case pt == rtcpx.TypeSR:
+		c.tapSR(s, p) // rtc_to_rtmp (tap.go)
+		if st.pub != nil {
+			c.onPublisherSR(s, st.pub, p)
+		}
+	case pt == rtcpx.TypeXR && st.pub != nil:
 		c.onPublisherXR(st.pub, p)
 	}
 }
@@ -115,14 +92,10 @@ func (c *core) requestKeyframes() {
 
 // sendPLI queues an encrypted Picture Loss Indication (RFC 4585 §6.3.1).
 func (c *core) sendPLI(st *sessState, mediaSSRC uint32) {
-	buf := c.out.Buf()
-	if buf == nil {
-		c.flush()
-		buf = c.out.Buf()
-	}
-	buf[0], buf[1] = 0x80|fmtPLI, rtcpPSFB
+	buf := c.outBuf()
+	buf[0], buf[1] = 0x80|rtcpx.FmtPLI, rtcpx.TypePSFB
 	binary.BigEndian.PutUint16(buf[2:], 2)
-	binary.BigEndian.PutUint32(buf[4:], 1) // sender SSRC: Fanout sends no media to publishers
+	binary.BigEndian.PutUint32(buf[4:], fanoutSSRC) // Fanout sends no media to publishers
 	binary.BigEndian.PutUint32(buf[8:], mediaSSRC)
 	enc, err := st.tx.EncryptRTCP(buf, buf[:12], &c.rhdr)
 	if err != nil || &enc[0] != &buf[0] {

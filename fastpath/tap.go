@@ -1,16 +1,13 @@
 package fastpath
 
 import (
-	"encoding/binary"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/fanout/fanout/fastpath/route"
+	"github.com/fanout/fanout/fastpath/rtcpx"
 )
-
-// rtcpSR is the RTCP sender report packet type (RFC 3550 §6.4.1).
-const rtcpSR = 200
 
 // TapPacket is one item a Tap delivers: a decrypted RTP packet, or the
 // NTP/RTP timestamp pair of an RTCP sender report.
@@ -189,28 +186,24 @@ func (c *core) tapRTP(s *route.Session, kind route.Kind, plain []byte) {
 	t.commit(tl)
 }
 
-// tapRTCP copies the timestamps of each sender report in a decrypted
-// compound RTCP packet of publisher s to its tap.
-func (c *core) tapRTCP(s *route.Session, plain []byte) {
+// tapSR copies the timestamps of a sender report of publisher s (one
+// packet of a compound, from rtcpx.Walk) to its tap.
+func (c *core) tapSR(s *route.Session, p []byte) {
 	t := c.tapOf(s)
 	if t == nil {
 		return
 	}
-	for len(plain) >= rtcpMinSize {
-		size := 4 * (int(binary.BigEndian.Uint16(plain[2:])) + 1)
-		if plain[0]>>6 != 2 || size > len(plain) {
-			return
-		}
-		if plain[1] == rtcpSR && size >= 20 {
-			if kind, ok := trackOf(s, binary.BigEndian.Uint32(plain[4:])); ok {
-				if sl, tl := t.slot(); sl != nil {
-					sl.kind, sl.sr, sl.at, sl.n = kind, true, c.now, 0
-					sl.ntp = binary.BigEndian.Uint64(plain[8:])
-					sl.rtpTS = binary.BigEndian.Uint32(plain[16:])
-					t.commit(tl)
-				}
-			}
-		}
-		plain = plain[size:]
+	si, ok := rtcpx.ParseSR(p)
+	if !ok {
+		return
+	}
+	kind, ok := trackOf(s, si.SSRC)
+	if !ok {
+		return
+	}
+	if sl, tl := t.slot(); sl != nil {
+		sl.kind, sl.sr, sl.at, sl.n = kind, true, c.now, 0
+		sl.ntp, sl.rtpTS = si.NTP, si.RTPTime
+		t.commit(tl)
 	}
 }

@@ -27,8 +27,6 @@ func TestZeroAlloc(t *testing.T) {
 			n := 0
 			ParseNACK(buf[12:28], func(uint16) { n++ })
 		},
-		"BuildRTX":  func() { _, _ = BuildRTX(buf, pkt, 1, 97, seq) },
-		"UnwrapRTX": func() { _, _, _ = UnwrapRTX(buf, pkt, 1, 96) },
 	}
 	for name, f := range cases {
 		f() // warm up
@@ -114,16 +112,6 @@ func BenchmarkParseNACK(b *testing.B) {
 	sum := 0
 	for b.Loop() {
 		ParseNACK(buf[12:n], func(s uint16) { sum += int(s) })
-	}
-}
-
-func BenchmarkBuildRTX(b *testing.B) {
-	pkt := rtpPacket(1, 96, 1150)
-	buf := make([]byte, 1500)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(pkt)))
-	for b.Loop() {
-		_, _ = BuildRTX(buf, pkt, 1, 97, 5)
 	}
 }
 

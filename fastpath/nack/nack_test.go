@@ -263,50 +263,6 @@ func rtpPacket(seq uint16, pt uint8, payload int) []byte {
 	return b
 }
 
-func TestRTX(t *testing.T) {
-	orig := rtpPacket(4242, 96, 300)
-	dst := make([]byte, 1500)
-	n, ok := BuildRTX(dst, orig, 0xaabbccdd, 97, 17)
-	if !ok {
-		t.Fatal("BuildRTX failed")
-	}
-	var rtx, o rtp.Packet
-	if err := rtx.Unmarshal(dst[:n]); err != nil {
-		t.Fatal(err)
-	}
-	_ = o.Unmarshal(orig)
-	if rtx.SSRC != 0xaabbccdd || rtx.PayloadType != 97 || rtx.SequenceNumber != 17 || rtx.Padding ||
-		rtx.Timestamp != o.Timestamp || !rtx.Marker || rtx.CSRC[0] != 7 || !bytes.Equal(rtx.GetExtension(3), []byte{1, 2}) {
-		t.Fatalf("rtx header %+v", rtx.Header)
-	}
-	if osn := uint16(rtx.Payload[0])<<8 | uint16(rtx.Payload[1]); osn != 4242 || !bytes.Equal(rtx.Payload[2:], o.Payload) {
-		t.Fatalf("osn %d payload mismatch", osn)
-	}
-	// Unwrap in place gives the original back (without its padding).
-	m, osn, ok := UnwrapRTX(dst, dst[:n], 0x11223344, 96)
-	if !ok || osn != 4242 {
-		t.Fatal("unwrap failed")
-	}
-	var back rtp.Packet
-	if err := back.Unmarshal(dst[:m]); err != nil {
-		t.Fatal(err)
-	}
-	if back.SequenceNumber != 4242 || back.SSRC != o.SSRC || back.PayloadType != 96 || !bytes.Equal(back.Payload, o.Payload) {
-		t.Fatalf("unwrapped %+v", back.Header)
-	}
-	for _, bad := range [][]byte{nil, {0x80}, make([]byte, 12), {0x90, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xbe, 0xde, 0, 9}, {0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 200}} {
-		if _, ok := BuildRTX(dst, bad, 1, 2, 3); ok && len(bad) < 12 {
-			t.Errorf("BuildRTX accepted %x", bad)
-		}
-		if _, _, ok := UnwrapRTX(dst, bad, 1, 2); ok {
-			t.Errorf("UnwrapRTX accepted %x", bad)
-		}
-	}
-	if _, ok := BuildRTX(dst[:50], orig, 1, 2, 3); ok {
-		t.Error("BuildRTX overran a small dst")
-	}
-}
-
 // TestReceiverRandomLoss drives the receiver with random loss and reorder,
 // retransmitting what it asks for, and checks every hole is repaired.
 func TestReceiverRandomLoss(t *testing.T) {

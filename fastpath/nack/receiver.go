@@ -1,7 +1,8 @@
 // Package nack implements RTP loss repair for the fastpath: the receiver
 // side that detects gaps in a publisher's stream and schedules generic NACKs
-// (RFC 4585 §6.2.1), and the sender side that keeps a per-track packet
-// history to answer players' NACKs, by plain resend or by RTX (RFC 4588).
+// (RFC 4585 §6.2.1), the NACK packet builder and FCI parser, and the sender
+// side that keeps a per-track packet history to answer players' NACKs by
+// plain resend on the player's SSRC (Fanout negotiates no RTX, RFC 4588).
 //
 // It may be imported by fastpath and its sub-packages; it imports only the
 // standard library. Nothing here is safe for concurrent use: every Receiver
