@@ -93,12 +93,8 @@ func FuzzWalk(f *testing.F) {
 func parseEverything(p []byte) {
 	_, _ = ParseSR(p)
 	Reports(p, func(ReportBlock) {})
-	if _, _, _, fci, ok := ParseFeedback(p); ok {
-		ParseFIR(fci, func(uint32, uint8) {})
-		_, _, _ = ParseREMB(fci)
-	}
+	_, _, _, _, _ = ParseFeedback(p)
 	XRBlocks(p, func(_ uint8, block []byte) {
-		_, _ = ParseRRTR(block)
 		ParseDLRR(block, func(_, _, _ uint32) {})
 	})
 	_, _, _ = FindDLRR(p, 1)

@@ -1,7 +1,7 @@
 package rtcpx
 
 import (
-	"math"
+	"encoding/binary"
 	"testing"
 	"time"
 
@@ -131,8 +131,12 @@ func TestBuildersInterop(t *testing.T) {
 	if rrtr, isRRTR := xr.Reports[0].(*rtcp.ReceiverReferenceTimeReportBlock); xr.SenderSSRC != 77 || !isRRTR || rrtr.NTPTimestamp != 0x0102030405060708 {
 		t.Fatalf("XR %+v", xr)
 	}
-	if ntp, ok := ParseRRTR(buf[8:n]); !ok || ntp != 0x0102030405060708 {
-		t.Error("ParseRRTR of our own block")
+	if _, ok := XRBlocks(buf[:n], func(bt uint8, block []byte) {
+		if bt != BlockRRTR || len(block) != 12 || binary.BigEndian.Uint64(block[4:]) != 0x0102030405060708 {
+			t.Errorf("RRTR block %x", block)
+		}
+	}); !ok {
+		t.Error("XRBlocks of our own RRTR")
 	}
 	if _, ok := BuildRR(buf[:20], 1, blocks...); ok {
 		t.Error("BuildRR overran dst")
@@ -148,28 +152,19 @@ func TestBuildersInterop(t *testing.T) {
 func TestFeedbackParsers(t *testing.T) {
 	fir := marshal(t, &rtcp.FullIntraRequest{SenderSSRC: 1, MediaSSRC: 0, FIR: []rtcp.FIREntry{{SSRC: 5, SequenceNumber: 3}, {SSRC: 6, SequenceNumber: 4}}})
 	format, sender, media, fci, ok := ParseFeedback(fir)
-	if !ok || format != FmtFIR || sender != 1 || media != 0 {
-		t.Fatalf("FIR header %d %d %d %v", format, sender, media, ok)
+	if !ok || format != FmtFIR || sender != 1 || media != 0 || len(fci) != 16 {
+		t.Fatalf("FIR header %d %d %d %d %v", format, sender, media, len(fci), ok)
 	}
-	var got [][2]uint32
-	ParseFIR(fci, func(ssrc uint32, seq uint8) { got = append(got, [2]uint32{ssrc, uint32(seq)}) })
-	if len(got) != 2 || got[0] != [2]uint32{5, 3} || got[1] != [2]uint32{6, 4} {
-		t.Fatalf("FIR entries %v", got)
-	}
-	remb := marshal(t, &rtcp.ReceiverEstimatedMaximumBitrate{SenderSSRC: 1, Bitrate: 2_500_000, SSRCs: []uint32{7, 8}})
-	_, _, _, fci, _ = ParseFeedback(remb)
-	bps, n, ok := ParseREMB(fci)
-	if !ok || n != 2 || math.Abs(float64(bps)-2.5e6) > 2.5e6/1000 {
-		t.Fatalf("REMB %d %d %v", bps, n, ok)
-	}
-	if _, _, ok := ParseREMB([]byte("REMX\x00\x00\x00\x00")); ok {
-		t.Error("REMB without its magic")
-	}
-	if _, _, ok := ParseREMB([]byte("REMB\x05\x00\x00\x00")); ok {
-		t.Error("REMB with missing SSRCs")
+	nack := marshal(t, &rtcp.TransportLayerNack{SenderSSRC: 2, MediaSSRC: 9, Nacks: []rtcp.NackPair{{PacketID: 100, LostPackets: 1}}})
+	format, sender, media, fci, ok = ParseFeedback(nack)
+	if !ok || format != FmtNACK || sender != 2 || media != 9 || len(fci) != 4 || binary.BigEndian.Uint16(fci) != 100 {
+		t.Fatalf("NACK header %d %d %d %x %v", format, sender, media, fci, ok)
 	}
 	if _, _, _, _, ok := ParseFeedback(marshal(t, &rtcp.ReceiverReport{})); ok {
 		t.Error("RR taken as feedback")
+	}
+	if _, _, _, _, ok := ParseFeedback(fir[:11]); ok {
+		t.Error("feedback shorter than its 12-byte header")
 	}
 }
 

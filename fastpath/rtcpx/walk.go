@@ -1,5 +1,6 @@
-// Package rtcpx is Fanout's zero-allocation RTCP: a compound-packet walker
-// and parsers for the packets the fastpath acts on, receive statistics per
+// Package rtcpx is Fanout's zero-allocation RTCP: the compound-packet walker
+// the fastpath reads every decrypted RTCP packet with (Walk) and parsers for
+// the packets it acts on (SR, RR report blocks, RTPFB/PSFB feedback, XR DLRR), receive statistics per
 // publisher SSRC (RFC 3550 §6.4 and Appendix A), and builders for Receiver
 // Reports to publishers, Sender Reports to players (translated from the
 // publisher's) and XR RRTR (RFC 3611) for round-trip times.
@@ -148,37 +149,6 @@ func ParseFeedback(p []byte) (format uint8, sender, media uint32, fci []byte, ok
 	return p[0] & 0x1f, binary.BigEndian.Uint32(p[4:]), binary.BigEndian.Uint32(p[8:]), p[12:], true
 }
 
-// ParseFIR calls fn for each FCI entry of a FIR (RFC 5104 §4.3.1.1: the
-// SSRC asked for a decoder refresh and a command sequence number that
-// repeats for retransmitted requests) and returns how many there were.
-func ParseFIR(fci []byte, fn func(ssrc uint32, seq uint8)) int {
-	n := 0
-	for ; len(fci) >= 8; fci = fci[8:] {
-		fn(binary.BigEndian.Uint32(fci), fci[4])
-		n++
-	}
-	return n
-}
-
-// ParseREMB reads a Receiver Estimated Maximum Bitrate (PSFB FMT 15,
-// draft-alvestrand-rmcat-remb §2.2): the bitrate in bits per second and how
-// many SSRCs it applies to.
-func ParseREMB(fci []byte) (bps uint64, ssrcs int, ok bool) {
-	if len(fci) < 8 || string(fci[:4]) != "REMB" {
-		return 0, 0, false
-	}
-	ssrcs = int(fci[4])
-	if len(fci) < 8+4*ssrcs {
-		return 0, 0, false
-	}
-	exp := fci[5] >> 2
-	mantissa := uint64(fci[5]&3)<<16 | uint64(fci[6])<<8 | uint64(fci[7])
-	if exp > 46 { // would overflow 64 bits; no real estimate is that large
-		return 0, 0, false
-	}
-	return mantissa << exp, ssrcs, true
-}
-
 // XR block types (RFC 3611 §4).
 const (
 	BlockRRTR = 4 // receiver reference time, §4.4
@@ -205,14 +175,6 @@ func XRBlocks(p []byte, fn func(bt uint8, block []byte)) (ssrc uint32, ok bool) 
 		b = b[size:]
 	}
 	return ssrc, true
-}
-
-// ParseRRTR reads the NTP timestamp of an RRTR block (RFC 3611 §4.4).
-func ParseRRTR(block []byte) (ntp uint64, ok bool) {
-	if len(block) < 12 || block[0] != BlockRRTR {
-		return 0, false
-	}
-	return binary.BigEndian.Uint64(block[4:]), true
 }
 
 // ParseDLRR calls fn for each sub-block of a DLRR block (RFC 3611 §4.5:
