@@ -3,7 +3,6 @@ package fastpath
 import (
 	"testing"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -65,50 +64,50 @@ func TestFrameWait(t *testing.T) {
 	}
 }
 
-// TestFrameWaitBounded: a frame whose marker never comes, while other
-// datagrams keep the socket busy, is still fanned out after FrameWait. The
-// send time is the kernel's receive timestamp on the player's socket
-// (loopback delivers within the send), so the test's own scheduling does
-// not count.
+// TestFrameWaitBounded: a frame whose marker is slow to come, while other
+// datagrams keep the socket busy, is fanned out once FrameWait has passed
+// on the loop's own clock; the loop does not read on for as long as input
+// keeps coming. Before the loop starts, its socket is filled with the
+// frame's first packet (marker clear), then junk, then the frame's last
+// packet (marker set). Reading the junk takes the loop far longer than
+// FrameWait (tens of thousands of datagrams against 1 ms), so a bounded
+// wait expires before the last packet (the loop's expiry counter moves),
+// while an unbounded one would read on to the marker and never expire. A
+// loop slowed down by load reads less junk per millisecond of its clock, so
+// load makes the expiry come sooner, not later: no wall-clock bound here.
 func TestFrameWaitBounded(t *testing.T) {
-	const wait = time.Millisecond
-	r := newRig(t, rigOptions{cfg: Config{Cores: 1, FrameWait: wait}, subs: 1, rcvbuf: 1 << 20})
+	const wait, junk = time.Millisecond, 20000
+	r := newRig(t, rigOptions{cfg: Config{Cores: 1, FrameWait: wait, SockBuf: 64 << 20}, subs: 1, rcvbuf: 1 << 20})
+	flood := newSink(t, 0)
+	buf := make([]byte, 1500)
+	r.marker = false
+	sendTo(t, r.pub.fd, r.e.Port(), r.next(buf)) // the frame opens
+	to := &unix.SockaddrInet4{Port: r.e.Port(), Addr: [4]byte{127, 0, 0, 1}}
+	for range junk {
+		if err := unix.Sendto(flood.fd, []byte{0xff, 1, 2, 3}, 0, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.marker = true
+	sendTo(t, r.pub.fd, r.e.Port(), r.next(buf)) // the frame's last packet, behind the junk
 	r.e.Start()
+
 	player := r.players[0].fd
-	if err := unix.SetsockoptInt(player, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+	tv := unix.NsecToTimeval(int64(5 * time.Second))
+	if err := unix.SetsockoptTimeval(player, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		t.Fatal(err)
 	}
-	flood := newSink(t, 0)
-	done := make(chan struct{})
-	go func() { // junk the loop must read and drop, back to back, for 50 ms
-		defer close(done)
-		junk := []byte{0xff, 1, 2, 3}
-		for end := time.Now().Add(50 * time.Millisecond); time.Now().Before(end); {
-			_ = unix.Sendto(flood.fd, junk, 0, &unix.SockaddrInet4{Port: r.e.Port(), Addr: [4]byte{127, 0, 0, 1}})
+	for i := range 2 {
+		if _, _, err := unix.Recvfrom(player, buf, 0); err != nil {
+			t.Fatalf("the player got %d of the frame's 2 packets: %v", i, err)
 		}
-	}()
-	time.Sleep(5 * time.Millisecond)
-	buf := make([]byte, 1500)
-	start := time.Now()
-	sendTo(t, r.pub.fd, r.e.Port(), r.next(buf)) // marker clear: the frame stays open
-	<-done
-	waitFor(t, func() bool { return r.e.Stats().TxPackets > 0 })
-	oob := make([]byte, 128)
-	_, oobn, _, _, err := unix.Recvmsg(player, buf, oob, unix.MSG_DONTWAIT)
-	if err != nil {
-		t.Fatalf("the player got nothing: %v", err)
 	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil || len(msgs) == 0 || msgs[0].Header.Type != unix.SCM_TIMESTAMPNS {
-		t.Fatalf("no receive timestamp (%v)", err)
+	s := r.e.Stats()
+	if s.Drops[DropGarbage] != junk {
+		t.Fatalf("the loop read %d of %d junk datagrams: the socket dropped some (receive buffer too small)", s.Drops[DropGarbage], junk)
 	}
-	ts := *(*unix.Timespec)(unsafe.Pointer(&msgs[0].Data[0]))
-	took := time.Unix(ts.Unix()).Sub(start)
-	if took > 10*wait {
-		t.Errorf("the open frame's packet went out after %v, want about FrameWait (%v)", took, wait)
+	if s.FrameWaitExpired == 0 {
+		t.Errorf("the frame wait never expired: the loop read %d datagrams on to the marker instead of sending the open frame after %v", junk, wait)
 	}
-	if s := r.e.Stats(); s.FrameWaitExpired == 0 || s.Drops[DropGarbage] == 0 {
-		t.Errorf("frame wait expired %d times, garbage dropped %d: want both > 0", s.FrameWaitExpired, s.Drops[DropGarbage])
-	}
-	t.Logf("sent %v after it arrived (frame_wait %v), under a flood of %d junk datagrams", took, wait, r.e.Stats().Drops[DropGarbage])
+	t.Logf("frame wait expired %d times while %d junk datagrams were queued (frame_wait %v)", s.FrameWaitExpired, junk, wait)
 }
