@@ -3,7 +3,7 @@
 // Today that is one SK_REUSEPORT program that keeps every WebRTC 5-tuple on
 // the fastpath core that owns its session. Control writes the owning core
 // into the first two characters of the server ICE ufrag, as lowercase hex
-// (fastpath.UfragForCore); the program reads them from the USERNAME
+// (route.UfragForCore); the program reads them from the USERNAME
 // attribute of a STUN Binding Request ("serverUfrag:clientUfrag", RFC 8445
 // §7.2.2), remembers the core for the datagram's 4-tuple hash in an LRU map,
 // and selects that core's socket from a REUSEPORT_SOCKARRAY for this and

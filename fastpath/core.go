@@ -20,6 +20,14 @@ import (
 	"github.com/fanout/fanout/fastpath/udpio"
 )
 
+// Ingress, receive → deliver: each core loop (run) reads a batch with
+// recvmmsg, sorts every datagram (RFC 7983), answers consent refreshes,
+// hands control what it must see, passes media of another core's session
+// to its owner, decrypts a publisher's RTP once (onRTP) and delivers it:
+// publisher bookkeeping, then one reference per core with players (deliver,
+// queue). The round ends in finish, which takes the other cores' ring work
+// and the inbox, and sends (send.go).
+
 // tickInterval bounds how long an idle core sleeps, so it runs keyframe
 // timers without traffic.
 const tickInterval = 20 * time.Millisecond
@@ -51,7 +59,7 @@ type sessState struct {
 	lastKeyframeReq int64
 	keyframeWanted  bool
 	plisSent        uint64
-	pub             *pubState // quality state of a publisher I own (quality.go)
+	pub             *pubState // quality state of a publisher I own (publisher.go)
 	// player only
 	pq playerQ // quality state of a player I own (player.go)
 	// any session: answers its consent refreshes on this core (answerSTUN)
@@ -96,7 +104,7 @@ type core struct {
 	// adds them to cnt once per round (an atomic add per packet costs a
 	// locked instruction and a contended cache line when read).
 	lc struct{ rxPackets, rxBytes, txBytes uint64 }
-	// quality (quality.go, player.go, qstats.go)
+	// quality (publisher.go, player.go, qstats.go)
 	pubs, players                 []route.SessionID // publishers and ready players I own
 	seqs                          []uint16          // scratch: NACKed sequence numbers
 	nextTick, nextSlow, nextBoard int64
@@ -474,7 +482,7 @@ func (c *core) onRTP(s *route.Session, st *sessState, b []byte) {
 // deliver runs the publisher bookkeeping (tap, NACK, RR stats, history,
 // GOP cache) for one plaintext RTP packet of publisher s and fans it out;
 // c.hdr holds its parsed header. Packets decrypted from the socket and
-// packets a virtual publisher injects (bridge.go) both end here.
+// packets a virtual publisher injects (inbox.go) both end here.
 func (c *core) deliver(s *route.Session, st *sessState, kind route.Kind, plain []byte) {
 	c.tapRTP(s, kind, plain) // rtc_to_rtmp (tap.go)
 	v := c.view(s.Stream)
@@ -494,7 +502,7 @@ func (c *core) deliver(s *route.Session, st *sessState, kind route.Kind, plain [
 		c.frameOpen = !c.hdr.Marker
 	}
 	if st.pub != nil {
-		c.notePublished(s, st.pub, kind, len(plain), p.data()) // NACK, RR stats, history, GOP (quality.go)
+		c.notePublished(s, st.pub, kind, len(plain), p.data()) // NACK, RR stats, history, GOP (publisher.go)
 	}
 	if !fan {
 		c.release(p)

@@ -2,10 +2,21 @@
 // each datagram (RFC 7983), decrypts what publishers send once, and rewrites,
 // encrypts and sends a copy to every player of the stream.
 //
-// Who imports it: control (through Engine and the route contract) and cmd.
-// It imports only the standard library, x/sys, pion/srtp, pion/rtp and
-// pion/rtcp: no logging, no net/http, no control, config or bpf packages
-// (cmd wires the bpf steering program in through Config.Steer).
+// Who imports it: cmd (which hands the Engine to control through control's
+// own Fastpath interface) and bench. Control imports only fastpath/route,
+// the whole contract, so it builds without the Linux socket code. This
+// package imports only the standard library, x/sys, pion/srtp, pion/rtp,
+// pion/rtcp and its own sub-packages (a depguard allow list in
+// .golangci.yml): no logging, no net/http, no control, config or bpf
+// packages (cmd wires the bpf steering program in through Config.Steer).
+//
+// Files: engine.go (Engine, Config, upcalls), core.go (the per-core loop,
+// receive → deliver), send.go (scatter → flush), sync.go (adopting a new
+// route table), publisher.go and player.go (media quality on each side),
+// rtcp.go (RTCP in, PLI out), qstats.go (the quality board), queues.go
+// (slab, core rings, inboxes, tap rings), inbox.go (Inject,
+// RequestKeyframe), tap.go (rtc_to_rtmp taps), tcp.go (frames from
+// fastpath/tcpio), demux.go (RFC 7983), stats.go (counters).
 //
 // Shape (DESIGN.md "Cores and fan-out"): one loop per core, each locked to
 // its OS thread and pinned to one CPU of the process's affinity mask, each
@@ -77,7 +88,7 @@ type Config struct {
 	// (DefaultFrameWait); negative turns it off.
 	FrameWait time.Duration
 	// BridgeDepth is the per-core queue of Inject and RequestKeyframe,
-	// default 512 (bridge.go).
+	// default 512 (inbox.go).
 	BridgeDepth int
 }
 
@@ -118,7 +129,7 @@ type Engine struct {
 	started time.Time
 	steer   io.Closer
 	status  Status
-	br      bridgeState // Inject, RequestKeyframe, taps (bridge.go, tap.go)
+	br      bridgeState // Inject, RequestKeyframe, taps (inbox.go, tap.go)
 }
 
 // ErrClosed is returned by WriteTo after Close.

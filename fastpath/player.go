@@ -22,7 +22,7 @@ import (
 // GOP request and the replayed packets (opGOP/opReplay/opReplayEnd), and
 // the publisher's SRs to every core with players (opSR).
 
-// Ring ops of the quality paths (after ring.go's).
+// Ring ops of the quality paths (after queues.go's).
 const (
 	opNACK      uint8 = iota + 16 // p: publisher seqs a player of core `from` asks for; sid: the player
 	opResend                      // p: a history packet for player sid

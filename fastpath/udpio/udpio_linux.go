@@ -6,8 +6,15 @@
 // Mmsghdr type but no recvmmsg/sendmmsg wrappers, and x/net's batch API goes
 // through the netpoller and boxes a net.Addr per datagram.
 //
-// Concurrency: a Batch belongs to one goroutine. A Conn's fd may be written
-// from several goroutines (the kernel serialises datagram sends).
+// It owns the UDP side of the media port: the per-core reuseport group
+// (ListenGroup), receive batches (Batch), send batches that chain a
+// destination's datagrams into UDP GSO runs (Out, with a one-way fallback
+// when GSO fails), the eventfd a core sleeps on (Waker) and CPU pinning.
+// Who imports it: package fastpath, whose core loops own every Batch and
+// Out; fastpath/tcpio is its TCP sibling. It builds on Linux only.
+//
+// Concurrency: a Batch or Out belongs to one goroutine. A Conn's fd may be
+// written from several goroutines (the kernel serialises datagram sends).
 package udpio
 
 import (
