@@ -20,7 +20,9 @@
 // ends with s.unlock(), which takes pubMu before it drops mu and hands the
 // table, and the STUN answers that waited for it, to the fastpath after mu
 // is released, so tables reach the cores in the order they were built.
-// Every critical section ends with s.unlock(), never mu.Unlock(). One
+// Every critical section ends with s.unlock(), never mu.Unlock(). pubMu is
+// held only across Publish and STUN answers' sends; its holder never takes
+// mu. One
 // upcall goroutine reads STUN and DTLS datagrams from the fastpath; each
 // session's DTLS association runs in its own goroutine, which owns the
 // session's lifetime; a sweeper ends silent sessions.

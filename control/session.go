@@ -12,8 +12,10 @@ import (
 )
 
 // session is one publisher or player: its ICE credentials, its DTLS
-// association and what the route table needs to know of it. Fields after mu
-// are guarded by Server.mu; the DTLS goroutine is the session's owner.
+// association and what the route table needs to know of it. The fields
+// above epoch are set while it is registered (under Server.mu) and never
+// change; those from epoch on are guarded by Server.mu. lastSeen is atomic
+// (the cores store it too). The DTLS goroutine is the session's owner.
 type session struct {
 	id          route.SessionID
 	role        route.Role

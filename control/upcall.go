@@ -65,9 +65,10 @@ func (s *Server) onSTUN(from netip.AddrPort, b []byte) {
 	ss.lastSeen.Store(time.Now().UnixNano())
 	held, start := s.bind(ss, from, resp)
 	if !held {
-		s.pubMu.Lock() // a table with this address being published goes out first
-		s.pubMu.Unlock()
+		// pubMu: after any table in flight, which may carry this address.
+		s.pubMu.Lock()
 		_ = s.fp.WriteTo(resp, from)
+		s.pubMu.Unlock()
 	}
 	if start {
 		go s.runDTLS(ss)
