@@ -12,6 +12,35 @@ import (
 	"github.com/fanout/fanout/fastpath/route"
 )
 
+// registry is the state Server.mu guards: sessions and streams with their
+// indexes, the id and SSRC allocators, the counters, and the route-table
+// bookkeeping. Server embeds it; only code holding mu touches it.
+type registry struct {
+	sessions map[route.SessionID]*session
+	byUfrag  map[string]*session
+	byAddr   map[netip.AddrPort]*session
+	streams  map[string]*stream // by vhost/app/stream
+	freeIDs  []route.SessionID
+	nextID   route.SessionID
+	nextSt   route.StreamID
+	freeSt   []route.StreamID
+	version  uint64 // of the last table built
+	epoch    uint32
+	ssrc     uint32 // the last player SSRC handed out
+	closing  bool
+	draining bool
+	counts   Counters
+
+	// Route-table publishing (changedLocked): when the last table was
+	// built, how long player changes wait after it, and whether some wait.
+	published    time.Time
+	publishGap   time.Duration
+	dirty        bool
+	flushPending bool
+	replies      []stunReply  // sent once the table with their address is out
+	pending      *route.Table // built, handed to the fastpath by unlock
+}
+
 // stream is one vhost/app/stream. Its fields are guarded by Server.mu;
 // id, sid, key and the names never change.
 type stream struct {

@@ -1,31 +1,32 @@
 // Package control is Fanout's control plane: the registry of sessions and
 // streams, SDP negotiation, ICE-lite, DTLS, hooks, and the route tables it
 // builds for the fastpath. Its HTTP surface (WHIP/WHEP, SRS's legacy and
-// JSON APIs) is package control/httpapi, which reaches the registry only
-// through the small interface it declares (httpapi.Registry, implemented by
-// apiView in offer.go).
+// JSON APIs) is package httpapi (control/httpapi), which reaches the
+// registry only through the small interface it declares (httpapi.Registry,
+// implemented by apiView in view.go).
 //
 // Who imports it: cmd. It imports the fastpath only through its exported
 // contract (route tables, upcalls, WriteTo) and never conf or bridge: cmd
 // maps configuration onto Config.
 //
 // Concurrency: the Server is the single owner of sessions and streams.
-// Server.mu guards the registry: the maps (sessions, byUfrag, byAddr,
-// streams), the id and SSRC allocators, the counters, the route-table
-// bookkeeping, and every session field documented as "guarded by
-// Server.mu". Under mu, code only reads and writes memory: no syscall, no
-// network or DTLS I/O, no hook, no Events call, no logging. A change to the
-// registry is published by building a new immutable route.Table under mu
-// (publishLocked, coalesced by changedLocked); the critical section then
-// ends with s.unlock(), which takes pubMu before it drops mu and hands the
-// table, and the STUN answers that waited for it, to the fastpath after mu
-// is released, so tables reach the cores in the order they were built.
-// Every critical section ends with s.unlock(), never mu.Unlock(). pubMu is
-// held only across Publish and STUN answers' sends; its holder never takes
-// mu. One
-// upcall goroutine reads STUN and DTLS datagrams from the fastpath; each
-// session's DTLS association runs in its own goroutine, which owns the
-// session's lifetime; a sweeper ends silent sessions.
+// Server.mu guards the registry struct Server embeds (registry.go: the
+// session and stream maps, the id and SSRC allocators, the counters, the
+// route-table bookkeeping) and the mutable fields of every stream and
+// session (documented on their types); what Server holds besides is set by
+// New and never changes. Methods named …Locked expect mu held. Under mu,
+// code only reads and writes memory: no syscall, no network or DTLS I/O,
+// no hook, no Events call, no logging. A change is published by building a
+// new immutable route.Table under mu (publishLocked, coalesced by
+// changedLocked); every critical section ends with s.unlock(), never
+// mu.Unlock(): it takes pubMu before it drops mu, then hands the table,
+// and the STUN answers that waited for it, to the fastpath, so tables
+// reach the cores in the order they were built. pubMu is held only across
+// Publish and STUN answers' sends, and its holder never takes mu.
+//
+// Goroutines: one reads STUN and DTLS upcalls from the fastpath; each
+// session's DTLS association runs in its own, which owns the session's
+// lifetime; a sweeper ends silent sessions. Close stops and waits for all.
 package control
 
 import (
@@ -110,6 +111,7 @@ type Config struct {
 
 // Server is the control plane.
 type Server struct {
+	// Set by New and never changed.
 	cfg              Config
 	fp               Fastpath
 	log              *slog.Logger
@@ -122,29 +124,7 @@ type Server struct {
 	api              *httpapi.API
 
 	mu       sync.Mutex
-	sessions map[route.SessionID]*session
-	byUfrag  map[string]*session
-	byAddr   map[netip.AddrPort]*session
-	streams  map[string]*stream
-	freeIDs  []route.SessionID
-	nextID   route.SessionID
-	nextSt   route.StreamID
-	freeSt   []route.StreamID
-	version  uint64
-	epoch    uint32
-	ssrc     uint32
-	closing  bool
-	draining bool
-	counts   Counters
-
-	// Route-table publishing (changedLocked): when the last table went
-	// out, how long player changes wait after it, and whether some wait.
-	published    time.Time
-	publishGap   time.Duration
-	dirty        bool
-	flushPending bool
-	replies      []stunReply // sent once the table with their address is out
-	pending      *route.Table
+	registry // guarded by mu
 
 	// pubMu orders publishing: unlock takes it before it releases mu.
 	pubMu sync.Mutex
@@ -189,13 +169,15 @@ func New(cfg Config, fp Fastpath) (*Server, error) {
 		fingerprint:      "sha-256 " + fingerprintHex(sum[:]),
 		profiles:         srtpProfiles(cfg.PreferCM),
 		handshakeTimeout: cfg.HandshakeTimeout,
-		sessions:         map[route.SessionID]*session{},
-		byUfrag:          map[string]*session{},
-		byAddr:           map[netip.AddrPort]*session{},
-		streams:          map[string]*stream{},
-		ssrc:             initialSSRC(),
 		hookClient:       &http.Client{Timeout: hookTimeout},
 		stop:             make(chan struct{}),
+		registry: registry{
+			sessions: map[route.SessionID]*session{},
+			byUfrag:  map[string]*session{},
+			byAddr:   map[netip.AddrPort]*session{},
+			streams:  map[string]*stream{},
+			ssrc:     initialSSRC(),
+		},
 	}
 	if s.handshakeTimeout == 0 {
 		s.handshakeTimeout = 30 * time.Second
