@@ -16,7 +16,8 @@
 // session (documented on their types); what Server holds besides is set by
 // New and never changes. Methods named …Locked expect mu held. Under mu,
 // code only reads and writes memory: no syscall, no network or DTLS I/O,
-// no hook, no Events call, no logging. A change is published by building a
+// no hook, no Events call, no logging (Config.Vhost, a config lookup, is
+// the one callback made under mu). A change is published by building a
 // new immutable route.Table under mu (publishLocked, coalesced by
 // changedLocked); every critical section ends with s.unlock(), never
 // mu.Unlock(): it takes pubMu before it drops mu, then hands the table,
