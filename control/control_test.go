@@ -16,14 +16,24 @@ import (
 
 // fakeFastpath records published tables; no sockets, no cores.
 type fakeFastpath struct {
-	mu     sync.Mutex
-	tables []*route.Table
-	up     chan fastpath.Upcall
+	mu        sync.Mutex
+	tables    []*route.Table
+	up        chan fastpath.Upcall
+	srv       *Server
+	outOfLock int // tables published while Server.mu was free
+	disorder  int // tables older than the one before
 }
 
 func (f *fakeFastpath) Publish(t *route.Table) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if n := len(f.tables); n > 0 && t.Version <= f.tables[n-1].Version {
+		f.disorder++
+	}
+	if f.srv != nil && f.srv.mu.TryLock() {
+		f.srv.mu.Unlock()
+		f.outOfLock++
+	}
 	f.tables = append(f.tables, t)
 }
 
@@ -57,6 +67,7 @@ func newTestServer(t *testing.T) (*Server, *fakeFastpath, *httptest.Server, *loc
 	if err != nil {
 		t.Fatal(err)
 	}
+	fp.srv = s
 	s.Start()
 	mux := http.NewServeMux()
 	s.Register(mux)
@@ -105,10 +116,8 @@ func TestNoCommonCodec422(t *testing.T) {
 // table reaches the fastpath, the API lists it, and DELETE ends it.
 func TestPublishListsAndEnds(t *testing.T) {
 	s, fp, hs, _ := newTestServer(t)
-	offer := strings.Replace(strings.Replace(g722Offer, "a=recvonly", "a=sendonly", 1),
-		"m=audio 9 UDP/TLS/RTP/SAVPF 9", "m=audio 9 UDP/TLS/RTP/SAVPF 111", 1)
-	offer = strings.Replace(offer, "a=rtpmap:9 G722/8000", "a=rtpmap:111 opus/48000/2\r\na=ssrc:1234 cname:x", 1)
-	resp, err := http.Post(hs.URL+"/rtc/v1/whip/?app=live&stream=pub", "application/sdp", strings.NewReader(offer))
+	resp, err := http.Post(hs.URL+"/rtc/v1/whip/?app=live&stream=pub", "application/sdp",
+		strings.NewReader(opusOffer("sendonly")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,5 +144,49 @@ func TestPublishListsAndEnds(t *testing.T) {
 	del.Body.Close()
 	if _, live := s.Stats(); del.StatusCode != 200 || live != 0 || len(s.Streams()) != 0 {
 		t.Errorf("DELETE: %d, %d live", del.StatusCode, live)
+	}
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	if fp.outOfLock != len(fp.tables) || fp.disorder != 0 { // one request at a time: mu is free at every Publish
+		t.Errorf("%d of %d tables published under Server.mu, %d out of order", len(fp.tables)-fp.outOfLock,
+			len(fp.tables), fp.disorder)
+	}
+}
+
+// opusOffer is a minimal audio-only offer: sendonly publishes, recvonly plays.
+func opusOffer(direction string) string {
+	o := strings.Replace(g722Offer, "a=recvonly", "a="+direction, 1)
+	o = strings.Replace(o, "m=audio 9 UDP/TLS/RTP/SAVPF 9", "m=audio 9 UDP/TLS/RTP/SAVPF 111", 1)
+	return strings.Replace(o, "a=rtpmap:9 G722/8000", "a=rtpmap:111 opus/48000/2\r\na=ssrc:1234 cname:x", 1)
+}
+
+// TestTablesInOrderOutsideLock: concurrent offers publish route tables in
+// the order they were built, never while the registry lock is held.
+func TestTablesInOrderOutsideLock(t *testing.T) {
+	s, fp, hs, _ := newTestServer(t)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			resp, err := http.Post(hs.URL+"/rtc/v1/whep/?app=live&stream=order", "application/sdp",
+				strings.NewReader(opusOffer("recvonly")))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusCreated {
+				t.Errorf("play: %d", resp.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+	s.Close()
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	if fp.disorder != 0 || len(fp.tables) == 0 {
+		t.Errorf("%d of %d tables out of order", fp.disorder, len(fp.tables))
+	}
+	if fp.outOfLock == 0 {
+		t.Error("no table was published with Server.mu free")
 	}
 }
