@@ -14,4 +14,8 @@ var (
 	ErrNotFound = errors.New("session not found")
 	// ErrRTCDisabled is returned when RTC is off for the vhost.
 	ErrRTCDisabled = errors.New("rtc is disabled for this vhost")
+	// ErrDraining is returned for new sessions once Drain or Close began.
+	ErrDraining = errors.New("server is draining for shutdown")
+
+	errHookRefused = errors.New("hook refused the session")
 )

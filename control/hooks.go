@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/fanout/fanout/fastpath/route"
 )
 
 // Hooks are a vhost's http_hooks: SRS's HTTP callbacks. on_publish and
@@ -43,7 +45,7 @@ type hookEvent struct {
 func (s *Server) callHooks(ctx context.Context, urls []string, ev hookEvent) error {
 	for _, u := range urls {
 		if err := s.callHook(ctx, u, ev); err != nil {
-			return httpErr(http.StatusForbidden, "%s hook refused the session: %v", ev.Action, err)
+			return fmt.Errorf("%s %w: %v", ev.Action, errHookRefused, err)
 		}
 	}
 	return nil
@@ -96,7 +98,7 @@ func firstLine(s string) string {
 func (s *Server) endHooks(ss *session) {
 	h := s.cfg.Vhost(ss.stream.vhost).Hooks
 	urls, action := h.OnStop, "on_stop"
-	if ss.role == rolePublisher {
+	if ss.role == route.RolePublisher {
 		urls, action = h.OnUnpublish, "on_unpublish"
 	}
 	if !h.Enabled || len(urls) == 0 || ss.virtual {

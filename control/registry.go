@@ -2,6 +2,7 @@ package control
 
 import (
 	"crypto/rand"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -10,7 +11,37 @@ import (
 	"github.com/fanout/fanout/fastpath/route"
 )
 
-// stream is one vhost/app/stream.
+// registry is the state Server.mu guards: sessions and streams with their
+// indexes, the id and SSRC allocators, the counters, and the route-table
+// bookkeeping. Server embeds it; only code holding mu touches it.
+type registry struct {
+	sessions map[route.SessionID]*session
+	byUfrag  map[string]*session
+	byAddr   map[netip.AddrPort]*session
+	streams  map[string]*stream // by vhost/app/stream
+	freeIDs  []route.SessionID
+	nextID   route.SessionID
+	nextSt   route.StreamID
+	freeSt   []route.StreamID
+	version  uint64 // of the last table built
+	epoch    uint32
+	ssrc     uint32 // the last player SSRC handed out
+	closing  bool
+	draining bool
+	counts   Counters
+
+	// Route-table publishing (changedLocked): when the last table was
+	// built, how long player changes wait after it, and whether some wait.
+	published    time.Time
+	publishGap   time.Duration
+	dirty        bool
+	flushPending bool
+	replies      []stunReply  // sent once the table with their address is out
+	pending      *route.Table // built, handed to the fastpath by unlock
+}
+
+// stream is one vhost/app/stream. Its fields are guarded by Server.mu;
+// id, sid, key and the names never change.
 type stream struct {
 	id        route.StreamID
 	sid       string // API id
@@ -28,8 +59,7 @@ func streamKey(vhost, app, name string) string { return vhost + "/" + app + "/" 
 // streamLocked returns the stream, creating it.
 func (s *Server) streamLocked(vhost, app, name string) *stream {
 	k := streamKey(vhost, app, name)
-	st := s.streams[k]
-	if st != nil {
+	if st := s.streams[k]; st != nil {
 		return st
 	}
 	var id route.StreamID
@@ -39,12 +69,18 @@ func (s *Server) streamLocked(vhost, app, name string) *stream {
 		s.nextSt++
 		id = s.nextSt
 	}
-	st = &stream{id: id, sid: "vid-" + randomString(7), key: k, vhost: vhost, app: app, name: name, players: map[*session]struct{}{}, created: time.Now()}
-	if s.cfg.Vhost != nil {
-		st.kfCache = s.cfg.Vhost(vhost).KeyframeCache
-	}
+	st := &stream{id: id, sid: "vid-" + randomString(7), key: k, vhost: vhost, app: app, name: name,
+		players: map[*session]struct{}{}, created: time.Now(), kfCache: s.cfg.Vhost(vhost).KeyframeCache}
 	s.streams[k] = st
 	return st
+}
+
+// dropIfEmptyLocked forgets a stream nobody publishes or plays.
+func (s *Server) dropIfEmptyLocked(st *stream) {
+	if st.publisher == nil && len(st.players) == 0 && s.streams[st.key] == st {
+		delete(s.streams, st.key)
+		s.freeSt = append(s.freeSt, st.id)
+	}
 }
 
 // detachLocked removes ss from its stream and drops an empty stream.
@@ -54,10 +90,7 @@ func (s *Server) detachLocked(ss *session) {
 		st.publisher = nil
 	}
 	delete(st.players, ss)
-	if st.publisher == nil && len(st.players) == 0 && s.streams[st.key] == st {
-		delete(s.streams, st.key)
-		s.freeSt = append(s.freeSt, st.id)
-	}
+	s.dropIfEmptyLocked(st)
 }
 
 // newSessionLocked allocates a session slot and credentials.
@@ -93,15 +126,21 @@ func (s *Server) newSessionLocked(role route.Role, st *stream, ufrag, pwd, remot
 	ss.lastSeen.Store(ss.created.UnixNano())
 	ss.log = s.log.With(slog.String("session", ss.sessionName()), slog.String("stream", st.key),
 		slog.String("role", ss.kind()))
-	ss.transport = newDTLSTransport(s.fp.WriteTo, func() netip.AddrPort { return ss.currentPeer(s) })
+	ss.transport = newDTLSTransport(s.fp.WriteTo, s.peerOf(ss))
 	s.sessions[id] = ss
 	s.byUfrag[ufrag] = ss
 	s.counts.SessionsCreated++
 	return ss
 }
 
-// sessionName is SRS's session id: localUfrag:remoteUfrag.
-func (ss *session) sessionName() string { return ss.localUfrag + ":" + ss.remoteUfrag }
+// peerOf is the address a session's DTLS records go to, read under mu.
+func (s *Server) peerOf(ss *session) func() netip.AddrPort {
+	return func() netip.AddrPort {
+		s.mu.Lock()
+		defer s.unlock()
+		return ss.peer
+	}
+}
 
 // nextSSRCLocked hands out player SSRCs from a process-wide counter (SRS).
 func (s *Server) nextSSRCLocked() uint32 {
@@ -112,122 +151,143 @@ func (s *Server) nextSSRCLocked() uint32 {
 	return s.ssrc
 }
 
-// changedLocked publishes a change to ss to the fastpath. A publisher's
-// changes go out at once: the RTMP bridge injects into a virtual publisher as
-// soon as it exists, and PublisherReady follows its keys. Players' changes
-// are coalesced. A rebuild is O(sessions) on control and on every core, so
-// a join storm of n players republishing on each of their three changes
-// (offer, binding, keys) would cost O(n²), under control's lock. The first
-// change after a quiet spell is still published at once; later ones wait
-// until the last rebuild is publishGapFactor × its own build time old, so
-// rebuilding takes at most a few percent of a core at any table size.
-func (s *Server) changedLocked(ss *session) {
-	since := time.Since(s.published)
-	if ss.role == route.RolePublisher || since >= s.publishGap {
-		s.publishLocked()
-		return
+// register negotiates against the stream's current description and adds
+// the session, atomically with the one-publisher check.
+func (s *Server) register(o offer, nopt sdpneg.Options) (*session, *sdpneg.Negotiated, error) {
+	role := route.RolePublisher
+	if o.Play {
+		role = route.RolePlayer
 	}
-	s.dirty = true
-	if !s.flushPending {
-		s.flushPending = true
-		time.AfterFunc(s.publishGap-since, s.flushPublish)
-	}
-}
-
-// publishGapFactor bounds table rebuilds to about 1/(1+factor) of a core.
-const publishGapFactor = 20
-
-// maxPublishGap bounds how long a player's change may wait for a rebuild.
-const maxPublishGap = 50 * time.Millisecond
-
-// flushPublish publishes coalesced changes that are still unpublished.
-func (s *Server) flushPublish() {
+	dtlsRole := s.cfg.Vhost(o.Vhost).DTLSRole
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.flushPending = false
-	if s.dirty {
-		s.publishLocked()
+	defer s.unlock()
+	if s.closing || s.draining {
+		return nil, nil, ErrDraining
 	}
+	st := s.streamLocked(o.Vhost, o.App, o.Stream)
+	var neg *sdpneg.Negotiated
+	var err error
+	switch {
+	case o.Play:
+		neg, err = sdpneg.NegotiatePlay(o.parsed, st.descLocked(), nopt)
+	case st.publisher != nil:
+		err = fmt.Errorf("%w: %s", ErrStreamBusy, st.key)
+	default:
+		neg, err = sdpneg.NegotiatePublish(o.parsed, nopt)
+	}
+	if err != nil {
+		s.dropIfEmptyLocked(st)
+		return nil, nil, err
+	}
+	ss := s.newSessionLocked(role, st, o.Ufrag, o.Pwd, o.parsed.ICEUfrag)
+	ss.remoteFP = o.parsed.Fingerprint
+	ss.cid, ss.clientIP, ss.param = o.cid, o.ClientIP, o.Param
+	ss.setup = sdpneg.ChooseSetup(o.parsed.Setup, dtlsRole)
+	ss.nack = nopt.NACK
+	s.applyTracksLocked(ss, neg)
+	if o.Play {
+		st.players[ss] = struct{}{}
+	} else {
+		st.publisher = ss
+	}
+	s.changedLocked(ss)
+	return ss, neg, nil
 }
 
-// publishLocked rebuilds the route table from the registry and publishes
-// it now. Tables are immutable, so this is a full rebuild: O(sessions).
-func (s *Server) publishLocked() {
-	start := time.Now()
-	s.version++
-	b := route.NewBuilder(s.version, s.nextID, s.nextSt)
-	for _, st := range s.streams {
-		rs := route.Stream{ID: st.id, KeyframeCache: st.kfCache}
-		pub := st.publisher
-		if pub != nil {
-			rs.Publisher = pub.id
+// applyTracksLocked records the negotiated tracks on the session.
+func (s *Server) applyTracksLocked(ss *session, neg *sdpneg.Negotiated) {
+	desc := &sdpneg.StreamDesc{}
+	for _, t := range neg.Tracks {
+		k := route.Kind(t.Kind)
+		if k >= route.NumKinds {
+			continue
 		}
-		rs.Players = make([]route.SessionID, 0, len(st.players))
-		for p := range st.players {
-			rs.Players = append(rs.Players, p.id)
-		}
-		b.AddStream(rs)
-	}
-	for _, ss := range s.sessions {
-		rs := route.Session{
-			ID: ss.id, Epoch: ss.epoch, Role: ss.role, Stream: ss.stream.id,
-			Peer: ss.peer, Keys: ss.keys, NACK: ss.nack, Tracks: ss.tracks, TWCCExt: ss.twccExt,
-			Core: route.CoreOfUfrag(ss.localUfrag), Virtual: ss.virtual,
-		}
-		if !ss.virtual {
-			rs.ICEUsername, rs.ICEKey, rs.Seen = ss.iceUser, ss.localPwd, &ss.lastSeen
+		c := t.Codec
+		ss.codecs[k] = c.Name
+		tr := route.Track{PT: c.PT, ClockRate: c.ClockRate, SSRC: t.SSRC, Codec: routeCodec(c.Name)}
+		if t.TWCCExt != 0 && ss.role == route.RolePublisher {
+			ss.twccExt = t.TWCCExt // one id per BUNDLE transport (RFC 8285 §6)
 		}
 		if ss.role == route.RolePlayer {
-			rs.Tracks = playerTracks(ss)
+			tr.SSRC = s.nextSSRCLocked()
 		}
-		b.AddSession(rs, ss.addrs...)
-	}
-	s.fp.Publish(b.Table())
-	s.counts.TablesPublished++
-	for i, r := range s.replies {
-		_ = s.fp.WriteTo(r.b, r.to)
-		r.ss.addrPending = false
-		s.replies[i] = stunReply{}
-	}
-	s.replies = s.replies[:0]
-	s.dirty = false
-	s.published = time.Now()
-	s.publishGap = min(publishGapFactor*s.published.Sub(start), maxPublishGap)
-}
-
-// routeCodec names the codecs whose keyframes the fastpath recognises.
-func routeCodec(name string) route.Codec {
-	switch name {
-	case sdpneg.CodecH264:
-		return route.CodecH264
-	case sdpneg.CodecH265:
-		return route.CodecH265
-	case sdpneg.CodecVP8:
-		return route.CodecVP8
-	case sdpneg.CodecVP9:
-		return route.CodecVP9
-	case sdpneg.CodecAV1:
-		return route.CodecAV1
-	}
-	return route.CodecOther
-}
-
-// playerTracks keeps only the kinds whose codec matches what the publisher
-// sends now: a player negotiated against the default description (H.264)
-// gets nothing from a VP8 publisher rather than undecodable packets.
-func playerTracks(ss *session) [route.NumKinds]route.Track {
-	t := ss.tracks
-	pub := ss.stream.publisher
-	for k := range t {
-		if pub != nil && pub.codecs[k] != ss.codecs[k] {
-			t[k] = route.Track{}
+		ss.tracks[k] = tr
+		if k == route.KindAudio {
+			desc.Audio = &c
+		} else {
+			desc.Video = &c
 		}
 	}
-	return t
+	if ss.role == route.RolePublisher {
+		ss.desc = desc
+	}
 }
 
-// streamDescLocked is what a player negotiates against: the publisher's
-// codecs, or SRS's default description when nobody publishes yet (#2362).
+// installKeys hands a finished DTLS association's keys to the fastpath.
+func (s *Server) installKeys(ss *session, k *route.Keys, profile string) {
+	s.mu.Lock()
+	if ss.ended {
+		s.unlock()
+		return
+	}
+	ss.keys, ss.profile = k, profile
+	s.epoch++
+	ss.epoch = s.epoch
+	epoch := ss.epoch
+	peer := ss.peer
+	s.changedLocked(ss)
+	s.unlock()
+	ss.log.Info("dtls done", "srtp", profile, "peer", peer)
+	s.publisherReady(ss, epoch)
+}
+
+// end tears a session down once: registry, route table, DTLS, hooks,
+// Events, and the session's summary line.
+func (s *Server) end(ss *session, reason string) {
+	q, hasQ := s.quality(ss.id) // before the table forgets the session
+	s.mu.Lock()
+	if ss.ended {
+		s.unlock()
+		return
+	}
+	ss.ended, ss.reason = true, reason
+	delete(s.sessions, ss.id)
+	if s.byUfrag[ss.localUfrag] == ss {
+		delete(s.byUfrag, ss.localUfrag)
+	}
+	for _, a := range ss.addrs {
+		if s.byAddr[a] == ss {
+			delete(s.byAddr, a)
+		}
+	}
+	s.detachLocked(ss)
+	s.freeIDs = append(s.freeIDs, ss.id)
+	s.counts.SessionsEnded++
+	s.changedLocked(ss)
+	started, peer, profile := ss.started, ss.peer, ss.profile
+	s.unlock()
+	s.publisherGone(ss)
+	s.endHooks(ss)
+	ss.doneOnce.Do(func() { close(ss.done) })
+	if !started {
+		ss.transport.Close() // no DTLS goroutine owns it
+	}
+	attrs := []any{"reason", reason, "duration", time.Since(ss.created).Round(time.Millisecond),
+		"srtp", profile, "peer", peer, "transport", transportOf(peer),
+		"video", ss.codecs[route.KindVideo], "audio", ss.codecs[route.KindAudio]}
+	if hasQ {
+		var pkts, bytes uint64
+		var lost int64
+		for _, t := range q.Tracks {
+			pkts, bytes, lost = pkts+t.Packets, bytes+t.Bytes, lost+t.Lost
+		}
+		attrs = append(attrs, "packets", pkts, "bytes", bytes, "lost", lost, "nacks", q.NACKs, "rtt", q.RTT)
+	}
+	ss.log.Info("session end", attrs...)
+}
+
+// descLocked is what a player negotiates against: the publisher's codecs,
+// or SRS's default description when nobody publishes yet (#2362).
 func (st *stream) descLocked() sdpneg.StreamDesc {
 	if st.publisher == nil || st.publisher.desc == nil {
 		return sdpneg.DefaultStreamDesc()

@@ -1,15 +1,33 @@
-// Package control is Fanout's control plane: WHIP/WHEP and SRS's legacy
-// signaling API, SDP negotiation, ICE-lite, DTLS, and the registry of
-// sessions and streams from which it builds the fastpath's route tables.
+// Package control is Fanout's control plane: the registry of sessions and
+// streams, SDP negotiation, ICE-lite, DTLS, hooks, and the route tables it
+// builds for the fastpath. Its HTTP surface (WHIP/WHEP, SRS's legacy and
+// JSON APIs) is package httpapi (control/httpapi), which reaches the
+// registry only through the small interface it declares (httpapi.Registry,
+// implemented by apiView in view.go).
 //
 // Who imports it: cmd. It imports the fastpath only through its exported
 // contract (route tables, upcalls, WriteTo) and never conf or bridge: cmd
 // maps configuration onto Config.
 //
-// Concurrency: one upcall goroutine reads STUN and DTLS datagrams from the
-// fastpath; each session's DTLS association runs in its own goroutine, which
-// owns the session's lifetime. Server.mu guards the registry; route tables
-// are rebuilt under it and published with an atomic swap.
+// Concurrency: the Server is the single owner of sessions and streams.
+// Server.mu guards the registry struct Server embeds (registry.go: the
+// session and stream maps, the id and SSRC allocators, the counters, the
+// route-table bookkeeping) and the mutable fields of every stream and
+// session (documented on their types); what Server holds besides is set by
+// New and never changes. Methods named …Locked expect mu held. Under mu,
+// code only reads and writes memory: no syscall, no network or DTLS I/O,
+// no hook, no Events call, no logging (Config.Vhost, a config lookup, is
+// the one callback made under mu). A change is published by building a
+// new immutable route.Table under mu (publishLocked, coalesced by
+// changedLocked); every critical section ends with s.unlock(), never
+// mu.Unlock(): it takes pubMu before it drops mu, then hands the table,
+// and the STUN answers that waited for it, to the fastpath, so tables
+// reach the cores in the order they were built. pubMu is held only across
+// Publish and STUN answers' sends, and its holder never takes mu.
+//
+// Goroutines: one reads STUN and DTLS upcalls from the fastpath; each
+// session's DTLS association runs in its own, which owns the session's
+// lifetime; a sweeper ends silent sessions. Close stops and waits for all.
 package control
 
 import (
@@ -30,7 +48,7 @@ import (
 	"github.com/pion/dtls/v3/pkg/crypto/selfsign"
 
 	"github.com/fanout/fanout/control/candidate"
-	"github.com/fanout/fanout/control/ice"
+	"github.com/fanout/fanout/control/httpapi"
 	"github.com/fanout/fanout/fastpath/route"
 )
 
@@ -87,10 +105,13 @@ type Config struct {
 	VhostOf func(host string) string
 	// Events, when set, hears publishers become ready and go (virtual.go).
 	Events Events
+	// HLS, when set, reports a vhost's hls settings for /api/v1/vhosts.
+	HLS func(vhost string) (enabled bool, fragment time.Duration)
 }
 
 // Server is the control plane.
 type Server struct {
+	// Set by New and never changed.
 	cfg              Config
 	fp               Fastpath
 	log              *slog.Logger
@@ -100,30 +121,13 @@ type Server struct {
 	handshakeTimeout time.Duration
 	candEnv          candidate.Env
 	hookClient       *http.Client
+	api              *httpapi.API
 
 	mu       sync.Mutex
-	sessions map[route.SessionID]*session
-	byUfrag  map[string]*session
-	byAddr   map[netip.AddrPort]*session
-	streams  map[string]*stream
-	freeIDs  []route.SessionID
-	nextID   route.SessionID
-	nextSt   route.StreamID
-	freeSt   []route.StreamID
-	version  uint64
-	epoch    uint32
-	ssrc     uint32
-	closing  bool
-	draining bool
-	counts   Counters
+	registry // guarded by mu
 
-	// Route-table publishing (changedLocked): when the last table went
-	// out, how long player changes wait after it, and whether some wait.
-	published    time.Time
-	publishGap   time.Duration
-	dirty        bool
-	flushPending bool
-	replies      []stunReply // sent once the table with their address is out
+	// pubMu orders publishing: unlock takes it before it releases mu.
+	pubMu sync.Mutex
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -165,19 +169,37 @@ func New(cfg Config, fp Fastpath) (*Server, error) {
 		fingerprint:      "sha-256 " + fingerprintHex(sum[:]),
 		profiles:         srtpProfiles(cfg.PreferCM),
 		handshakeTimeout: cfg.HandshakeTimeout,
-		sessions:         map[route.SessionID]*session{},
-		byUfrag:          map[string]*session{},
-		byAddr:           map[netip.AddrPort]*session{},
-		streams:          map[string]*stream{},
-		ssrc:             initialSSRC(),
 		hookClient:       &http.Client{Timeout: hookTimeout},
 		stop:             make(chan struct{}),
+		registry: registry{
+			sessions: map[route.SessionID]*session{},
+			byUfrag:  map[string]*session{},
+			byAddr:   map[netip.AddrPort]*session{},
+			streams:  map[string]*stream{},
+			ssrc:     initialSSRC(),
+		},
 	}
 	if s.handshakeTimeout == 0 {
 		s.handshakeTimeout = 30 * time.Second
 	}
+	opts := httpapi.Options{Logger: cfg.Logger, Crossdomain: cfg.Crossdomain, ServerID: cfg.ServerID,
+		BearerToken: cfg.BearerToken, VhostOf: cfg.VhostOf}
+	opts.BasicAuth.Enabled, opts.BasicAuth.Username, opts.BasicAuth.Password =
+		cfg.APIAuth.Enabled, cfg.APIAuth.Username, cfg.APIAuth.Password
+	s.api = httpapi.New(apiView{s}, opts)
 	return s, nil
 }
+
+// Register mounts the signaling endpoints on mux, at SRS's paths: WHIP,
+// WHEP, and the legacy /rtc/v1/publish/ and /rtc/v1/play/.
+func (s *Server) Register(mux *http.ServeMux) { s.api.RegisterSignaling(mux) }
+
+// RegisterAPI mounts SRS's JSON API (/api/…) and /healthz.
+func (s *Server) RegisterAPI(mux *http.ServeMux) { s.api.RegisterAPI(mux) }
+
+// RefusalsByStatus counts the 4xx/5xx answers to WHIP/WHEP/legacy/API
+// requests, by status (each one is also logged once).
+func (s *Server) RefusalsByStatus() map[int]uint64 { return s.api.Refusals() }
 
 // DefaultRTCOptions are SRS's vhost rtc defaults.
 func DefaultRTCOptions() RTCOptions {
@@ -218,7 +240,7 @@ func (s *Server) Start() {
 func (s *Server) Close() {
 	s.mu.Lock()
 	if s.closing {
-		s.mu.Unlock()
+		s.unlock()
 		return
 	}
 	s.closing = true
@@ -226,7 +248,7 @@ func (s *Server) Close() {
 	for _, ss := range s.sessions {
 		all = append(all, ss)
 	}
-	s.mu.Unlock()
+	s.unlock()
 	for _, ss := range all {
 		s.end(ss, "server shutdown")
 	}
@@ -239,7 +261,7 @@ func (s *Server) Close() {
 func (s *Server) Drain(ctx context.Context) int {
 	s.mu.Lock()
 	s.draining = true
-	s.mu.Unlock()
+	s.unlock()
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -258,292 +280,6 @@ func (s *Server) Drain(ctx context.Context) int {
 // Stats returns the control counters and the live session count.
 func (s *Server) Stats() (Counters, int) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	return s.counts, len(s.sessions)
-}
-
-func (s *Server) readUpcalls() {
-	defer s.wg.Done()
-	up := s.fp.Upcalls()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case u := <-up:
-			switch u.Kind {
-			case route.UpSTUN:
-				s.onSTUN(u.From, u.Data)
-			case route.UpDTLS:
-				s.onDTLS(u.Session, u.From, u.Data)
-			case route.UpTCPClosed:
-				s.onTCPClosed(u.From)
-			}
-			s.fp.Release(u)
-		}
-	}
-}
-
-// onSTUN answers a Binding Request after verifying it (package ice), and
-// records its source as a valid address of the session; the latest source
-// becomes the send address (RFC 8445 §7.3.1.4 for a lite agent; NAT
-// rebinding). The first binding starts DTLS.
-func (s *Server) onSTUN(from netip.AddrPort, b []byte) {
-	req, err := ice.Parse(b)
-	if err != nil {
-		s.countReject()
-		s.closeTCP(from, false)
-		return
-	}
-	s.mu.Lock()
-	ss := s.byUfrag[req.LocalUfrag]
-	if ss == nil || ss.ended || (ss.remoteUfrag != "" && req.RemoteUfrag != ss.remoteUfrag) {
-		s.counts.STUNRejected++
-		s.mu.Unlock()
-		s.closeTCP(from, false)
-		return
-	}
-	dup := route.IsTCPPeer(from) && hasOtherTCP(ss.addrs, from)
-	s.mu.Unlock()
-	if dup {
-		// SRS: one TCP connection per session (srs-reference §3.5).
-		s.closeTCP(from, true)
-		return
-	}
-	if err := req.Verify(ss.localPwd); err != nil {
-		s.countReject()
-		ss.log.Debug("stun rejected", "from", from, "err", err)
-		s.closeTCP(from, false)
-		return
-	}
-	resp, err := req.Response(from, ss.localPwd)
-	if err != nil {
-		return
-	}
-	ss.lastSeen.Store(time.Now().UnixNano())
-	s.mu.Lock()
-	s.counts.STUNBindings++
-	changed := false
-	if !containsAddr(ss.addrs, from) {
-		ss.addrs = append(ss.addrs, from)
-		s.byAddr[from] = ss
-		changed = true
-	}
-	if ss.peer != from {
-		ss.peer = from
-		changed = true
-	}
-	start := !ss.started && !ss.ended
-	if start {
-		ss.started = true
-		s.wg.Add(1)
-	}
-	// The client starts DTLS when it gets this answer, and the cores drop
-	// DTLS from addresses their table does not know: a new address goes
-	// out in the table before its answer does (publishLocked sends
-	// s.replies), and so do the answers to its retransmissions meanwhile.
-	if changed {
-		ss.addrPending = true
-	}
-	held := ss.addrPending
-	if held {
-		s.replies = append(s.replies, stunReply{ss: ss, b: resp, to: from})
-		if changed {
-			s.changedLocked(ss) // may publish, and so answer, at once
-		}
-	}
-	s.mu.Unlock()
-	if !held {
-		_ = s.fp.WriteTo(resp, from)
-	}
-	if start {
-		go s.runDTLS(ss)
-	}
-}
-
-// stunReply is a binding answer waiting for its address to be published.
-type stunReply struct {
-	ss *session
-	b  []byte
-	to netip.AddrPort
-}
-
-// quality reads the fastpath's media counters of a session, if it has them.
-func (s *Server) quality(ss *session) (route.SessionQuality, bool) {
-	qs, ok := s.fp.(interface {
-		SessionQuality(route.SessionID) (route.SessionQuality, bool)
-	})
-	if !ok {
-		return route.SessionQuality{}, false
-	}
-	return qs.SessionQuality(ss.id)
-}
-
-func transportOf(peer netip.AddrPort) string {
-	switch {
-	case !peer.IsValid():
-		return "none"
-	case route.IsTCPPeer(peer):
-		return "tcp"
-	}
-	return "udp"
-}
-
-// closeTCP closes a TCP peer's connection (no-op for UDP peers).
-func (s *Server) closeTCP(from netip.AddrPort, dup bool) {
-	if route.IsTCPPeer(from) && s.cfg.CloseTCP != nil {
-		s.cfg.CloseTCP(from, dup)
-	}
-}
-
-func hasOtherTCP(as []netip.AddrPort, a netip.AddrPort) bool {
-	for _, x := range as {
-		if x != a && route.IsTCPPeer(x) {
-			return true
-		}
-	}
-	return false
-}
-
-// onTCPClosed forgets a closed TCP connection; a session that was sending
-// over it ends (SRS ends the session when its TCP connection closes).
-func (s *Server) onTCPClosed(from netip.AddrPort) {
-	s.mu.Lock()
-	ss := s.byAddr[from]
-	if ss == nil {
-		s.mu.Unlock()
-		return
-	}
-	delete(s.byAddr, from)
-	for i, a := range ss.addrs {
-		if a == from {
-			ss.addrs = append(ss.addrs[:i], ss.addrs[i+1:]...)
-			break
-		}
-	}
-	current := ss.peer == from
-	s.changedLocked(ss)
-	s.mu.Unlock()
-	if current {
-		s.end(ss, "tcp connection closed")
-	}
-}
-
-func (s *Server) countReject() {
-	s.mu.Lock()
-	s.counts.STUNRejected++
-	s.mu.Unlock()
-}
-
-func containsAddr(as []netip.AddrPort, a netip.AddrPort) bool {
-	for _, x := range as {
-		if x == a {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *Server) onDTLS(sid route.SessionID, from netip.AddrPort, b []byte) {
-	s.mu.Lock()
-	ss := s.sessions[sid]
-	if ss == nil {
-		ss = s.byAddr[from]
-	}
-	s.mu.Unlock()
-	if ss == nil || ss.transport == nil {
-		return
-	}
-	ss.lastSeen.Store(time.Now().UnixNano())
-	ss.transport.deliver(b)
-}
-
-// sweep ends sessions silent for longer than their vhost's stun_timeout
-// (SRS sweeps every 5 s; once a second keeps the bound tight).
-func (s *Server) sweep() {
-	defer s.wg.Done()
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case now := <-t.C:
-			var dead []*session
-			s.mu.Lock()
-			for _, ss := range s.sessions {
-				if ss.virtual {
-					continue // no STUN; it ends with its RTMP stream
-				}
-				to := s.cfg.Vhost(ss.stream.vhost).STUNTimeout
-				if to > 0 && now.UnixNano()-ss.lastSeen.Load() > int64(to) {
-					dead = append(dead, ss)
-				}
-			}
-			s.mu.Unlock()
-			for _, ss := range dead {
-				s.end(ss, "stun timeout")
-			}
-		}
-	}
-}
-
-// installKeys hands a finished DTLS association's keys to the fastpath.
-func (s *Server) installKeys(ss *session, k *route.Keys, profile string) {
-	s.mu.Lock()
-	if ss.ended {
-		s.mu.Unlock()
-		return
-	}
-	ss.keys, ss.profile = k, profile
-	s.epoch++
-	ss.epoch = s.epoch
-	epoch := ss.epoch
-	s.changedLocked(ss)
-	s.mu.Unlock()
-	ss.log.Info("dtls done", "srtp", profile, "peer", ss.peer)
-	s.publisherReady(ss, epoch)
-}
-
-// end tears a session down once: registry, route table, DTLS.
-func (s *Server) end(ss *session, reason string) {
-	s.mu.Lock()
-	if ss.ended {
-		s.mu.Unlock()
-		return
-	}
-	ss.ended, ss.reason = true, reason
-	q, hasQ := s.quality(ss) // before the table forgets the session
-	delete(s.sessions, ss.id)
-	if s.byUfrag[ss.localUfrag] == ss {
-		delete(s.byUfrag, ss.localUfrag)
-	}
-	for _, a := range ss.addrs {
-		if s.byAddr[a] == ss {
-			delete(s.byAddr, a)
-		}
-	}
-	s.detachLocked(ss)
-	s.freeIDs = append(s.freeIDs, ss.id)
-	s.counts.SessionsEnded++
-	s.changedLocked(ss)
-	started := ss.started
-	s.mu.Unlock()
-	s.publisherGone(ss)
-	s.endHooks(ss)
-	ss.doneOnce.Do(func() { close(ss.done) })
-	if !started {
-		ss.transport.Close() // no DTLS goroutine owns it
-	}
-	attrs := []any{"reason", reason, "duration", time.Since(ss.created).Round(time.Millisecond),
-		"srtp", ss.profile, "peer", ss.peer, "transport", transportOf(ss.peer),
-		"video", ss.codecs[route.KindVideo], "audio", ss.codecs[route.KindAudio]}
-	if hasQ {
-		var pkts, bytes uint64
-		var lost int64
-		for _, t := range q.Tracks {
-			pkts, bytes, lost = pkts+t.Packets, bytes+t.Bytes, lost+t.Lost
-		}
-		attrs = append(attrs, "packets", pkts, "bytes", bytes, "lost", lost, "nacks", q.NACKs, "rtt", q.RTT)
-	}
-	ss.log.Info("session end", attrs...)
 }

@@ -3,7 +3,6 @@ package control
 import (
 	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/fanout/fanout/control/sdpneg"
 	"github.com/fanout/fanout/fastpath/route"
@@ -58,10 +57,19 @@ func (s *Server) OpenVirtual(vhost, app, stream string, audio, video *VirtualTra
 	if audio == nil && video == nil {
 		return nil, ErrNoTracks
 	}
+	v, err := s.openVirtual(vhost, app, stream, audio, video)
+	if err == nil {
+		v.ss.log.Info("virtual publisher", "audio", v.ss.codecs[route.KindAudio], "video", v.ss.codecs[route.KindVideo])
+	}
+	return v, err
+}
+
+// openVirtual registers the virtual publisher's session.
+func (s *Server) openVirtual(vhost, app, stream string, audio, video *VirtualTrack) (*VirtualPublisher, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	if s.closing || s.draining {
-		return nil, httpErr(http.StatusServiceUnavailable, "server is draining for shutdown")
+		return nil, ErrDraining
 	}
 	st := s.streamLocked(vhost, app, stream)
 	if st.publisher != nil {
@@ -87,7 +95,6 @@ func (s *Server) OpenVirtual(vhost, app, stream string, audio, video *VirtualTra
 	ss.desc = desc
 	st.publisher = ss
 	s.changedLocked(ss)
-	ss.log.Info("virtual publisher", "audio", ss.codecs[route.KindAudio], "video", ss.codecs[route.KindVideo])
 	return &VirtualPublisher{srv: s, ss: ss}, nil
 }
 

@@ -151,15 +151,17 @@ func twccSent(t *testing.T, api string) uint64 {
 	defer resp.Body.Close()
 	var body struct {
 		Data struct {
-			Fastpath struct {
-				Total struct{ TWCCOut uint64 }
+			Fanout struct { // Fanout's own counters, beside SRS's data.self and data.system
+				Fastpath struct {
+					Total struct{ TWCCOut uint64 }
+				}
 			}
 		}
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
 		t.Fatal(err)
 	}
-	return body.Data.Fastpath.Total.TWCCOut
+	return body.Data.Fanout.Fastpath.Total.TWCCOut
 }
 
 // chromiumInNamespace starts headless Chromium (this process runs in a

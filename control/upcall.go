@@ -1,0 +1,263 @@
+package control
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/fanout/fanout/control/ice"
+	"github.com/fanout/fanout/fastpath/route"
+)
+
+// readUpcalls is the goroutine that takes STUN, DTLS and TCP-close
+// upcalls from the fastpath's ring.
+func (s *Server) readUpcalls() {
+	defer s.wg.Done()
+	up := s.fp.Upcalls()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case u := <-up:
+			switch u.Kind {
+			case route.UpSTUN:
+				s.onSTUN(u.From, u.Data)
+			case route.UpDTLS:
+				s.onDTLS(u.Session, u.From, u.Data)
+			case route.UpTCPClosed:
+				s.onTCPClosed(u.From)
+			}
+			s.fp.Release(u)
+		}
+	}
+}
+
+// onSTUN answers a Binding Request after verifying it (package ice), and
+// records its source as a valid address of the session; the latest source
+// becomes the send address (RFC 8445 §7.3.1.4 for a lite agent; NAT
+// rebinding). The first binding starts DTLS.
+func (s *Server) onSTUN(from netip.AddrPort, b []byte) {
+	req, err := ice.Parse(b)
+	if err != nil {
+		s.reject(from)
+		return
+	}
+	ss, dup := s.stunSession(req.LocalUfrag, req.RemoteUfrag, from)
+	switch {
+	case ss == nil:
+		s.reject(from)
+		return
+	case dup:
+		// SRS: one TCP connection per session (srs-reference §3.5).
+		s.closeTCP(from, true)
+		return
+	}
+	if err := req.Verify(ss.localPwd); err != nil {
+		s.reject(from)
+		ss.log.Debug("stun rejected", "from", from, "err", err)
+		return
+	}
+	resp, err := req.Response(from, ss.localPwd)
+	if err != nil {
+		return
+	}
+	ss.lastSeen.Store(time.Now().UnixNano())
+	held, start := s.bind(ss, from, resp)
+	if !held {
+		// pubMu: after any table in flight, which may carry this address.
+		s.pubMu.Lock()
+		_ = s.fp.WriteTo(resp, from)
+		s.pubMu.Unlock()
+	}
+	if start {
+		go s.runDTLS(ss)
+	}
+}
+
+// stunSession finds the live session a binding names; dup reports a second
+// TCP connection for it.
+func (s *Server) stunSession(local, remote string, from netip.AddrPort) (ss *session, dup bool) {
+	s.mu.Lock()
+	defer s.unlock()
+	ss = s.byUfrag[local]
+	if ss == nil || ss.ended || (ss.remoteUfrag != "" && remote != ss.remoteUfrag) {
+		return nil, false
+	}
+	return ss, route.IsTCPPeer(from) && hasOtherTCP(ss.addrs, from)
+}
+
+// bind records a verified binding from `from`. The client starts DTLS when
+// it gets the answer, and the cores drop DTLS from addresses their table
+// does not know: an answer to a new address is held (held) until the table
+// with the address is out (unlock sends it), and so are the answers to its
+// retransmissions meanwhile. start: the session's DTLS goroutine is due.
+func (s *Server) bind(ss *session, from netip.AddrPort, resp []byte) (held, start bool) {
+	s.mu.Lock()
+	defer s.unlock()
+	s.counts.STUNBindings++
+	changed := false
+	if !slices.Contains(ss.addrs, from) {
+		ss.addrs = append(ss.addrs, from)
+		s.byAddr[from] = ss
+		changed = true
+	}
+	if ss.peer != from {
+		ss.peer = from
+		changed = true
+	}
+	start = !ss.started && !ss.ended
+	if start {
+		ss.started = true
+		s.wg.Add(1)
+	}
+	if changed {
+		ss.addrPending = true
+	}
+	if ss.addrPending {
+		s.replies = append(s.replies, stunReply{ss: ss, b: resp, to: from})
+		if changed {
+			s.changedLocked(ss) // may publish, and so answer, at once
+		}
+	}
+	return ss.addrPending, start
+}
+
+// stunReply is a binding answer waiting for its address to be published.
+type stunReply struct {
+	ss *session
+	b  []byte
+	to netip.AddrPort
+}
+
+// reject counts a refused STUN request and closes its TCP connection.
+func (s *Server) reject(from netip.AddrPort) {
+	s.mu.Lock()
+	s.counts.STUNRejected++
+	s.unlock()
+	s.closeTCP(from, false)
+}
+
+// quality reads the fastpath's media counters of a session, if it has them.
+func (s *Server) quality(id route.SessionID) (route.SessionQuality, bool) {
+	qs, ok := s.fp.(interface {
+		SessionQuality(route.SessionID) (route.SessionQuality, bool)
+	})
+	if !ok {
+		return route.SessionQuality{}, false
+	}
+	return qs.SessionQuality(id)
+}
+
+// bytesOf sums a session's media bytes: received from a publisher, sent
+// to a player.
+func (s *Server) bytesOf(id route.SessionID) uint64 {
+	q, _ := s.quality(id)
+	var n uint64
+	for _, t := range q.Tracks {
+		n += t.Bytes
+	}
+	return n
+}
+
+func transportOf(peer netip.AddrPort) string {
+	switch {
+	case !peer.IsValid():
+		return "none"
+	case route.IsTCPPeer(peer):
+		return "tcp"
+	}
+	return "udp"
+}
+
+// closeTCP closes a TCP peer's connection (no-op for UDP peers).
+func (s *Server) closeTCP(from netip.AddrPort, dup bool) {
+	if route.IsTCPPeer(from) && s.cfg.CloseTCP != nil {
+		s.cfg.CloseTCP(from, dup)
+	}
+}
+
+func hasOtherTCP(as []netip.AddrPort, a netip.AddrPort) bool {
+	for _, x := range as {
+		if x != a && route.IsTCPPeer(x) {
+			return true
+		}
+	}
+	return false
+}
+
+// onTCPClosed forgets a closed TCP connection; a session that was sending
+// over it ends (SRS ends the session when its TCP connection closes).
+func (s *Server) onTCPClosed(from netip.AddrPort) {
+	s.mu.Lock()
+	ss := s.byAddr[from]
+	if ss == nil {
+		s.unlock()
+		return
+	}
+	delete(s.byAddr, from)
+	if i := slices.Index(ss.addrs, from); i >= 0 {
+		ss.addrs = slices.Delete(ss.addrs, i, i+1)
+	}
+	current := ss.peer == from
+	s.changedLocked(ss)
+	s.unlock()
+	if current {
+		s.end(ss, "tcp connection closed")
+	}
+}
+
+// onDTLS hands a DTLS record to its session's association.
+func (s *Server) onDTLS(sid route.SessionID, from netip.AddrPort, b []byte) {
+	s.mu.Lock()
+	ss := s.sessions[sid]
+	if ss == nil {
+		ss = s.byAddr[from]
+	}
+	s.unlock()
+	if ss == nil || ss.transport == nil {
+		return
+	}
+	ss.lastSeen.Store(time.Now().UnixNano())
+	s.feedDTLS(ss, b)
+}
+
+// feedDTLS is where DTLS records enter pion/dtls: the one place to check
+// them first.
+func (s *Server) feedDTLS(ss *session, b []byte) {
+	ss.transport.deliver(b)
+}
+
+// sweep ends sessions silent for longer than their vhost's stun_timeout
+// (SRS sweeps every 5 s; once a second keeps the bound tight).
+func (s *Server) sweep() {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			for _, ss := range s.silent(now) {
+				s.end(ss, "stun timeout")
+			}
+		}
+	}
+}
+
+// silent lists the sessions past their stun_timeout.
+func (s *Server) silent(now time.Time) []*session {
+	s.mu.Lock()
+	defer s.unlock()
+	var dead []*session
+	for _, ss := range s.sessions {
+		if ss.virtual {
+			continue // no STUN; it ends with its RTMP stream
+		}
+		to := s.cfg.Vhost(ss.stream.vhost).STUNTimeout
+		if to > 0 && now.UnixNano()-ss.lastSeen.Load() > int64(to) {
+			dead = append(dead, ss)
+		}
+	}
+	return dead
+}
