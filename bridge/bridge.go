@@ -75,6 +75,11 @@ type Config struct {
 	WorkerQueue int
 	// Hub sizes the hub's queues.
 	Hub hub.Config
+	// StreamWait bounds how long an HTTP-FLV or HLS request for a stream
+	// that is not live yet waits for it (and its first key frame) before
+	// 404, as SRS's players connect right after the publisher (default
+	// 30s).
+	StreamWait time.Duration
 }
 
 // Bridge owns the hub, the RTMP server, HTTP-FLV/HLS and the transcoders.
@@ -117,7 +122,7 @@ func New(cfg Config) *Bridge {
 		return hls.Params{Enabled: o.HLS, Fragment: o.HLSFragment, Window: o.HLSWindow}
 	}})
 	b.http = httplive.New(httplive.Config{Hub: b.hub, HLS: b.hls, Logger: log, Vhost: cfg.Vhost,
-		FLV: func(v string) bool { return b.options(v).FLV }})
+		FLV: func(v string) bool { return b.options(v).FLV }, Wait: cfg.StreamWait})
 	b.hub.OnPublish(b.onPublish)
 	return b
 }
