@@ -24,12 +24,16 @@ type player struct {
 	timeout      time.Duration
 }
 
-func (s *Server) play(c net.Conn, sc *gortmplib.ServerConn, key hub.Key, log *slog.Logger) error {
+func (s *Server) play(c net.Conn, sc *conn, key hub.Key, log *slog.Logger) error {
 	rd, err := s.cfg.Hub.Subscribe(key)
 	if err != nil {
+		_ = sc.refuse("NetStream.Play.StreamNotFound", "stream not found")
 		return err
 	}
 	defer rd.Close()
+	if err := sc.startPlay(); err != nil {
+		return err
+	}
 	tr := rd.Tracks()
 	first := firstUnit(rd, tr)
 	if first == nil {
@@ -73,7 +77,7 @@ func firstUnit(rd *hub.Reader, tr hub.Tracks) *hub.Unit {
 	return nil
 }
 
-func (p *player) init(sc *gortmplib.ServerConn, tr hub.Tracks, first *hub.Unit) error {
+func (p *player) init(sc gortmplib.Conn, tr hub.Tracks, first *hub.Unit) error {
 	var tracks []*gortmplib.Track
 	if tr.Video == hub.CodecH264 {
 		sps, pps := first.Params()
