@@ -1,7 +1,7 @@
 // Package httplive is the bridge's HTTP handler for live playback: HTTP-FLV
 // at /{app}/{stream}.flv and HLS at /{app}/{stream}.m3u8 (segments under
 // /{app}/{stream}/). cmd mounts it on the HTTP server (port 8080). The vhost
-// is `?vhost=` or Config.Vhost(Host), else hub.DefaultVhost.
+// is Config.Vhost of `?vhost=` (or `?domain=`), else of the Host.
 //
 // A request for a stream that is not live yet waits for it, as SRS's
 // players may connect right after the publisher's WHIP POST or RTMP
@@ -106,18 +106,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// vhost is `?vhost=` (or `?domain=`), else the Host, mapped through
+// Config.Vhost: an unknown name is the default vhost, as in SRS and as the
+// RTMP server maps its tcUrl.
 func (h *Handler) vhost(r *http.Request) string {
-	if v := r.URL.Query().Get("vhost"); v != "" {
-		return v
+	q := r.URL.Query()
+	name := q.Get("vhost")
+	if name == "" {
+		name = q.Get("domain")
 	}
 	if h.cfg.Vhost == nil {
-		return hub.DefaultVhost
+		if name == "" {
+			return hub.DefaultVhost
+		}
+		return name
 	}
-	host := r.Host
-	if hh, _, err := net.SplitHostPort(host); err == nil {
-		host = hh
+	if name == "" {
+		name = r.Host
+		if hh, _, err := net.SplitHostPort(name); err == nil {
+			name = hh
+		}
 	}
-	return h.cfg.Vhost(host)
+	return h.cfg.Vhost(name)
 }
 
 func (h *Handler) serveHLS(w http.ResponseWriter, r *http.Request, key hub.Key, file string) {
