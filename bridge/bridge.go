@@ -75,10 +75,10 @@ type Config struct {
 	WorkerQueue int
 	// Hub sizes the hub's queues.
 	Hub hub.Config
-	// StreamWait bounds how long an HTTP-FLV or HLS request for a stream
-	// that is not live yet waits for it (and its first key frame) before
-	// 404, as SRS's players connect right after the publisher (default
-	// 30s).
+	// StreamWait bounds how long an HTTP-FLV, HLS or RTMP player of a
+	// stream that is not live yet waits for it (and its first key frame)
+	// before 404 or NetStream.Play.StreamNotFound, as SRS's players connect
+	// right after the publisher (default 30s).
 	StreamWait time.Duration
 }
 
@@ -116,7 +116,7 @@ func New(cfg Config) *Bridge {
 	}
 	b := &Bridge{cfg: cfg, log: log, hub: hub.New(cfg.Hub), pool: newPool(cfg.Workers, cfg.WorkerQueue, log),
 		players: map[*RTCPlayer]struct{}{}, ingests: map[*RTCIngest]struct{}{}}
-	b.rtmp = rtmp.NewServer(rtmp.Config{Hub: b.hub, Logger: log, Vhost: cfg.Vhost})
+	b.rtmp = rtmp.NewServer(rtmp.Config{Hub: b.hub, Logger: log, Vhost: cfg.Vhost, Wait: cfg.StreamWait})
 	b.hls = hls.New(hls.Config{Hub: b.hub, Logger: log, Vhost: func(v string) hls.Params {
 		o := b.options(v)
 		return hls.Params{Enabled: o.HLS, Fragment: o.HLSFragment, Window: o.HLSWindow}

@@ -118,7 +118,7 @@ func (h *Hub) SubscribeWait(ctx context.Context, key Key) (*Reader, error) {
 	}
 }
 
-// Waiting returns how many keys have SubscribeWait callers waiting.
+// Waiting returns how many SubscribeWait callers are waiting.
 func (h *Hub) Waiting() int { return h.live.Waiting() }
 
 // Tracks returns the tracks of a live stream.

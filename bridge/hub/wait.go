@@ -96,9 +96,13 @@ func (l *Waitlist) Close() {
 	}
 }
 
-// Waiting returns how many keys have waiters (for tests and metrics).
+// Waiting returns how many goroutines wait (for tests and metrics).
 func (l *Waitlist) Waiting() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.keys)
+	n := 0
+	for _, w := range l.keys {
+		n += w.n
+	}
+	return n
 }

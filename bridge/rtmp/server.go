@@ -23,6 +23,9 @@ type Config struct {
 	// Timeout bounds the handshake and every read from a publisher
 	// (default 10s).
 	Timeout time.Duration
+	// Wait bounds how long a player of a stream that is not live waits
+	// for it and its first key frame (default 30s).
+	Wait time.Duration
 }
 
 // Server accepts RTMP publishers and players.
@@ -41,6 +44,9 @@ type Server struct {
 func NewServer(cfg Config) *Server {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Wait <= 0 {
+		cfg.Wait = 30 * time.Second
 	}
 	log := cfg.Logger
 	if log == nil {

@@ -260,3 +260,53 @@ func TestFFmpegURLForms(t *testing.T) {
 		})
 	}
 }
+
+// TestPlayWaitsForPublish: an RTMP player (ffprobe) that connects before
+// the publisher waits for the stream and gets it; a player that leaves
+// while waiting ends its wait.
+func TestPlayWaitsForPublish(t *testing.T) {
+	h, addr := startServer(t)
+	src := testFLV(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	probed := make(chan error, 1)
+	go func() {
+		out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-show_entries", "stream=codec_name",
+			"-of", "csv=p=0", "rtmp://"+addr+"/live/early").CombinedOutput()
+		got := strings.Fields(strings.ReplaceAll(string(out), ",", " "))
+		if err == nil && (!contains(got, "h264") || !contains(got, "aac")) {
+			err = errors.New("streams " + strings.Join(got, " ") + ", want h264 and aac")
+		}
+		probed <- err
+	}()
+	for deadline := time.Now().Add(10 * time.Second); h.Waiting() != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the player never waited in the hub")
+		}
+	}
+	push := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-i", src,
+		"-c", "copy", "-f", "flv", "rtmp://"+addr+"/live/early")
+	push.WaitDelay = time.Second
+	if out, err := push.CombinedOutput(); err != nil {
+		t.Fatalf("push: %v: %s", err, out)
+	}
+	if err := <-probed; err != nil {
+		t.Fatalf("ffprobe started before the publish: %v", err)
+	}
+
+	gone := dialHand(t, addr)
+	gone.command(t, 3, 0, "connect", 1, amf0.Object{{Key: "tcUrl", Value: "rtmp://" + addr + "/live"}})
+	gone.reply(t)
+	gone.command(t, 8, streamID, "play", 2, nil, "never")
+	for deadline := time.Now().Add(10 * time.Second); h.Waiting() != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the hand-made player never waited in the hub")
+		}
+	}
+	_ = gone.c.Close()
+	for deadline := time.Now().Add(5 * time.Second); h.Waiting() != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the wait outlived the player's connection")
+		}
+	}
+}

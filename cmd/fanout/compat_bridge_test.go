@@ -89,10 +89,18 @@ func TestFLVAndHLSBeforePublish(t *testing.T) {
 		video, audio int
 		err          error
 	}
-	flvDone := make(chan res, 1)
+	flvDone, rtmpDone := make(chan res, 1), make(chan error, 1)
 	go func() {
 		v, a, err := flvTags(ctx, base+".flv", 100)
 		flvDone <- res{v, a, err}
+	}()
+	rtmpURL := fmt.Sprintf("rtmp://127.0.0.1:%d/live/early", srv.RTMPAddr().Port())
+	go func() {
+		c, err := probeStreams(ctx, rtmpURL)
+		if err == nil && !hasAll(c, "h264", "aac") {
+			err = fmt.Errorf("streams %v, want h264 + aac", c)
+		}
+		rtmpDone <- err
 	}()
 	// The playlist request is on the wire before the publish starts.
 	hc, err := net.Dial("tcp", srv.HTTPAddr().String())
@@ -104,9 +112,12 @@ func TestFLVAndHLSBeforePublish(t *testing.T) {
 	if _, err := fmt.Fprintf(hc, "GET /live/early.m3u8 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 10*time.Second, "the FLV player to wait in the hub", func() bool { return srv.link.b.Hub().Waiting() == 1 })
+	// The FLV and the RTMP player wait in the hub on the same key.
+	waitUntil(t, 10*time.Second, "the FLV and RTMP players to wait in the hub", func() bool {
+		return srv.link.b.Hub().Waiting() == 2
+	})
 	time.Sleep(100 * time.Millisecond)
-	pushed := startFFmpeg(t, 30*time.Second, pushArgs(6, fmt.Sprintf("rtmp://127.0.0.1:%d/live/early", srv.RTMPAddr().Port()))...)
+	pushed := startFFmpeg(t, 30*time.Second, pushArgs(6, rtmpURL)...)
 	f := <-flvDone
 	if f.err != nil || f.video < 20 || f.audio < 20 {
 		t.Errorf("FLV requested before the publish: %d video and %d audio tags of 100: %v", f.video, f.audio, f.err)
@@ -122,6 +133,9 @@ func TestFLVAndHLSBeforePublish(t *testing.T) {
 	}
 	if c, err := probeStreams(ctx, base+".m3u8"); err != nil || !hasAll(c, "h264", "aac") {
 		t.Errorf("ffprobe of the playlist: %v %v", c, err)
+	}
+	if err := <-rtmpDone; err != nil {
+		t.Errorf("RTMP play started before the publish: %v", err)
 	}
 	if err := <-pushed; err != nil {
 		t.Fatal(err)
