@@ -75,6 +75,11 @@ type Config struct {
 	WorkerQueue int
 	// Hub sizes the hub's queues.
 	Hub hub.Config
+	// StreamWait bounds how long an HTTP-FLV, HLS or RTMP player of a
+	// stream that is not live yet waits for it (and its first key frame)
+	// before 404 or NetStream.Play.StreamNotFound, as SRS's players connect
+	// right after the publisher (default 30s).
+	StreamWait time.Duration
 }
 
 // Bridge owns the hub, the RTMP server, HTTP-FLV/HLS and the transcoders.
@@ -111,13 +116,13 @@ func New(cfg Config) *Bridge {
 	}
 	b := &Bridge{cfg: cfg, log: log, hub: hub.New(cfg.Hub), pool: newPool(cfg.Workers, cfg.WorkerQueue, log),
 		players: map[*RTCPlayer]struct{}{}, ingests: map[*RTCIngest]struct{}{}}
-	b.rtmp = rtmp.NewServer(rtmp.Config{Hub: b.hub, Logger: log, Vhost: cfg.Vhost})
+	b.rtmp = rtmp.NewServer(rtmp.Config{Hub: b.hub, Logger: log, Vhost: cfg.Vhost, Wait: cfg.StreamWait})
 	b.hls = hls.New(hls.Config{Hub: b.hub, Logger: log, Vhost: func(v string) hls.Params {
 		o := b.options(v)
 		return hls.Params{Enabled: o.HLS, Fragment: o.HLSFragment, Window: o.HLSWindow}
 	}})
 	b.http = httplive.New(httplive.Config{Hub: b.hub, HLS: b.hls, Logger: log, Vhost: cfg.Vhost,
-		FLV: func(v string) bool { return b.options(v).FLV }})
+		FLV: func(v string) bool { return b.options(v).FLV }, Wait: cfg.StreamWait})
 	b.hub.OnPublish(b.onPublish)
 	return b
 }

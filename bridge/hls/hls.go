@@ -2,6 +2,7 @@ package hls
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,6 +47,7 @@ type Manager struct {
 	readers map[*hub.Reader]struct{}
 	closed  bool
 	wg      sync.WaitGroup
+	started hub.Waitlist // woken when a muxer starts
 }
 
 // New returns a manager that starts a muxer for every stream published on
@@ -157,6 +159,7 @@ func (m *Manager) start(key hub.Key, tr hub.Tracks, first *hub.Unit, p Params) (
 	m.mu.Lock()
 	m.muxers[key] = f.mux
 	m.mu.Unlock()
+	m.started.Wake(key)
 	return f, nil
 }
 
@@ -177,7 +180,22 @@ func (m *Manager) Close() {
 		rd.Close()
 	}
 	m.mu.Unlock()
+	m.started.Close()
 	m.wg.Wait()
+}
+
+// Wait blocks until a muxer runs for key (the stream is live and its first
+// key frame arrived), ctx ends (ctx.Err) or the manager closes. It answers
+// ErrNotFound at once when HLS is off for the key's vhost.
+func (m *Manager) Wait(ctx context.Context, key hub.Key) error {
+	if !m.params(key.Vhost).Enabled {
+		return ErrNotFound
+	}
+	return m.started.Wait(ctx, key, func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.muxers[key] != nil
+	})
 }
 
 // feeder writes hub units into one muxer.

@@ -1,7 +1,14 @@
 // Package httplive is the bridge's HTTP handler for live playback: HTTP-FLV
 // at /{app}/{stream}.flv and HLS at /{app}/{stream}.m3u8 (segments under
 // /{app}/{stream}/). cmd mounts it on the HTTP server (port 8080). The vhost
-// is `?vhost=` or Config.Vhost(Host), else hub.DefaultVhost.
+// is Config.Vhost of `?vhost=` (or `?domain=`), else of the Host.
+//
+// A request for a stream that is not live yet waits for it, as SRS's
+// players may connect right after the publisher's WHIP POST or RTMP
+// publish: FLV until the stream is published and its first key frame can
+// be sent, HLS until the stream's muxer runs; Config.Wait (30 s) later it
+// is answered 404. The wait is the hub's (or HLS manager's) channel, bound
+// to the request's context, so a client that leaves ends it.
 //
 // Concurrency: each FLV request reads its own hub reader on the request's
 // goroutine; a slow client loses units (counted by the hub) and never slows
@@ -9,6 +16,7 @@
 package httplive
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -33,7 +41,14 @@ type Config struct {
 	FLV func(vhost string) bool
 	// WriteTimeout bounds each write to a client (default 10s).
 	WriteTimeout time.Duration
+	// Wait bounds how long a request for a stream that is not live (or
+	// has not sent its first key frame) waits for it before 404
+	// (default 30s).
+	Wait time.Duration
 }
+
+// DefaultWait is Config.Wait's default.
+const DefaultWait = 30 * time.Second
 
 // Handler serves HTTP-FLV and HLS.
 type Handler struct {
@@ -45,6 +60,9 @@ type Handler struct {
 func New(cfg Config) *Handler {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.Wait <= 0 {
+		cfg.Wait = DefaultWait
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -88,18 +106,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// vhost is `?vhost=` (or `?domain=`), else the Host, mapped through
+// Config.Vhost: an unknown name is the default vhost, as in SRS and as the
+// RTMP server maps its tcUrl.
 func (h *Handler) vhost(r *http.Request) string {
-	if v := r.URL.Query().Get("vhost"); v != "" {
-		return v
+	q := r.URL.Query()
+	name := q.Get("vhost")
+	if name == "" {
+		name = q.Get("domain")
 	}
 	if h.cfg.Vhost == nil {
-		return hub.DefaultVhost
+		if name == "" {
+			return hub.DefaultVhost
+		}
+		return name
 	}
-	host := r.Host
-	if hh, _, err := net.SplitHostPort(host); err == nil {
-		host = hh
+	if name == "" {
+		name = r.Host
+		if hh, _, err := net.SplitHostPort(name); err == nil {
+			name = hh
+		}
 	}
-	return h.cfg.Vhost(host)
+	return h.cfg.Vhost(name)
 }
 
 func (h *Handler) serveHLS(w http.ResponseWriter, r *http.Request, key hub.Key, file string) {
@@ -107,18 +135,51 @@ func (h *Handler) serveHLS(w http.ResponseWriter, r *http.Request, key hub.Key, 
 		http.NotFound(w, r)
 		return
 	}
+	if strings.HasSuffix(file, ".m3u8") {
+		ctx, cancel := context.WithTimeout(r.Context(), h.cfg.Wait)
+		err := h.cfg.HLS.Wait(ctx, key)
+		cancel()
+		if err != nil {
+			h.notLive(w, r, key, err)
+			return
+		}
+	}
 	if err := h.cfg.HLS.Serve(w, r, key, file); errors.Is(err, hls.ErrNotFound) {
 		http.NotFound(w, r)
 	}
 }
 
+// notLive answers a request whose stream did not come live in time, unless
+// the client has already left.
+func (h *Handler) notLive(w http.ResponseWriter, r *http.Request, key hub.Key, err error) {
+	if r.Context().Err() != nil {
+		h.log.Debug("client left while waiting for the stream", "stream", key.String(), "remote", r.RemoteAddr)
+		return
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		http.Error(w, "stream "+key.String()+" not live after "+h.cfg.Wait.String(), http.StatusNotFound)
+		return
+	}
+	http.NotFound(w, r)
+}
+
 func (h *Handler) serveFLV(w http.ResponseWriter, r *http.Request, key hub.Key) {
-	rd, err := h.cfg.Hub.Subscribe(key)
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.Wait)
+	defer cancel()
+	rd, err := h.cfg.Hub.SubscribeWait(ctx, key)
 	if err != nil {
-		http.NotFound(w, r)
+		h.notLive(w, r, key, err)
 		return
 	}
 	defer rd.Close()
+	mw := flv.NewUnitWriter(rd.Tracks())
+	var buf []byte
+	if r.Method != http.MethodHead {
+		if buf, err = firstBytes(ctx, rd, mw); err != nil {
+			h.notLive(w, r, key, err)
+			return
+		}
+	}
 	w.Header().Set("Content-Type", "video/x-flv")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("Access-Control-Allow-Origin", "*")
@@ -126,11 +187,37 @@ func (h *Handler) serveFLV(w http.ResponseWriter, r *http.Request, key hub.Key) 
 	if r.Method == http.MethodHead {
 		return
 	}
-	rc := http.NewResponseController(w)
-	mw := flv.NewUnitWriter(rd.Tracks())
+	h.streamFLV(w, r, rd, mw, buf)
+}
+
+// firstBytes waits for the first unit the writer turns into FLV bytes: the
+// first key frame when the stream has video.
+func firstBytes(ctx context.Context, rd *hub.Reader, mw *flv.UnitWriter) ([]byte, error) {
 	var buf []byte
-	log := h.log.With("stream", key.String(), "remote", r.RemoteAddr)
 	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case u, ok := <-rd.Units():
+			if !ok {
+				return nil, hub.ErrNotFound
+			}
+			var err error
+			if buf, err = mw.Append(buf[:0], u); err != nil || len(buf) > 0 {
+				return buf, err
+			}
+		}
+	}
+}
+
+// streamFLV sends first and then every unit until the client or the
+// stream leaves.
+func (h *Handler) streamFLV(w http.ResponseWriter, r *http.Request, rd *hub.Reader, mw *flv.UnitWriter, first []byte) {
+	rc := http.NewResponseController(w)
+	log := h.log.With("stream", rd.Key().String(), "remote", r.RemoteAddr)
+	buf := first
+	err := h.send(w, rc, buf, len(rd.Units()) == 0)
+	for err == nil {
 		select {
 		case <-r.Context().Done():
 			log.Debug("http-flv client left", "dropped", rd.Dropped())
@@ -142,12 +229,9 @@ func (h *Handler) serveFLV(w http.ResponseWriter, r *http.Request, key hub.Key) 
 			if buf, err = mw.Append(buf[:0], u); err == nil && len(buf) > 0 {
 				err = h.send(w, rc, buf, len(rd.Units()) == 0)
 			}
-			if err != nil {
-				log.Debug("http-flv write", "err", err)
-				return
-			}
 		}
 	}
+	log.Debug("http-flv write", "err", err)
 }
 
 // send writes b and flushes when no more units are queued, so a burst goes

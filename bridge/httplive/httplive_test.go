@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/fanout/fanout/bridge/hub"
 )
@@ -12,7 +13,7 @@ func TestRoutesAndErrors(t *testing.T) {
 	h := hub.New(hub.Config{})
 	defer h.Close()
 	var seen []string
-	srv := New(Config{Hub: h, Vhost: func(host string) string { seen = append(seen, host); return host },
+	srv := New(Config{Hub: h, Wait: 20 * time.Millisecond, Vhost: func(host string) string { seen = append(seen, host); return host },
 		FLV: func(v string) bool { return v != "noflv" }})
 	for _, tc := range []struct {
 		method, path string

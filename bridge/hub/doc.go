@@ -12,7 +12,9 @@
 // inbox is full the unit is dropped and counted. Every reader has a bounded
 // queue; a slow reader loses units (counted in Reader.Dropped) and never
 // stalls the publisher or other readers. A small GOP cache lets a new reader
-// start at the last key frame.
+// start at the last key frame. A reader may ask for a stream before it is
+// published (SubscribeWait): it waits on a Waitlist channel that Publish
+// closes, bounded by its context, with no goroutine or poll of its own.
 //
 // Imported by the bridge packages only; cmd reaches it through bridge.
 package hub

@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"sort"
 	"sync"
@@ -31,6 +33,7 @@ type Hub struct {
 	streams map[Key]*stream
 	hooks   []PublishFunc
 	closed  bool
+	live    Waitlist // woken on every publish
 }
 
 // New returns an empty hub.
@@ -78,6 +81,7 @@ func (h *Hub) Publish(key Key, tr Tracks) (*Publisher, error) {
 	hooks := append([]PublishFunc(nil), h.hooks...)
 	h.mu.Unlock()
 	go s.run()
+	h.live.Wake(key)
 	h.log.Info("stream published", "stream", key.String(), "video", tr.Video.String(), "audio", tr.Audio.String())
 	for _, fn := range hooks {
 		fn(key, tr)
@@ -95,6 +99,27 @@ func (h *Hub) Subscribe(key Key) (*Reader, error) {
 	}
 	return s.subscribe(h.cfg.ReaderQueue)
 }
+
+// SubscribeWait attaches a reader to key, waiting for it to be published
+// when it is not live yet, as SRS's players may connect before the
+// publisher. It returns ctx.Err() when ctx ends first (the caller bounds
+// the wait) and ErrClosed when the hub closes. The wait runs on the
+// caller's goroutine and leaves nothing behind.
+func (h *Hub) SubscribeWait(ctx context.Context, key Key) (*Reader, error) {
+	live := func() bool { _, ok := h.Tracks(key); return ok }
+	for {
+		r, err := h.Subscribe(key)
+		if !errors.Is(err, ErrNotFound) {
+			return r, err
+		}
+		if err := h.live.Wait(ctx, key, live); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Waiting returns how many SubscribeWait callers are waiting.
+func (h *Hub) Waiting() int { return h.live.Waiting() }
 
 // Tracks returns the tracks of a live stream.
 func (h *Hub) Tracks(key Key) (Tracks, bool) {
@@ -129,6 +154,7 @@ func (h *Hub) Close() {
 		delete(h.streams, k)
 	}
 	h.mu.Unlock()
+	h.live.Close()
 	for _, s := range all {
 		s.close()
 	}

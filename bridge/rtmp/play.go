@@ -1,6 +1,7 @@
 package rtmp
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,31 +25,38 @@ type player struct {
 	timeout      time.Duration
 }
 
-func (s *Server) play(c net.Conn, sc *gortmplib.ServerConn, key hub.Key, log *slog.Logger) error {
-	rd, err := s.cfg.Hub.Subscribe(key)
-	if err != nil {
+// play serves one RTMP player. A stream that is not live yet is waited
+// for (SRS's players may come before the publisher), up to Config.Wait
+// for it to publish and send its first key frame; the player leaving ends
+// the wait.
+func (s *Server) play(c net.Conn, sc *conn, key hub.Key, log *slog.Logger) error {
+	if err := sc.startPlay(); err != nil {
 		return err
 	}
-	defer rd.Close()
-	tr := rd.Tracks()
-	first := firstUnit(rd, tr)
-	if first == nil {
-		return hub.ErrNotFound
-	}
-	p := &player{c: c, base: first.DTS, timeout: s.cfg.Timeout}
-	if err := p.init(sc, tr, first); err != nil {
-		return err
-	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	_ = c.SetReadDeadline(time.Time{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { // the player's commands are read and discarded; EOF ends play
 		defer wg.Done()
 		_, _ = io.Copy(io.Discard, c)
-		rd.Close()
+		cancel()
 	}()
 	defer wg.Wait()
 	defer c.Close()
+	rd, first, err := s.waitFirst(ctx, key)
+	if err != nil {
+		_ = sc.refuse("NetStream.Play.StreamNotFound", "stream not found")
+		return err
+	}
+	defer rd.Close()
+	defer context.AfterFunc(ctx, rd.Close)()
+	tr := rd.Tracks()
+	p := &player{c: c, base: first.DTS, timeout: s.cfg.Timeout}
+	if err := p.init(sc, tr, first); err != nil {
+		return err
+	}
 	log.Info("rtmp play started")
 	if err := p.write(first); err != nil {
 		return err
@@ -62,18 +70,35 @@ func (s *Server) play(c net.Conn, sc *gortmplib.ServerConn, key hub.Key, log *sl
 	return nil
 }
 
-// firstUnit waits for the first unit a player can start with: a key frame
-// when the stream has video.
-func firstUnit(rd *hub.Reader, tr hub.Tracks) *hub.Unit {
-	for u := range rd.Units() {
-		if tr.Video == hub.CodecNone || (u.IsVideo() && u.Key) {
-			return u
+// waitFirst subscribes to key, waiting up to Config.Wait for it to go live
+// and for the first unit a player can start with: a key frame when the
+// stream has video.
+func (s *Server) waitFirst(ctx context.Context, key hub.Key) (*hub.Reader, *hub.Unit, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Wait)
+	defer cancel()
+	rd, err := s.cfg.Hub.SubscribeWait(ctx, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	video := rd.Tracks().Video != hub.CodecNone
+	for {
+		select {
+		case <-ctx.Done():
+			rd.Close()
+			return nil, nil, ctx.Err()
+		case u, ok := <-rd.Units():
+			if !ok {
+				rd.Close()
+				return nil, nil, hub.ErrNotFound
+			}
+			if !video || (u.IsVideo() && u.Key) {
+				return rd, u, nil
+			}
 		}
 	}
-	return nil
 }
 
-func (p *player) init(sc *gortmplib.ServerConn, tr hub.Tracks, first *hub.Unit) error {
+func (p *player) init(sc gortmplib.Conn, tr hub.Tracks, first *hub.Unit) error {
 	var tracks []*gortmplib.Track
 	if tr.Video == hub.CodecH264 {
 		sps, pps := first.Params()

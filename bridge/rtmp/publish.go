@@ -19,9 +19,13 @@ type ingest struct {
 	sps, pps []byte
 }
 
-func (s *Server) publish(c net.Conn, sc *gortmplib.ServerConn, key hub.Key, log *slog.Logger) error {
+func (s *Server) publish(c net.Conn, sc *conn, key hub.Key, log *slog.Logger) error {
 	if _, live := s.cfg.Hub.Tracks(key); live {
+		_ = sc.refuse("NetStream.Publish.BadName", "stream is busy")
 		return hub.ErrStreamBusy
+	}
+	if err := sc.startPublish(); err != nil {
+		return err
 	}
 	r := &gortmplib.Reader{Conn: sc}
 	if err := r.Initialize(); err != nil {

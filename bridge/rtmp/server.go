@@ -5,12 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/bluenviron/gortmplib"
 
 	"github.com/fanout/fanout/bridge/hub"
 )
@@ -19,12 +15,17 @@ import (
 type Config struct {
 	Hub    *hub.Hub
 	Logger *slog.Logger
-	// Vhost maps the tcUrl host to a vhost name. Nil maps every host to
-	// hub.DefaultVhost. An explicit `?vhost=` always wins.
+	// Vhost maps a vhost name (the URL's `?vhost=`, else the tcUrl's
+	// host) to a configured vhost, hub.DefaultVhost for unknown ones as in
+	// SRS. Nil keeps an explicit `?vhost=` and maps every host to
+	// hub.DefaultVhost.
 	Vhost func(host string) string
 	// Timeout bounds the handshake and every read from a publisher
 	// (default 10s).
 	Timeout time.Duration
+	// Wait bounds how long a player of a stream that is not live waits
+	// for it and its first key frame (default 30s).
+	Wait time.Duration
 }
 
 // Server accepts RTMP publishers and players.
@@ -43,6 +44,9 @@ type Server struct {
 func NewServer(cfg Config) *Server {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Wait <= 0 {
+		cfg.Wait = 30 * time.Second
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -120,20 +124,22 @@ func (s *Server) Close() error {
 func (s *Server) handle(c net.Conn) {
 	log := s.log.With("remote", c.RemoteAddr().String())
 	_ = c.SetDeadline(time.Now().Add(s.cfg.Timeout))
-	sc := &gortmplib.ServerConn{RW: c}
-	if err := sc.Initialize(); err != nil {
-		log.Debug("rtmp handshake failed", "err", err)
-		return
-	}
-	if err := sc.Accept(); err != nil {
+	sc := &conn{}
+	if err := sc.handshake(c); err != nil {
 		log.Debug("rtmp connect failed", "err", err)
 		return
 	}
-	key, err := s.keyOf(sc.URL)
-	if err != nil {
-		log.Warn("rtmp refused", "url", sc.URL.String(), "err", err)
+	if err := sc.accept(); err != nil {
+		log.Debug("rtmp connect failed", "tcUrl", sc.tcURL, "err", err)
 		return
 	}
+	req, err := parseRequest(sc.tcURL, sc.Stream)
+	if err != nil {
+		_ = sc.refuse("NetStream.Play.BadName", "the URL needs /app/stream")
+		log.Warn("rtmp refused", "tcUrl", sc.tcURL, "stream", sc.Stream, "err", err)
+		return
+	}
+	key := s.keyOf(req)
 	log = log.With("stream", key.String())
 	if sc.Publish {
 		err = s.publish(c, sc, key, log)
@@ -145,24 +151,16 @@ func (s *Server) handle(c net.Conn) {
 	}
 }
 
-// keyOf derives vhost/app/stream from the joined tcUrl and stream name, as
-// SRS does: the last path element is the stream, the rest the app.
-func (s *Server) keyOf(u *url.URL) (hub.Key, error) {
-	if u == nil {
-		return hub.Key{}, ErrBadURL
+// keyOf is the hub key of a request: the vhost is `?vhost=` (or
+// `?domain=`), else the tcUrl's host, mapped through Config.Vhost as SRS
+// maps an unknown vhost to __defaultVhost__.
+func (s *Server) keyOf(r request) hub.Key {
+	vhost := r.Vhost
+	switch {
+	case s.cfg.Vhost != nil && vhost == "":
+		vhost = s.cfg.Vhost(r.Host)
+	case s.cfg.Vhost != nil:
+		vhost = s.cfg.Vhost(vhost)
 	}
-	p := strings.Trim(u.Path, "/")
-	i := strings.LastIndexByte(p, '/')
-	if i <= 0 || i == len(p)-1 {
-		return hub.Key{}, ErrBadURL
-	}
-	q := u.Query()
-	vhost := q.Get("vhost")
-	if vhost == "" {
-		vhost = q.Get("domain")
-	}
-	if vhost == "" && s.cfg.Vhost != nil {
-		vhost = s.cfg.Vhost(u.Hostname())
-	}
-	return hub.NewKey(vhost, p[:i], p[i+1:]), nil
+	return hub.NewKey(vhost, r.App, r.Stream)
 }
