@@ -105,7 +105,7 @@ func TestSRSDirectivesAccepted(t *testing.T) {
 // TestTyposStillWarn: a directive SRS does not have is warned about even
 // inside or beside blocks whose SRS directives are ignored silently.
 func TestTyposStillWarn(t *testing.T) {
-	src := `max_conection 1000;
+	src := `max_connection 1000;
 heartbeat { enabled off; }
 rtc_server { enabled on; merge_nalu off; }
 vhost v {
@@ -119,7 +119,7 @@ vhost v {
 		t.Fatal(err)
 	}
 	want := []string{
-		`test.conf:1: unknown directive "max_conection" (max_conection) ignored`,
+		`test.conf:1: unknown directive "max_connection" (max_connection) ignored`,
 		`test.conf:3: unknown directive "merge_nalu" (rtc_server.merge_nalu) ignored`,
 		`test.conf:6: unknown directive "hls_fragmnet" (vhost.hls.hls_fragmnet) ignored`,
 		`test.conf:7: unknown directive "nak" (vhost.rtc.nak) ignored`,
