@@ -11,7 +11,7 @@ MAKEFLAGS   += --no-print-directory
 GO        ?= go
 BIN       := bin
 # Test parallelism: one test binary at a time. The integration tests bind real ports,
-# start Chromium/FFmpeg/redis-server and measure timing on a 2-core machine, so running
+# start Chromium/FFmpeg and measure timing on a 2-core machine, so running
 # packages side by side would make them collide or flake. Raise it locally if you like.
 TEST_P    ?= 1
 TEST_TIMEOUT ?= 25m
@@ -37,7 +37,7 @@ deps: deps-run deps-test ## Install every missing Debian package for running and
 deps-run: ## Install what building and running fanout needs (FFmpeg dev headers for the cgo transcoder)
 	@./.ci/deps.sh run
 
-deps-test: ## Install the missing test packages (ffmpeg chromium redis-server nftables libav*-dev ...)
+deps-test: ## Install the missing test packages (deps-run's, plus ffmpeg chromium nftables iproute2 netcat curl)
 	@./.ci/deps.sh test
 
 deps-generate: ## Install what `make generate` needs for bpf2go (clang llvm libbpf-dev)
@@ -45,11 +45,14 @@ deps-generate: ## Install what `make generate` needs for bpf2go (clang llvm libb
 
 ## ---- build and run ----
 
+# .ci/build.sh runs `go build -v` and, while the first build compiles the cgo FFmpeg
+# bindings (minutes, silent in the compiler), says every 30 s that it is still going.
 build: deps-run ## Build bin/fanout and bin/fanout-bench (installs the FFmpeg headers when missing)
-	$(GO) build -o $(BIN)/fanout ./cmd/fanout
-	$(GO) build -o $(BIN)/fanout-bench ./cmd/fanout-bench
+	@GO=$(GO) ./.ci/build.sh $(BIN)/fanout ./cmd/fanout
+	@GO=$(GO) ./.ci/build.sh $(BIN)/fanout-bench ./cmd/fanout-bench
 
-run: build ## Build, then start ./bin/fanout on its defaults (it prints the publish/play URLs)
+run: deps-run ## Build bin/fanout only (with progress), then start it on its defaults; it prints the URLs
+	@GO=$(GO) ./.ci/build.sh $(BIN)/fanout ./cmd/fanout
 	exec ./$(BIN)/fanout
 
 ## ---- tests ----

@@ -1,38 +1,37 @@
 #!/usr/bin/env bash
 # Install the Debian packages a Fanout task needs, and only those that are missing.
 #
-#   .ci/deps.sh run    what building and running bin/fanout needs (FFmpeg dev headers for cgo)
-#   .ci/deps.sh test   what the test suite needs (FFmpeg, Chromium, redis-server, nftables,
-#                      iproute2, the libav*/libopus headers for cgo, pkg-config)
+#   .ci/deps.sh run    what building and running bin/fanout needs (the FFmpeg dev headers
+#                      go-astiav links through pkg-config, for the cgo transcoder)
+#   .ci/deps.sh test   the run packages plus the tools the tests start: ffmpeg/ffprobe,
+#                      Chromium, nft, ip, nc, curl
 #   .ci/deps.sh generate   what `go generate` needs for the eBPF programs (clang, llvm, libbpf)
+#
+# Only what something uses is listed: each test tool below names its users. redis-server
+# is not installed until the cluster work lands; that work adds it back with its tests.
+# libopus*-dev are not needed: nothing includes opus headers; FFmpeg's libavcodec brings
+# the libopus runtime, which the transcoder and `ffmpeg -c:a libopus` use.
 #
 # Idempotent: every package is checked with dpkg-query first; `apt-get update` and
 # `apt-get install` run only when something is missing. Works as root without sudo
 # (CI), and falls back to sudo for a non-root developer.
 set -euo pipefail
 
-# The AAC<->Opus transcoder (bridge/transcode) is cgo on FFmpeg 5.1: building fanout needs
-# its headers. `go build -tags notranscode` needs none of these.
+# The AAC<->Opus transcoder (bridge/transcode) is cgo on FFmpeg 5.1 through go-astiav, whose
+# `#cgo pkg-config:` lines name libavcodec, libavformat, libavutil, libavdevice, libavfilter
+# and libswscale; their .pc files also require libswresample (listed) and libpostproc (which
+# apt installs with libavfilter-dev). `go build -tags notranscode` needs none of these.
 RUN_PKGS=(pkg-config libavcodec-dev libavformat-dev libavutil-dev libswresample-dev
 	libavfilter-dev libswscale-dev libavdevice-dev)
+# The tests also compile the cgo packages, so `test` installs RUN_PKGS too. od (coreutils),
+# unshare (util-linux) and bash are part of every Debian system.
 TEST_PKGS=(
-	ffmpeg            # RTMP push, HTTP-FLV/HLS probes (ffmpeg, ffprobe)
-	chromium          # headless browser tests through the built-in pages
-	redis-server      # cluster registry tests
-	nftables          # packet loss in network namespaces (this kernel has no netem)
-	iproute2          # ip netns, tc
-	libavcodec-dev    # cgo headers for the AAC<->Opus transcoder
-	libavformat-dev
-	libavutil-dev
-	libswresample-dev
-	libavfilter-dev   # go-astiav links these through pkg-config as well
-	libswscale-dev
-	libavdevice-dev
-	libopus-dev
-	libopusfile-dev
-	pkg-config
-	netcat-openbsd    # the spec's curl + nc connectivity check, run verbatim in a test
-	curl
+	ffmpeg            # ffmpeg, ffprobe: RTMP push, HTTP-FLV/HLS probes, test media (bridge, cmd/fanout, bench)
+	chromium          # headless browser tests through the built-in pages (cmd/fanout)
+	nftables          # nft: packet loss in network namespaces, this kernel has no netem (cmd/fanout)
+	iproute2          # ip netns, ip link: the namespace tests (cmd/fanout, bpf)
+	netcat-openbsd    # nc: the README's curl + nc connectivity check, run verbatim (cmd/fanout)
+	curl              # the same check's WHIP POST
 )
 GEN_PKGS=(clang llvm libbpf-dev) # bpf2go (go generate ./bpf/...)
 
@@ -92,7 +91,7 @@ run)
 	;;
 test)
 	need_go
-	ensure test "${TEST_PKGS[@]}"
+	ensure test "${RUN_PKGS[@]}" "${TEST_PKGS[@]}"
 	;;
 generate)
 	need_go

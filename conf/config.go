@@ -22,7 +22,7 @@ var defaultConf []byte
 // Load returns, so it may be shared read-only between goroutines.
 type Config struct {
 	File       string   // path loaded, "" for the embedded default or env-only
-	Listen     []string // RTMP `listen`, default ["1935"]
+	Listen     []string // RTMP `listen` (v7: `rtmp.listen`), default ["1935"]
 	Daemon     bool     // `daemon`, default on (SRS); the shipped files say off
 	LogTank    string   // `srs_log_tank`: console|file, default console
 	LogLevel   string   // verbose|info|trace|warn|error, default trace
@@ -32,6 +32,10 @@ type Config struct {
 	RTCServer  RTCServer
 	Fastpath   Fastpath
 	Vhosts     map[string]*Vhost // always contains DefaultVhost
+
+	// MaxConnections is SRS's `max_connections` (env SRS_MAX_CONNECTIONS),
+	// default 1000. Parsed for SRS compatibility; nothing enforces it yet.
+	MaxConnections int
 
 	levelV2 bool // srs_log_level_v2 was given; it wins over srs_log_level
 }
@@ -283,6 +287,8 @@ func newConfig() *Config {
 		},
 		Fastpath: Fastpath{Cores: 0, Batch: 64, GSO: true, BPF: "auto", FrameWait: 50},
 		Vhosts:   map[string]*Vhost{DefaultVhost: newVhost(DefaultVhost)},
+
+		MaxConnections: 1000,
 	}
 }
 

@@ -213,11 +213,11 @@ func TestFallbackWarns(t *testing.T) {
 }
 
 func TestUnknownWarnedOnce(t *testing.T) {
-	src := `max_connections 1000;
-max_connections 2000;
+	src := `max_conections 1000;
+max_conections 2000;
 http_hooks { enabled on; on_publish http://x; }
-vhost a { gop_cache off; play { mw_latency 0; } rtc { enabled on; merge_nalus on; } }
-vhost b { gop_cache on; play { mw_msgs 0; } }
+vhost a { gop_cache off; plya { mw_latency 0; } rtc { enabled on; merge_nalus on; } }
+vhost b { gop_cache on; plya { mw_msgs 0; } }
 `
 	c, warns, err := parse(t, src)
 	if err != nil {
@@ -227,10 +227,10 @@ vhost b { gop_cache on; play { mw_msgs 0; } }
 		t.Error("known directive beside unknown ones was not applied")
 	}
 	want := []string{
-		`test.conf:1: unknown directive "max_connections" (max_connections) ignored`,
+		`test.conf:1: unknown directive "max_conections" (max_conections) ignored`,
 		`test.conf:3: unknown directive "http_hooks" (http_hooks) ignored`,
 		`test.conf:4: unknown directive "gop_cache" (vhost.gop_cache) ignored`,
-		`test.conf:4: unknown directive "play" (vhost.play) ignored`,
+		`test.conf:4: unknown directive "plya" (vhost.plya) ignored`,
 		`test.conf:4: unknown directive "merge_nalus" (vhost.rtc.merge_nalus) ignored`,
 	}
 	if !slices.Equal(warns, want) {

@@ -18,9 +18,11 @@
 // the environment accept exactly the same values.
 //
 // Order of precedence: SRS defaults, then the file, then the environment.
-// Unknown directives (SRS has many Fanout does not implement, such as
-// max_connections or http_hooks) are reported once each through
-// Options.Warn and ignored; a bad value for a known directive is an *Error.
+// SRS directives Fanout has no feature for (pid, heartbeat {}, dvr {}, …;
+// the list is in srs.go and README.md) are accepted and ignored silently, so
+// SRS's own configs load without noise. Any other unknown directive, such as
+// a typo, is reported once per path through Options.Warn and ignored; a bad
+// value for a known directive is an *Error.
 //
 // Concurrency: Load, Parse and Default are safe to call concurrently; the
 // returned Config is not modified afterwards and may be shared read-only.

@@ -96,8 +96,13 @@ func (m *mapper) duplicate(d *crossplane.Directive, path string, seen map[string
 	return true
 }
 
-// unknown warns once per directive path (per scope) and ignores it.
+// unknown ignores a directive the tables do not map: silently when it is an
+// SRS directive Fanout has no use for (srs.go), else with one warning per
+// directive path (per scope), so that typos are seen.
 func (m *mapper) unknown(d *crossplane.Directive, t target, path string) {
+	if srsIgnored(t, path) {
+		return
+	}
 	path = scoped(t, path)
 	if m.warned[path] {
 		return

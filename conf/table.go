@@ -40,6 +40,9 @@ func newTable(envPrefix string, list []*entry) *table {
 var rootTable = newTable("SRS_", concat(
 	[]*entry{
 		{path: "listen", set: global(func(c *Config) *[]string { return &c.Listen }, listenList), alias: []string{"SRS_RTMP_LISTEN"}},
+		// SRS v7 spells the RTMP port `rtmp { listen 1935; }`; same field.
+		{path: "rtmp.listen", set: global(func(c *Config) *[]string { return &c.Listen }, listenList)},
+		{path: "max_connections", set: global(func(c *Config) *int { return &c.MaxConnections }, intIn(1, 10_000_000))},
 		{path: "daemon", set: global(func(c *Config) *bool { return &c.Daemon }, flag)},
 		{path: "srs_log_tank", set: global(func(c *Config) *string { return &c.LogTank }, enum("console", "file")), alias: []string{"SRS_LOG_TANK"}},
 		{path: "srs_log_level", set: setLogLevel, alias: []string{"SRS_LOG_LEVEL"}},
