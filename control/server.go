@@ -455,6 +455,9 @@ func (s *Server) onDTLS(sid route.SessionID, from netip.AddrPort, b []byte) {
 		return
 	}
 	ss.lastSeen.Store(time.Now().UnixNano())
+	if !s.checkDTLS(ss, from, b) {
+		return
+	}
 	ss.transport.deliver(b)
 }
 

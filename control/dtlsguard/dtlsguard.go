@@ -21,7 +21,10 @@
 // nothing and are safe from any goroutine.
 package dtlsguard
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"strconv"
+)
 
 // Record and handshake header sizes (RFC 6347 §4.1, §4.2.2).
 const (
@@ -227,4 +230,18 @@ func AppendAlert(dst []byte, seq uint64, desc Alert) []byte {
 	return append(dst, ContentAlert, 0xfe, 0xfd, 0, 0,
 		byte(seq>>40), byte(seq>>32), byte(seq>>24), byte(seq>>16), byte(seq>>8), byte(seq),
 		0, 2, 2, byte(desc))
+}
+
+func (a Alert) String() string {
+	switch a {
+	case AlertUnexpectedMessage:
+		return "unexpected_message"
+	case AlertIllegalParameter:
+		return "illegal_parameter"
+	case AlertDecodeError:
+		return "decode_error"
+	case AlertProtocolVersion:
+		return "protocol_version"
+	}
+	return "alert " + strconv.Itoa(int(a))
 }
