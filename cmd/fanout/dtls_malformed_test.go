@@ -38,71 +38,86 @@ func TestDTLSMalformed(t *testing.T) {
 		name string
 		typ  uint8 // handshake msg_type to corrupt (RFC 5246 §7.4)
 	}{{"client_hello", 1}, {"certificate", 11}} {
-		t.Run(c.name, func(t *testing.T) {
-			stream := "dtls-bad-" + c.name
-			ufrag, pwd := "bad"+strings.ReplaceAll(c.name, "_", ""), "dtlsmalformedpassword0123"
-			code, _, body := post(t, srv.url("/rtc/v1/whip/?app=live&stream="+stream+"&ice-ufrag="+ufrag+"&ice-pwd="+pwd),
-				"application/sdp", curlOffer)
-			if code != http.StatusCreated {
-				t.Fatalf("WHIP: %d %s", code, body)
-			}
-			if !dtlsClientListed(t, srv, stream) {
-				t.Fatal("the new session is not in /api/v1/clients")
-			}
-			sock := bindSTUN(t, srv, ufrag+":J8X7", pwd)
-			bad := &corrupting{UDPConn: sock, typ: c.typ, alerts: make(chan alertSeen, 4)}
-			began := time.Now()
-			done := make(chan error, 1)
-			go func() { done <- dtlsHandshake(bad, sock.RemoteAddr()) }()
-			var clientErr error
-			waited := false
-			wait := func() { // the client gives up at the alert, at the latest after 5 s
-				if !waited {
-					clientErr, waited = <-done, true
-				}
-			}
-			defer wait()
-			var a alertSeen
-			select {
-			case a = <-bad.alerts:
-			case <-time.After(5 * time.Second):
-				t.Fatalf("no alert 5 s after the handshake began (corrupted at %v)", bad.corruptedAt())
-			}
-			sentAt := bad.corruptedAt()
-			if sentAt.IsZero() {
-				t.Fatal("an alert came before the corrupt message went out")
-			}
-			if d := a.at.Sub(sentAt); d > 100*time.Millisecond {
-				t.Errorf("alert %v after the corrupt message, want ≤ 100 ms", d)
-			}
-			if a.level != 2 || a.desc != 50 {
-				t.Errorf("alert level %d description %d, want fatal(2) decode_error(50)", a.level, a.desc)
-			}
-			deadline := time.Now().Add(time.Second)
-			for dtlsClientListed(t, srv, stream) {
-				if time.Now().After(deadline) {
-					t.Fatal("the session is still listed 1 s after the alert (stun_timeout is 30 s)")
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-			// The client read it as an alert: its sequence number was past
-			// the server's flight (replay protection, RFC 6347 §4.1.2.6).
-			if wait(); clientErr == nil || !strings.Contains(clientErr.Error(), "DecodeError") {
-				t.Errorf("the pion client did not fail on the alert: %v", clientErr)
-			}
-			t.Logf("alert %v after the corrupt message, session gone %v after the handshake began",
-				a.at.Sub(sentAt).Round(time.Microsecond), time.Since(began).Round(time.Millisecond))
-			var line string
-			for _, l := range strings.Split(logs.String(), "\n") {
-				if strings.Contains(l, `msg="session end"`) && strings.Contains(l, "/"+stream) {
-					line = l
-				}
-			}
-			if !strings.Contains(line, `reason="dtls malformed: `+c.name) {
-				t.Errorf("summary line does not say why: %s", line)
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { runDTLSMalformed(t, srv, &logs, c.name, c.typ) })
 	}
+}
+
+// runDTLSMalformed publishes by WHIP, binds by STUN, and runs the
+// handshake with message typ corrupted.
+func runDTLSMalformed(t *testing.T, srv *Server, logs *lockedBuffer, name string, typ uint8) {
+	stream := "dtls-bad-" + name
+	ufrag, pwd := "bad"+strings.ReplaceAll(name, "_", ""), "dtlsmalformedpassword0123"
+	code, _, body := post(t, srv.url("/rtc/v1/whip/?app=live&stream="+stream+"&ice-ufrag="+ufrag+"&ice-pwd="+pwd),
+		"application/sdp", curlOffer)
+	if code != http.StatusCreated {
+		t.Fatalf("WHIP: %d %s", code, body)
+	}
+	if !dtlsClientListed(t, srv, stream) {
+		t.Fatal("the new session is not in /api/v1/clients")
+	}
+	sock := bindSTUN(t, srv, ufrag+":J8X7", pwd)
+	bad := &corrupting{UDPConn: sock, typ: typ, alerts: make(chan alertSeen, 4)}
+	began := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- dtlsHandshake(bad, sock.RemoteAddr()) }()
+	var clientErr error
+	waited := false
+	wait := func() { // the client gives up at the alert, at the latest after 5 s
+		if !waited {
+			clientErr, waited = <-done, true
+		}
+	}
+	defer wait()
+	var a alertSeen
+	select {
+	case a = <-bad.alerts:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no alert 5 s after the handshake began (corrupted at %v)", bad.corruptedAt())
+	}
+	sentAt := bad.corruptedAt()
+	if sentAt.IsZero() {
+		t.Fatal("an alert came before the corrupt message went out")
+	}
+	if d := a.at.Sub(sentAt); d > 100*time.Millisecond {
+		t.Errorf("alert %v after the corrupt message, want ≤ 100 ms", d)
+	}
+	if a.level != 2 || a.desc != 50 {
+		t.Errorf("alert level %d description %d, want fatal(2) decode_error(50)", a.level, a.desc)
+	}
+	waitClientGone(t, srv, stream, time.Second)
+	// The client read it as an alert: its sequence number was past
+	// the server's flight (replay protection, RFC 6347 §4.1.2.6).
+	if wait(); clientErr == nil || !strings.Contains(clientErr.Error(), "DecodeError") {
+		t.Errorf("the pion client did not fail on the alert: %v", clientErr)
+	}
+	t.Logf("alert %v after the corrupt message, session gone %v after the handshake began",
+		a.at.Sub(sentAt).Round(time.Microsecond), time.Since(began).Round(time.Millisecond))
+	if line := sessionEndLine(logs, stream); !strings.Contains(line, `reason="dtls malformed: `+name) {
+		t.Errorf("summary line does not say why: %s", line)
+	}
+}
+
+// waitClientGone waits until /api/v1/clients no longer lists stream.
+func waitClientGone(t testing.TB, srv *Server, stream string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for dtlsClientListed(t, srv, stream) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the session is still listed %v after the alert (stun_timeout is 30 s)", d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// sessionEndLine is the last session summary line of stream.
+func sessionEndLine(logs *lockedBuffer, stream string) string {
+	var line string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, `msg="session end"`) && strings.Contains(l, "/"+stream) {
+			line = l
+		}
+	}
+	return line
 }
 
 // dtlsClientListed reports whether /api/v1/clients lists a client of stream.

@@ -24,18 +24,42 @@ func TestRealFlightsPass(t *testing.T) {
 // alert RFC 5246 §7.2.2 calls for.
 func TestCorrupted(t *testing.T) {
 	client, server := flights(t, 1200)
-	type edit func(d []byte, at int) []byte
+	for _, c := range corruptions(client, server) {
+		t.Run(c.name, func(t *testing.T) {
+			d, at := find(t, c.from, c.typ)
+			if p := Check(d); p.Fault != OK {
+				t.Fatalf("the original is flagged: %v", p)
+			}
+			p := Check(c.edit(d, at))
+			if p.Fault != c.fault || p.Fault.Alert() != c.alert {
+				t.Fatalf("got %v (alert %d), want %v (alert %d)", p, p.Fault.Alert(), c.fault, c.alert)
+			}
+			if p.InHandshake && p.Fault != FaultHandshakeType && p.HandshakeType != c.typ {
+				t.Errorf("blamed %s, want %s", HandshakeName(p.HandshakeType), HandshakeName(c.typ))
+			}
+		})
+	}
+}
+
+// edit changes a copy of a datagram whose message of interest has its
+// handshake header at offset at.
+type edit func(d []byte, at int) []byte
+
+// corruption is one way to break a message of type typ from a capture.
+type corruption struct {
+	name  string
+	from  [][]byte
+	typ   uint8
+	edit  edit
+	fault Fault
+	alert Alert
+}
+
+func corruptions(client, server [][]byte) []corruption {
 	length := func(delta int) edit { // the handshake length field
 		return func(d []byte, at int) []byte { put24(d[at+1:], uint24(d[at+1:])+delta); return d }
 	}
-	cases := []struct {
-		name  string
-		from  [][]byte
-		typ   uint8
-		edit  edit
-		fault Fault
-		alert Alert
-	}{
+	return []corruption{
 		{"client_hello length too large", client, ClientHello, length(+16), FaultBodyUnderrun, AlertDecodeError},
 		{"client_hello length too small", client, ClientHello, length(-1), FaultFragmentBeyondLength, AlertIllegalParameter},
 		{"client_hello fragment_length past record", client, ClientHello, func(d []byte, at int) []byte {
@@ -97,21 +121,6 @@ func TestCorrupted(t *testing.T) {
 			d[at-RecordHeaderLen+1], d[at-RecordHeaderLen+2] = 3, 3
 			return d
 		}, FaultVersion, AlertProtocolVersion},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			d, at := find(t, c.from, c.typ)
-			if p := Check(d); p.Fault != OK {
-				t.Fatalf("the original is flagged: %v", p)
-			}
-			p := Check(c.edit(d, at))
-			if p.Fault != c.fault || p.Fault.Alert() != c.alert {
-				t.Fatalf("got %v (alert %d), want %v (alert %d)", p, p.Fault.Alert(), c.fault, c.alert)
-			}
-			if p.InHandshake && p.Fault != FaultHandshakeType && p.HandshakeType != c.typ {
-				t.Errorf("blamed %s, want %s", HandshakeName(p.HandshakeType), HandshakeName(c.typ))
-			}
-		})
 	}
 }
 
