@@ -18,6 +18,7 @@ type dtlsTransport struct {
 	once   sync.Once
 	send   func(b []byte, to netip.AddrPort) error
 	peer   func() netip.AddrPort
+	sent   dtlsSent // for control's own alerts (dtlscheck.go)
 
 	mu       sync.Mutex
 	deadline time.Time
@@ -93,6 +94,7 @@ func (t *dtlsTransport) WriteTo(p []byte, _ net.Addr) (int, error) {
 	// A refused send (EPERM from a firewall drop, ENOBUFS, unreachable) is a
 	// lost datagram to DTLS, which retransmits (RFC 6347 §4.2.4); returning
 	// the error would abort the handshake.
+	t.sent.note(p)
 	_ = t.send(p, t.peer())
 	return len(p), nil
 }

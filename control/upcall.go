@@ -218,12 +218,15 @@ func (s *Server) onDTLS(sid route.SessionID, from netip.AddrPort, b []byte) {
 		return
 	}
 	ss.lastSeen.Store(time.Now().UnixNano())
-	s.feedDTLS(ss, b)
+	s.feedDTLS(ss, from, b)
 }
 
 // feedDTLS is where DTLS records enter pion/dtls: the one place to check
 // them first.
-func (s *Server) feedDTLS(ss *session, b []byte) {
+func (s *Server) feedDTLS(ss *session, from netip.AddrPort, b []byte) {
+	if !s.checkDTLS(ss, from, b) {
+		return
+	}
 	ss.transport.deliver(b)
 }
 
