@@ -24,8 +24,8 @@
 // socket closed, the room told it left) rather than slowing the others. An
 // idle socket closes after Config.IdleTimeout.
 //
-// Anyone may import it (it needs only the standard library and
-// golang.org/x/net/websocket); cmd/fanout mounts it at /sig/v1/rtc.
+// Only cmd imports it (internal; it needs only the standard library and
+// golang.org/x/net/websocket); cmd/internal/node mounts it at /sig/v1/rtc.
 // Concurrency: one Service lock guards rooms and membership and is never
 // held across socket I/O; every connection has a reader (the HTTP handler
 // goroutine) and a writer goroutine that the reader starts and waits for;

@@ -4,7 +4,7 @@
 # into www/players/js/vendor/. The fetched files are committed, so building
 # Fanout never needs npm or the network; run this only to change a version:
 #
-#   ./control/pages/fetch-vendor.sh
+#   ./cmd/internal/pages/fetch-vendor.sh
 #
 # No package.json or lockfile is written into the repository.
 set -euo pipefail
@@ -34,7 +34,7 @@ cp "$mods/hls.js/LICENSE" "$out/hls/LICENSE"
 sed -i '/^\/\/# sourceMappingURL=/d' "$out/mpegts/mpegts.min.js" "$out/hls/hls.min.js"
 
 {
-	echo "# Written by control/pages/fetch-vendor.sh; do not edit."
+	echo "# Written by cmd/internal/pages/fetch-vendor.sh; do not edit."
 	echo "mpegts.js $MPEGTS_VERSION"
 	echo "hls.js $HLS_VERSION"
 	(cd "$out" && sha256sum mpegts/* hls/*)

@@ -3,8 +3,8 @@ package main
 import (
 	"net/http"
 
-	"github.com/fanout/fanout/control/pages"
-	"github.com/fanout/fanout/control/rooms"
+	"github.com/fanout/fanout/cmd/internal/pages"
+	"github.com/fanout/fanout/cmd/internal/rooms"
 )
 
 // The HTTP server (SRS's 8080) serves the built-in players and demos, and

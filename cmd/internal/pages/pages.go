@@ -16,8 +16,9 @@
 // www/players/js/vendor/ and committed there, with their licenses, so that
 // `go build` works offline and never runs npm.
 //
-// Anyone may import it; it needs only the standard library. The handler is
-// safe for concurrent use: the files are immutable after init.
+// cmd/internal/node serves it (internal: only cmd imports it); it needs only
+// the standard library. The handler is safe for concurrent use: the files
+// are immutable after init.
 package pages
 
 import (

@@ -15,7 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"golang.org/x/net/websocket"
 
-	"github.com/fanout/fanout/control/rooms"
+	"github.com/fanout/fanout/cmd/internal/rooms"
 )
 
 // TestPagesServed checks the embedded web root over plain HTTP: every page
