@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"bufio"
@@ -237,7 +237,7 @@ func TestHooksAndBearer(t *testing.T) {
 
 // TestGrafanaDashboard: every series the shipped dashboard queries exists.
 func TestGrafanaDashboard(t *testing.T) {
-	b, err := os.ReadFile("../../conf/grafana-dashboard.json")
+	b, err := os.ReadFile("../../../conf/grafana-dashboard.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestSessionSummaryLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs lockedBuffer
-	srv, err := start(cfg, slog.New(slog.NewTextHandler(&logs, nil)), Options{APIListen: "127.0.0.1:0", RTCListen: "127.0.0.1:0", RTMPListen: "127.0.0.1:0"})
+	srv, err := start(cfg, slog.New(slog.NewTextHandler(&logs, nil)), Options{APIListen: "127.0.0.1:0", RTCListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", RTMPListen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,20 +1,15 @@
-package main
+package node
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"sync"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fanout/fanout/bridge"
 	"github.com/fanout/fanout/bridge/hub"
 	"github.com/fanout/fanout/bridge/rtmp"
-	"github.com/fanout/fanout/conf"
 	"github.com/fanout/fanout/control"
 	"github.com/fanout/fanout/control/sdpneg"
 	"github.com/fanout/fanout/fastpath"
@@ -25,14 +20,7 @@ import (
 // side: bridgeLink is the bridge's RTCOutlet for rtmp_to_rtc (a virtual
 // publisher in control, fed through fastpath.Engine.Inject) and control's
 // Events for rtc_to_rtmp (a fastpath tap read into a bridge.RTCIngest).
-// HTTP-FLV and HLS share the HTTP server (8080) with the pages.
-func init() {
-	httpRoutes = append(httpRoutes, func(s *Server, mux *http.ServeMux) {
-		// "/" is the least specific pattern: the pages' "/{$}" redirect,
-		// /players/, /demos/ and /sig/v1/rtc win over it.
-		mux.Handle("/", s.link.b.Handler())
-	})
-}
+// HTTP-FLV and HLS share the HTTP server (8080) with the pages (mux.go).
 
 // errInjectDropped is what a virtual publisher's WriteRTP returns when the
 // fastpath refused a packet (its queue was full or the session is gone).
@@ -64,15 +52,11 @@ func (s *Server) startBridge() {
 }
 
 // serveRTMP listens for RTMP on each address (SRS's `listen`).
-func (s *Server) serveRTMP(addrs []string) error {
-	for _, a := range addrs {
-		ap, err := listenAddr(a)
+func (s *Server) serveRTMP() error {
+	for _, a := range s.addrs.rtmp {
+		ln, err := net.Listen("tcp", a.String())
 		if err != nil {
-			return fmt.Errorf("listen %q: %w", a, err)
-		}
-		ln, err := net.Listen("tcp", ap.String())
-		if err != nil {
-			return fmt.Errorf("rtmp: %w", err)
+			return fmt.Errorf("rtmp listen %v: %w", a, err)
 		}
 		s.rtmpLns = append(s.rtmpLns, ln)
 		s.link.serving.Add(1)
@@ -86,39 +70,6 @@ func (s *Server) serveRTMP(addrs []string) error {
 	}
 	return nil
 }
-
-// vhostOf maps a host (RTMP tcUrl, HTTP Host, WHIP query) to a configured
-// vhost name, else __defaultVhost__, as SRS does; WebRTC and the bridge
-// must agree on it for a stream to be the same on both sides.
-func (s *Server) vhostOf(host string) string {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	if _, ok := s.config().Vhosts[host]; ok {
-		return host
-	}
-	return conf.DefaultVhost
-}
-
-// bridgeOptions maps a vhost's rtc, http_remux and hls blocks.
-func (s *Server) bridgeOptions(vhost string) bridge.VhostOptions {
-	c := s.config()
-	v := c.Vhost(vhost)
-	return bridge.VhostOptions{
-		RTMPToRTC:   v.RTC.RTMPToRTC && v.RTC.Enabled && c.RTCServer.Enabled,
-		KeepBframe:  v.RTC.KeepBframe,
-		DropSEI:     !v.RTC.KeepAVCNaluSEI,
-		OpusBitrate: v.RTC.OpusBitrate,
-		AACBitrate:  v.RTC.AACBitrate,
-		PLIForRTMP:  v.RTC.PLIForRTMP,
-		FLV:         v.HTTPRemux.Enabled,
-		HLS:         v.HLS.Enabled,
-		HLSFragment: seconds(v.HLS.Fragment),
-		HLSWindow:   seconds(v.HLS.Window),
-	}
-}
-
-func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
 
 // close stops the RTMP listeners, every ingest and the bridge.
 func (l *bridgeLink) close() {
@@ -140,19 +91,23 @@ func (l *bridgeLink) close() {
 // rtmp_to_rtc on becomes a virtual publisher that WHEP players can play.
 func (l *bridgeLink) OpenRTC(key hub.Key, m bridge.RTCMedia) (bridge.RTPWriter, error) {
 	var audio, video *control.VirtualTrack
-	if m.Video {
-		video = &control.VirtualTrack{SSRC: m.RTP.VideoSSRC, Codec: sdpneg.Codec{Name: sdpneg.CodecH264,
-			PT: m.RTP.VideoPT, ClockRate: bridge.VideoClockRate, Fmtp: bridge.H264Fmtp}}
+	if t, ok := m.VideoTrack(); ok {
+		video = virtualTrack(t)
 	}
-	if m.Audio {
-		audio = &control.VirtualTrack{SSRC: m.RTP.AudioSSRC, Codec: sdpneg.Codec{Name: sdpneg.CodecOpus,
-			PT: m.RTP.AudioPT, ClockRate: bridge.AudioClockRate, Channels: 2, Fmtp: bridge.OpusFmtp}}
+	if t, ok := m.AudioTrack(); ok {
+		audio = virtualTrack(t)
 	}
 	vp, err := l.s.ctl.OpenVirtual(key.Vhost, key.App, key.Stream, audio, video)
 	if err != nil {
 		return nil, err
 	}
 	return &virtualWriter{fp: l.s.fp, vp: vp, sid: vp.Session()}, nil
+}
+
+// virtualTrack hands the bridge's description of its RTP output to control.
+func virtualTrack(t bridge.Track) *control.VirtualTrack {
+	return &control.VirtualTrack{SSRC: t.SSRC, Codec: sdpneg.Codec{Name: t.Codec, PT: t.PT, ClockRate: t.ClockRate,
+		Channels: t.Channels, Fmtp: t.Fmtp}}
 }
 
 // virtualWriter is the bridge's RTPWriter for one rtmp_to_rtc stream.
@@ -281,23 +236,3 @@ type keyframer struct {
 }
 
 func (k keyframer) RequestKeyframe(hub.Key) { k.fp.RequestKeyframe(k.sid) }
-
-var mBridge = prometheus.NewDesc("fanout_bridge_packets_total",
-	"Packets through the fastpath's bridge doors: injected (rtmp_to_rtc), tapped (rtc_to_rtmp), their drops, keyframe requests.",
-	[]string{"kind"}, nil)
-
-// bridgeMetrics exports fastpath.BridgeStats on /metrics.
-type bridgeMetrics struct{ s *Server }
-
-func (m bridgeMetrics) Describe(ch chan<- *prometheus.Desc) { ch <- mBridge }
-
-func (m bridgeMetrics) Collect(ch chan<- prometheus.Metric) {
-	bs := m.s.fp.BridgeStats()
-	for _, c := range []struct {
-		kind string
-		n    uint64
-	}{{"injected", bs.Injected}, {"inject_dropped", bs.InjectDropped}, {"keyframe_requests", bs.KeyframeReqs},
-		{"tapped", bs.Tapped}, {"tap_dropped", bs.TapDropped}} {
-		ch <- prometheus.MustNewConstMetric(mBridge, prometheus.CounterValue, float64(c.n), c.kind)
-	}
-}

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"bytes"
@@ -31,6 +31,9 @@ http_server { enabled on; listen 8080; dir ./objs/nginx/html; }
 rtc_server { enabled on; listen 8000; candidate 127.0.0.1; }
 vhost __defaultVhost__ { rtc { enabled on; stun_timeout 30; } }
 `
+
+// start is Start; the tests' short name for it.
+func start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) { return Start(cfg, log, o) }
 
 // startTestServer runs a Fanout on free loopback ports.
 func startTestServer(t testing.TB, extra string) *Server {
@@ -83,7 +86,8 @@ func newPeerOn(t testing.TB, nt webrtc.NetworkType) *webrtc.PeerConnection {
 	se.SetNetworkTypes([]webrtc.NetworkType{nt})
 	// Loopback only; over IPv6 also the ULA of TestIPv6's private namespace
 	// (pion refuses ::1, see there).
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() || nt == webrtc.NetworkTypeUDP6 && ip.IsPrivate() })
+	v6 := nt == webrtc.NetworkTypeUDP6 || nt == webrtc.NetworkTypeTCP6
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() || v6 && ip.IsPrivate() })
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"crypto/ecdsa"
@@ -20,12 +20,11 @@ import (
 // serveTLS serves h over HTTPS on the block's listen address. Without a
 // key and cert it generates a self-signed pair for local use and says so:
 // browsers need HTTPS for getUserMedia on any host but localhost.
-func (s *Server) serveTLS(name string, hc conf.HTTPS, override string, h http.Handler) (netip.AddrPort, error) {
-	addr, err := listenAddr(first(override, hc.Listen))
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("%s listen: %w", name, err)
-	}
-	var cert tls.Certificate
+func (s *Server) serveTLS(name string, hc conf.HTTPS, addr netip.AddrPort, h http.Handler) (netip.AddrPort, error) {
+	var (
+		cert tls.Certificate
+		err  error
+	)
 	if hc.Key != "" && hc.Cert != "" {
 		cert, err = tls.LoadX509KeyPair(hc.Cert, hc.Key)
 		if err != nil {
@@ -40,11 +39,11 @@ func (s *Server) serveTLS(name string, hc conf.HTTPS, override string, h http.Ha
 	}
 	ln, err := net.Listen("tcp", addr.String())
 	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("%s: %w", name, err)
+		return netip.AddrPort{}, fmt.Errorf("%s listen %v: %w", name, addr, err)
 	}
 	tl := tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	s.serve(name, tl, h)
-	return netip.MustParseAddrPort(ln.Addr().String()), nil
+	return addrOf(ln), nil
 }
 
 func selfSigned() (tls.Certificate, error) {

@@ -1,29 +1,17 @@
-package main
+package node
 
 import (
-	"net/http"
 	"os"
 	"runtime"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/fanout/fanout/fastpath"
 	"github.com/fanout/fanout/fastpath/tcp"
 )
 
-// The Prometheus endpoint lives on the API port (/metrics): SRS's exporter
-// names where SRS has them, fanout_* for the fastpath's per-core counters.
-func init() {
-	apiRoutes = append(apiRoutes, func(s *Server, mux *http.ServeMux) {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-			&metrics{s: s}, bridgeMetrics{s: s})
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	})
-}
+// The Prometheus collectors behind /metrics on the API port (mux.go).
 
 type metrics struct{ s *Server }
 
@@ -136,5 +124,25 @@ func (s *Server) summary() map[string]any {
 		},
 		"fastpath": map[string]any{"cores": len(cores), "per_core": cores, "total": s.fp.Stats()},
 		"bridge":   s.fp.BridgeStats(),
+	}
+}
+
+var mBridge = prometheus.NewDesc("fanout_bridge_packets_total",
+	"Packets through the fastpath's bridge doors: injected (rtmp_to_rtc), tapped (rtc_to_rtmp), their drops, keyframe requests.",
+	[]string{"kind"}, nil)
+
+// bridgeMetrics exports fastpath.BridgeStats on /metrics.
+type bridgeMetrics struct{ s *Server }
+
+func (m bridgeMetrics) Describe(ch chan<- *prometheus.Desc) { ch <- mBridge }
+
+func (m bridgeMetrics) Collect(ch chan<- prometheus.Metric) {
+	bs := m.s.fp.BridgeStats()
+	for _, c := range []struct {
+		kind string
+		n    uint64
+	}{{"injected", bs.Injected}, {"inject_dropped", bs.InjectDropped}, {"keyframe_requests", bs.KeyframeReqs},
+		{"tapped", bs.Tapped}, {"tap_dropped", bs.TapDropped}} {
+		ch <- prometheus.MustNewConstMetric(mBridge, prometheus.CounterValue, float64(c.n), c.kind)
 	}
 }

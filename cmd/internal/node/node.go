@@ -1,4 +1,20 @@
-package main
+// Package node assembles a running Fanout from its parts: it starts the
+// fastpath, the WebRTC-over-TCP transport, control, the bridge and every
+// listener in dependency order and closes them in reverse; it builds the
+// HTTP routes in one place (mux.go), links control and the bridge
+// (bridge.go: rtmp_to_rtc and rtc_to_rtmp), maps the typed conf.Config onto
+// each part's own options (config.go), serves Prometheus metrics
+// (metrics.go), applies reloads and prints the start banner (banner.go).
+// The system tests, which drive it with real clients (pion, Chromium,
+// FFmpeg), live beside it.
+//
+// Only cmd/fanout imports it. It may import every Fanout package.
+//
+// Concurrency: Start, Reload, Drain and Close are called by one goroutine
+// (main's). The live configuration is an atomic pointer read by the
+// vhost callbacks of control and the bridge on their own goroutines;
+// bridgeLink guards its ingests with a mutex held only around map updates.
+package node
 
 import (
 	"errors"
@@ -10,24 +26,22 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
-	"sort"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/fanout/fanout/bpf"
+	"github.com/fanout/fanout/cmd/internal/rooms"
 	"github.com/fanout/fanout/conf"
 	"github.com/fanout/fanout/control"
-	"github.com/fanout/fanout/control/candidate"
 	"github.com/fanout/fanout/fastpath"
 	"github.com/fanout/fanout/fastpath/tcp"
 )
 
-// Options override what the config says, for tests.
+// Options override what the config says, for tests. Listen values are read
+// by conf.ParseListen ("127.0.0.1:0" picks a free port); "" keeps the
+// configured address.
 type Options struct {
-	// APIListen and RTCListen replace the configured listen addresses
-	// ("127.0.0.1:0" picks a free port).
+	// APIListen and RTCListen replace the configured listen addresses.
 	APIListen  string
 	RTCListen  string
 	HTTPListen string
@@ -41,69 +55,47 @@ type Options struct {
 	RTMPListen string
 }
 
-// httpRoutes and apiRoutes let feature files in this package mount their
-// handlers (pages, demos, FLV/HLS, API) without editing start: each appends
-// in an init function.
-var (
-	httpRoutes []func(s *Server, mux *http.ServeMux)
-	apiRoutes  []func(s *Server, mux *http.ServeMux)
-)
-
-// Server is a running Fanout: the fastpath, control and HTTP listeners.
+// Server is a running Fanout: the fastpath, control, the bridge and the
+// HTTP, HTTPS, RTMP and TCP listeners.
 type Server struct {
 	cfg    *conf.Config // as started; what needs a restart is read from here
 	live   atomic.Pointer[conf.Config]
 	log    *slog.Logger
+	opts   Options
+	addrs  listens // where each listener binds
 	fp     *fastpath.Engine
 	ctl    *control.Server
 	apiLn  net.Listener
 	httpLn net.Listener
-	opts   Options
 	// link wires the bridge (RTMP, HTTP-FLV, HLS) to control and the
 	// fastpath (bridge.go); rtmpLns are its RTMP listeners.
 	link    *bridgeLink
 	rtmpLns []net.Listener
+	sig     *rooms.Service // the demos' signaling, on the HTTP server
 	// HTTPS listeners, when enabled.
 	apiTLS, httpTLS netip.AddrPort
 	tcpSrv          *tcp.Server
-	tcpShared       string // the HTTP port WebRTC over TCP shares, "" if its own
+	tcpShared       uint16 // the HTTP port WebRTC over TCP shares, 0 if its own
 	closers         []func()
 }
 
-// start brings every part up in dependency order.
-func start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) {
+// Start brings every part up in dependency order: fastpath (and the TCP
+// transport it owns), control, the bridge, the HTTP API, the HTTP server,
+// RTMP. On error what started is closed again.
+func Start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, opts: o}
 	s.link = &bridgeLink{s: s, log: log.With("part", "bridge")}
 	s.live.Store(cfg)
-	rtcAddr, err := listenAddr(first(o.RTCListen, firstOf(cfg.RTCServer.Listen, "8000")))
-	if err != nil {
-		return nil, fmt.Errorf("rtc_server.listen: %w", err)
+	var err error
+	if s.addrs, err = o.listens(cfg); err != nil {
+		return nil, err
 	}
 	if !cfg.RTCServer.Enabled {
 		log.Warn("rtc_server is disabled in the config; WebRTC sessions will be refused")
 	}
-	s.fp, err = fastpath.New(fastpath.Config{Addr: rtcAddr, Batch: cfg.Fastpath.Batch,
-		Cores: cfg.Fastpath.Cores, GSO: cfg.Fastpath.GSO, BPF: cfg.Fastpath.BPF, FrameWait: frameWait(cfg.Fastpath.FrameWait),
-		Steer: func(fds []int) (io.Closer, error) { return bpf.AttachUfragSteering(fds) }})
-	if err != nil {
+	if err := s.startFastpath(); err != nil {
 		return nil, err
 	}
-	if st := s.fp.Status(); st.Cores > 1 && !st.BPF {
-		log.Warn("fastpath: no BPF steering; sessions are placed by the kernel's reuseport hash and handed to their core",
-			"cores", st.Cores, "steering", st.Steering)
-	} else {
-		log.Info("fastpath", "cores", st.Cores, "cpus", st.CPUs, "gso", st.GSO, "steering", st.Steering)
-	}
-	spareP(s.fp.Status().Cores)
-	if !s.fp.Status().ZeroAllocCM {
-		log.Warn("fastpath: this Go release's AES-CTR cannot be reset in place; AES-CM egress allocates per packet (GCM is unaffected)")
-	}
-	if err := s.newTCP(); err != nil {
-		_ = s.fp.Close()
-		return nil, err
-	}
-	s.fp.Start()
-	s.closers = append(s.closers, func() { _ = s.fp.Close() })
 	if err := s.startTCP(); err != nil {
 		s.Close()
 		return nil, err
@@ -116,97 +108,90 @@ func start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) {
 	s.ctl.Start()
 	s.closers = append(s.closers, s.ctl.Close)
 	s.startBridge() // closes before control: its virtual publishers and ingests end first
-	if err := s.startAPI(first(o.APIListen, cfg.HTTPAPI.Listen)); err != nil {
+	s.sig = rooms.New(rooms.Config{Logger: s.log.With("part", "signaling")})
+	// Runs after the HTTP servers' closers (closers run in reverse), which
+	// leave hijacked WebSockets open for sig.Close to end.
+	s.closers = append(s.closers, s.sig.Close)
+	if err := s.startAPI(); err != nil {
 		s.Close()
 		return nil, err
 	}
 	if cfg.HTTPServer.Enabled && !s.sharedHTTP() {
-		if err := s.startHTTP(first(o.HTTPListen, cfg.HTTPServer.Listen)); err != nil {
+		if err := s.startHTTP(); err != nil {
 			s.Close()
 			return nil, err
 		}
 	}
-	rtmpAddrs := cfg.Listen
-	if o.RTMPListen != "" {
-		rtmpAddrs = []string{o.RTMPListen}
-	} else if len(rtmpAddrs) == 0 {
-		rtmpAddrs = []string{"1935"}
-	}
-	if err := s.serveRTMP(rtmpAddrs); err != nil {
+	if err := s.serveRTMP(); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Server) controlConfig() control.Config {
-	r := s.cfg.RTCServer
-	return control.Config{
-		Candidates: candidate.Params{
-			Candidates: r.Candidates, UseAutoDetectNetworkIP: r.UseAutoDetectNetworkIP, IPFamily: r.IPFamily,
-			APIAsCandidates: r.APIAsCandidates, ResolveAPIDomain: r.ResolveAPIDomain, KeepAPIDomain: r.KeepAPIDomain,
-			Protocol: r.Protocol, UDPPort: s.fp.Port(), TCPPort: s.tcpPort(), TCPEnabled: r.TCP.Enabled,
-		},
-		Crossdomain: s.cfg.HTTPAPI.Crossdomain,
-		PreferCM:    s.opts.PreferCM,
-		CloseTCP:    s.closeTCP,
-		Logger:      s.log,
-		Vhost: func(name string) control.RTCOptions {
-			v := s.config().Vhost(name).RTC
-			h := s.config().Vhost(name).HTTPHooks
-			return control.RTCOptions{
-				Enabled: v.Enabled && r.Enabled, NACK: v.NACK, TWCC: v.TWCC, KeyframeCache: v.KeyframeCache,
-				STUNTimeout: v.STUNTimeout, DTLSRole: v.DTLSRole,
-				Hooks: control.Hooks{Enabled: h.Enabled, OnPublish: h.OnPublish, OnUnpublish: h.OnUnpublish,
-					OnPlay: h.OnPlay, OnStop: h.OnStop},
-			}
-		},
-		BearerToken: s.cfg.HTTPAPI.Auth.BearerToken,
-		APIAuth: struct {
-			Enabled            bool
-			Username, Password string
-		}{s.cfg.HTTPAPI.Auth.Enabled, s.cfg.HTTPAPI.Auth.Username, s.cfg.HTTPAPI.Auth.Password},
-		Summary: s.summary,
-		VhostOf: s.vhostOf,
-		Events:  s.link,
-		Vhosts: func() []string {
-			vh := s.config().Vhosts
-			names := make([]string, 0, len(vh))
-			for n := range vh {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			return names
-		},
+// startFastpath opens the UDP sockets and the TCP transport (which must
+// attach before the cores start) and starts the cores.
+func (s *Server) startFastpath() error {
+	f := s.cfg.Fastpath
+	var err error
+	s.fp, err = fastpath.New(fastpath.Config{Addr: s.addrs.rtc, Batch: f.Batch, Cores: f.Cores, GSO: f.GSO,
+		BPF: f.BPF, FrameWait: f.FrameWait,
+		Steer: func(fds []int) (io.Closer, error) { return bpf.AttachUfragSteering(fds) }})
+	if err != nil {
+		return err
 	}
+	st := s.fp.Status()
+	if st.Cores > 1 && !st.BPF {
+		s.log.Warn("fastpath: no BPF steering; sessions are placed by the kernel's reuseport hash and handed to their core",
+			"cores", st.Cores, "steering", st.Steering)
+	} else {
+		s.log.Info("fastpath", "cores", st.Cores, "cpus", st.CPUs, "gso", st.GSO, "steering", st.Steering)
+	}
+	spareP(st.Cores)
+	if !st.ZeroAllocCM {
+		s.log.Warn("fastpath: this Go release's AES-CTR cannot be reset in place; AES-CM egress allocates per packet (GCM is unaffected)")
+	}
+	if err := s.newTCP(); err != nil {
+		_ = s.fp.Close()
+		return err
+	}
+	s.fp.Start()
+	s.closers = append(s.closers, func() { _ = s.fp.Close() })
+	return nil
 }
 
-func (s *Server) startAPI(listen string) error {
-	addr, err := listenAddr(listen)
+// startAPI serves the HTTP API (SRS's 1985), and the HTTP server's routes
+// too when both share a port.
+func (s *Server) startAPI() error {
+	ln, err := net.Listen("tcp", s.addrs.api.String())
 	if err != nil {
-		return fmt.Errorf("http_api.listen: %w", err)
+		return fmt.Errorf("http_api.listen %v: %w", s.addrs.api, err)
 	}
-	ln, err := net.Listen("tcp", addr.String())
-	if err != nil {
-		return fmt.Errorf("http api: %w", err)
-	}
-	mux := http.NewServeMux()
-	s.ctl.Register(mux)
-	s.ctl.RegisterAPI(mux)
-	for _, r := range apiRoutes {
-		r(s, mux)
-	}
+	mux := s.mux(true, s.sharedHTTP())
 	s.apiLn = ln
 	if s.sharedHTTP() {
-		// SRS: http_api and http_server on one port serve both.
-		for _, r := range httpRoutes {
-			r(s, mux)
-		}
-		s.httpLn = ln
+		s.httpLn = ln // SRS: http_api and http_server on one port serve both
 	}
 	s.serve("http api", s.sniff(ln), mux)
-	if hc := s.cfg.HTTPAPI.HTTPS; hc.Enabled {
-		if s.apiTLS, err = s.serveTLS("https api", hc, s.opts.HTTPSAPIListen, mux); err != nil {
+	if s.cfg.HTTPAPI.HTTPS.Enabled {
+		if s.apiTLS, err = s.serveTLS("https api", s.cfg.HTTPAPI.HTTPS, s.addrs.apiTLS, mux); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startHTTP runs the HTTP server (SRS's 8080: pages, FLV, HLS).
+func (s *Server) startHTTP() error {
+	ln, err := net.Listen("tcp", s.addrs.http.String())
+	if err != nil {
+		return fmt.Errorf("http_server.listen %v: %w", s.addrs.http, err)
+	}
+	mux := s.mux(false, true)
+	s.httpLn = ln
+	s.serve("http server", s.sniff(ln), mux)
+	if s.cfg.HTTPServer.HTTPS.Enabled {
+		if s.httpTLS, err = s.serveTLS("https server", s.cfg.HTTPServer.HTTPS, s.addrs.httpTLS, mux); err != nil {
 			return err
 		}
 	}
@@ -215,35 +200,7 @@ func (s *Server) startAPI(listen string) error {
 
 // sharedHTTP says the HTTP server and the API share one listen port.
 func (s *Server) sharedHTTP() bool {
-	if !s.cfg.HTTPServer.Enabled {
-		return false
-	}
-	api := portOf(first(s.opts.APIListen, s.cfg.HTTPAPI.Listen))
-	return api != "0" && api == portOf(first(s.opts.HTTPListen, s.cfg.HTTPServer.Listen))
-}
-
-// startHTTP runs the HTTP server (SRS's 8080: pages, FLV, HLS).
-func (s *Server) startHTTP(listen string) error {
-	addr, err := listenAddr(listen)
-	if err != nil {
-		return fmt.Errorf("http_server.listen: %w", err)
-	}
-	ln, err := net.Listen("tcp", addr.String())
-	if err != nil {
-		return fmt.Errorf("http server: %w", err)
-	}
-	mux := http.NewServeMux()
-	for _, r := range httpRoutes {
-		r(s, mux)
-	}
-	s.httpLn = ln
-	s.serve("http server", s.sniff(ln), mux)
-	if hc := s.cfg.HTTPServer.HTTPS; hc.Enabled {
-		if s.httpTLS, err = s.serveTLS("https server", hc, s.opts.HTTPSListen, mux); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.cfg.HTTPServer.Enabled && s.addrs.api.Port() != 0 && s.addrs.api.Port() == s.addrs.http.Port()
 }
 
 func (s *Server) serve(name string, ln net.Listener, h http.Handler) {
@@ -256,14 +213,6 @@ func (s *Server) serve(name string, ln net.Listener, h http.Handler) {
 	s.closers = append(s.closers, func() { _ = hs.Close() })
 }
 
-// HTTPAddr is the bound HTTP server address (invalid when disabled).
-func (s *Server) HTTPAddr() netip.AddrPort {
-	if s.httpLn == nil {
-		return netip.AddrPort{}
-	}
-	return netip.MustParseAddrPort(s.httpLn.Addr().String())
-}
-
 // Close stops everything in reverse order.
 func (s *Server) Close() {
 	for i := len(s.closers) - 1; i >= 0; i-- {
@@ -272,93 +221,26 @@ func (s *Server) Close() {
 	s.closers = nil
 }
 
-// RTMPAddr is the first bound RTMP address.
+// APIAddr is the bound HTTP API address.
+func (s *Server) APIAddr() netip.AddrPort { return addrOf(s.apiLn) }
+
+// HTTPAddr is the bound HTTP server address (invalid when disabled).
+func (s *Server) HTTPAddr() netip.AddrPort { return addrOf(s.httpLn) }
+
+// RTMPAddr is the first bound RTMP address (invalid when none).
 func (s *Server) RTMPAddr() netip.AddrPort {
 	if len(s.rtmpLns) == 0 {
 		return netip.AddrPort{}
 	}
-	return netip.MustParseAddrPort(s.rtmpLns[0].Addr().String())
+	return addrOf(s.rtmpLns[0])
 }
 
-// APIAddr is the bound HTTP API address.
-func (s *Server) APIAddr() netip.AddrPort { return netip.MustParseAddrPort(s.apiLn.Addr().String()) }
-
-// PrintURLs prints where to publish and play, as SRS's docs list them.
-func (s *Server) PrintURLs(w io.Writer) {
-	api := s.APIAddr()
-	host := "localhost"
-	fmt.Fprintf(w, "Fanout is running.\n")
-	fmt.Fprintf(w, "  WHIP publish:  http://%s:%d/rtc/v1/whip/?app=live&stream=livestream\n", host, api.Port())
-	fmt.Fprintf(w, "  WHEP play:     http://%s:%d/rtc/v1/whep/?app=live&stream=livestream\n", host, api.Port())
-	fmt.Fprintf(w, "  WebRTC media:  udp/%d\n", s.fp.Port())
-	if s.apiTLS.IsValid() {
-		fmt.Fprintf(w, "  WHIP (HTTPS):  https://%s:%d/rtc/v1/whip/?app=live&stream=livestream\n", host, s.apiTLS.Port())
+func addrOf(ln net.Listener) netip.AddrPort {
+	if ln == nil {
+		return netip.AddrPort{}
 	}
-	if h := s.HTTPAddr(); h.IsValid() {
-		fmt.Fprintf(w, "  Pages:         http://%s:%d/players/whip.html and /players/whep.html\n", host, h.Port())
-	}
-	if r := s.RTMPAddr(); r.IsValid() {
-		fmt.Fprintf(w, "  RTMP publish:  rtmp://%s:%d/live/livestream\n", host, r.Port())
-		if h := s.HTTPAddr(); h.IsValid() {
-			fmt.Fprintf(w, "  HTTP-FLV, HLS: http://%s:%d/live/livestream.flv and .m3u8 (vhost http_remux, hls)\n", host, h.Port())
-		}
-	}
-}
-
-// listenAddr turns SRS listen values ("8000", "0.0.0.0:8000", "[::]:8000")
-// into an address; a bare port listens on all interfaces.
-func listenAddr(v string) (netip.AddrPort, error) {
-	v = strings.TrimSpace(v)
-	if p, err := strconv.ParseUint(v, 10, 16); err == nil {
-		return netip.AddrPortFrom(netip.IPv6Unspecified(), uint16(p)), nil
-	}
-	host, port, err := net.SplitHostPort(v)
-	if err != nil {
-		return netip.AddrPort{}, err
-	}
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil {
-		return netip.AddrPort{}, err
-	}
-	if host == "" {
-		return netip.AddrPortFrom(netip.IPv6Unspecified(), uint16(p)), nil
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.AddrPort{}, err
-	}
-	return netip.AddrPortFrom(ip, uint16(p)), nil
-}
-
-func portOf(v string) string {
-	if _, p, err := net.SplitHostPort(v); err == nil {
-		return p
-	}
-	return v
-}
-
-func first(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-func firstOf(vals []string, def string) string {
-	if len(vals) > 0 {
-		return vals[0]
-	}
-	return def
-}
-
-// frameWait maps `fastpath { frame_wait MICROSECONDS; }` (0 = off) to fastpath.Config.FrameWait.
-func frameWait(us int) time.Duration {
-	if us <= 0 {
-		return -1
-	}
-	return time.Duration(us) * time.Microsecond
+	a := ln.Addr().(*net.TCPAddr).AddrPort()
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 }
 
 // spareP gives the Go scheduler one P more than there are fastpath cores,

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"bufio"
@@ -97,7 +97,7 @@ func TestSIGTERMDrain(t *testing.T) {
 	}
 }
 
-// buildFanout builds the command once per test binary.
+// buildFanout builds cmd/fanout once per test binary.
 var built struct {
 	sync.Once
 	path string
@@ -114,7 +114,7 @@ func buildFanout(t *testing.T) string {
 			return
 		}
 		built.path = filepath.Join(dir, "fanout")
-		built.out, built.err = exec.Command("go", "build", "-o", built.path, ".").CombinedOutput()
+		built.out, built.err = exec.Command("go", "build", "-o", built.path, "github.com/fanout/fanout/cmd/fanout").CombinedOutput()
 	})
 	if built.err != nil {
 		t.Fatalf("build: %v\n%s", built.err, built.out)

@@ -1,10 +1,9 @@
-package main
+package node
 
 import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
 
 	"github.com/fanout/fanout/fastpath/tcp"
 )
@@ -18,22 +17,16 @@ import (
 // newTCP creates the transport and attaches it to the fastpath; it must run
 // before the fastpath starts. tcpShared says which HTTP port it shares.
 func (s *Server) newTCP() error {
-	r := s.cfg.RTCServer
-	if !r.TCP.Enabled {
+	if !s.cfg.RTCServer.TCP.Enabled {
 		return nil
 	}
-	listen := first(s.opts.TCPListen, r.TCP.Listen)
-	port := portOf(listen)
-	for _, hp := range []string{portOf(first(s.opts.APIListen, s.cfg.HTTPAPI.Listen)), portOf(first(s.opts.HTTPListen, s.cfg.HTTPServer.Listen))} {
-		if port == hp && port != "0" {
-			s.tcpShared = port
-		}
+	port := s.addrs.tcp.Port()
+	if port != 0 && (port == s.addrs.api.Port() || s.cfg.HTTPServer.Enabled && port == s.addrs.http.Port()) {
+		s.tcpShared = port
 	}
-	cfg := tcp.Config{Listen: listen}
-	if s.tcpShared != "" {
-		cfg.Listen = "" // the HTTP listener feeds it through tcp.Sniff
-	} else if a, err := listenAddr(listen); err == nil {
-		cfg.Listen = a.String()
+	var cfg tcp.Config
+	if s.tcpShared == 0 {
+		cfg.Listen = s.addrs.tcp.String() // else the HTTP listener feeds it through tcp.Sniff
 	}
 	srv, err := tcp.New(cfg, s.fp)
 	if err != nil {
@@ -54,7 +47,7 @@ func (s *Server) startTCP() error {
 		return fmt.Errorf("rtc_server.tcp: %w", err)
 	}
 	s.closers = append(s.closers, func() { _ = s.tcpSrv.Close() })
-	if s.tcpShared == "" {
+	if s.tcpShared == 0 {
 		s.log.Info("webrtc over tcp", "listen", s.tcpSrv.Addr())
 	} else {
 		s.log.Info("webrtc over tcp shares the http port", "port", s.tcpShared)
@@ -64,19 +57,15 @@ func (s *Server) startTCP() error {
 
 // tcpPort is the port TCP candidates carry.
 func (s *Server) tcpPort() int {
-	if s.tcpSrv != nil && s.tcpShared == "" {
+	if s.tcpSrv != nil && s.tcpShared == 0 {
 		return int(s.tcpSrv.Addr().Port())
 	}
-	p, _ := strconv.Atoi(portOf(first(s.opts.TCPListen, s.cfg.RTCServer.TCP.Listen)))
-	return p
+	return int(s.addrs.tcp.Port())
 }
 
 // sniff wraps an HTTP listener in one-port mode.
 func (s *Server) sniff(ln net.Listener) net.Listener {
-	if s.tcpSrv == nil || s.tcpShared == "" {
-		return ln
-	}
-	if _, p, err := net.SplitHostPort(ln.Addr().String()); err != nil || p != s.tcpShared {
+	if s.tcpSrv == nil || s.tcpShared == 0 || addrOf(ln).Port() != s.tcpShared {
 		return ln
 	}
 	return tcp.Sniff(ln, s.tcpSrv)

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -119,7 +119,7 @@ func TestSRTPProfiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			srv, err := start(cfg, testLogger(), Options{APIListen: "127.0.0.1:0", RTCListen: "127.0.0.1:0", PreferCM: c.preferCM,
+			srv, err := start(cfg, testLogger(), Options{APIListen: "127.0.0.1:0", RTCListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", PreferCM: c.preferCM,
 				RTMPListen: "127.0.0.1:0"})
 			if err != nil {
 				t.Fatal(err)
