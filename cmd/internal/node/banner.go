@@ -21,7 +21,11 @@ func (s *Server) PrintURLs(w io.Writer) {
 	fmt.Fprintf(w, "Fanout is running.\n")
 	fmt.Fprintf(w, "  WHIP publish:  http://%s:%d/rtc/v1/whip/?app=live&stream=livestream\n", host, api.Port())
 	fmt.Fprintf(w, "  WHEP play:     http://%s:%d/rtc/v1/whep/?app=live&stream=livestream\n", host, api.Port())
-	fmt.Fprintf(w, "  WebRTC media:  udp/%d\n", s.fp.Port())
+	if s.tcpSrv != nil {
+		fmt.Fprintf(w, "  WebRTC media:  udp/%d, tcp/%d\n", s.fp.Port(), s.tcpPort())
+	} else {
+		fmt.Fprintf(w, "  WebRTC media:  udp/%d\n", s.fp.Port())
+	}
 	if s.apiTLS.IsValid() {
 		fmt.Fprintf(w, "  WHIP (HTTPS):  https://%s:%d/rtc/v1/whip/?app=live&stream=livestream\n", host, s.apiTLS.Port())
 	}
