@@ -74,6 +74,31 @@ type RTCMedia struct {
 	RTP   RTPConfig
 }
 
+// Track is one track of rtmp_to_rtc output as an SDP answer describes it
+// (RFC 8866 rtpmap and fmtp), so the WebRTC side offers players exactly
+// what the bridge packetizes.
+type Track struct {
+	Codec     string // SDP encoding name: "H264" or "opus"
+	PT        uint8
+	ClockRate uint32
+	Channels  uint16 // 2 for Opus (RFC 7587 §7), 0 for video
+	Fmtp      string
+	SSRC      uint32
+}
+
+// VideoTrack is the H.264 track: packetization-mode 1 (RFC 6184 §6.3, what
+// the packetizer writes: single NAL units, STAP-A, FU-A), constrained
+// baseline profile-level-id 42e01f as SRS offers it. ok is false without video.
+func (m RTCMedia) VideoTrack() (t Track, ok bool) {
+	return Track{Codec: "H264", PT: m.RTP.VideoPT, ClockRate: VideoClockRate, Fmtp: H264Fmtp, SSRC: m.RTP.VideoSSRC}, m.Video
+}
+
+// AudioTrack is the Opus track (48 kHz stereo, in-band FEC allowed); ok is
+// false without audio.
+func (m RTCMedia) AudioTrack() (t Track, ok bool) {
+	return Track{Codec: "opus", PT: m.RTP.AudioPT, ClockRate: AudioClockRate, Channels: 2, Fmtp: OpusFmtp, SSRC: m.RTP.AudioSSRC}, m.Audio
+}
+
 func random32() uint32 {
 	var b [4]byte
 	_, _ = io.ReadFull(rand.Reader, b[:])

@@ -3,6 +3,7 @@ package conf
 import (
 	_ "embed"
 	"fmt"
+	"net/netip"
 	"os"
 	"time"
 )
@@ -21,12 +22,15 @@ var defaultConf []byte
 // environment overrides. It is a plain value; nothing in it changes after
 // Load returns, so it may be shared read-only between goroutines.
 type Config struct {
-	File       string   // path loaded, "" for the embedded default or env-only
-	Listen     []string // RTMP `listen` (v7: `rtmp.listen`), default ["1935"]
-	Daemon     bool     // `daemon`, default on (SRS); the shipped files say off
-	LogTank    string   // `srs_log_tank`: console|file, default console
-	LogLevel   string   // verbose|info|trace|warn|error, default trace
-	LogFile    string   // `srs_log_file`, default ./objs/srs.log
+	File string // path loaded, "" for the embedded default or env-only
+	// Listen is RTMP's `listen`, default [::]:1935. Every listen address in
+	// a Config is read by ParseListen: a port alone is the dual-stack
+	// wildcard [::] (IPv4 and IPv6), 0.0.0.0:port is IPv4 only.
+	Listen     []netip.AddrPort
+	Daemon     bool   // `daemon`, default on (SRS); the shipped files say off
+	LogTank    string // `srs_log_tank`: console|file, default console
+	LogLevel   string // verbose|info|trace|warn|error, default trace
+	LogFile    string // `srs_log_file`, default ./objs/srs.log
 	HTTPAPI    HTTPAPI
 	HTTPServer HTTPServer
 	RTCServer  RTCServer
@@ -42,10 +46,10 @@ type Config struct {
 
 // HTTPS is the `https { }` block of http_api and http_server.
 type HTTPS struct {
-	Enabled bool   // default off
-	Listen  string // 1990 for the API, 8088 for the server
-	Key     string // default ./conf/server.key
-	Cert    string // default ./conf/server.crt
+	Enabled bool           // default off
+	Listen  netip.AddrPort // [::]:1990 for the API, [::]:8088 for the server
+	Key     string         // default ./conf/server.key
+	Cert    string         // default ./conf/server.crt
 }
 
 // HTTPAuth is `http_api.auth`: HTTP Basic auth for the API.
@@ -57,31 +61,31 @@ type HTTPAuth struct {
 
 // HTTPAPI is the `http_api { }` block (WHIP/WHEP and the JSON API).
 type HTTPAPI struct {
-	Enabled     bool   // default off (the embedded default turns it on)
-	Listen      string // default "1985"
-	Crossdomain bool   // default on
+	Enabled     bool           // default off (the embedded default turns it on)
+	Listen      netip.AddrPort // default [::]:1985
+	Crossdomain bool           // default on
 	Auth        HTTPAuth
-	HTTPS       HTTPS // default listen "1990"
+	HTTPS       HTTPS // default listen [::]:1990
 }
 
 // HTTPServer is the `http_server { }` block (HTTP-FLV, HLS, static pages).
 type HTTPServer struct {
-	Enabled bool   // default off (the embedded default turns it on)
-	Listen  string // default "8080"
-	Dir     string // default "./objs/nginx/html"
-	HTTPS   HTTPS  // default listen "8088"
+	Enabled bool           // default off (the embedded default turns it on)
+	Listen  netip.AddrPort // default [::]:8080
+	Dir     string         // default "./objs/nginx/html"
+	HTTPS   HTTPS          // default listen [::]:8088
 }
 
 // RTCTCP is `rtc_server.tcp`: WebRTC over TCP (RFC 4571 framing).
 type RTCTCP struct {
-	Enabled bool   // default off
-	Listen  string // default "8000"
+	Enabled bool           // default off
+	Listen  netip.AddrPort // default [::]:8000
 }
 
 // RTCServer is the `rtc_server { }` block.
 type RTCServer struct {
-	Enabled bool     // default off when a file does not say; the embedded default says on
-	Listen  []string // UDP, default ["8000"]; "8000", "[::]:8000", "0.0.0.0:8000"
+	Enabled bool             // default off when a file does not say; the embedded default says on
+	Listen  []netip.AddrPort // UDP, default [[::]:8000]
 	TCP     RTCTCP
 	// Protocol of the candidates: udp|tcp|all, default udp.
 	Protocol string
@@ -104,10 +108,11 @@ type Fastpath struct {
 	Batch int    // recvmmsg/sendmmsg batch, default 64, 1–1024
 	GSO   bool   // UDP GSO when the kernel allows it, default on
 	BPF   string // auto|on|off, default auto
-	// FrameWait is how many microseconds a core keeps reading for the rest
-	// of a video frame before fanning it out (one GSO send per player per
-	// frame); 0 turns it off, default 50.
-	FrameWait int
+	// FrameWait is how long a core keeps reading for the rest of a video
+	// frame before fanning it out (one GSO send per player per frame):
+	// `frame_wait` in µs, default 50µs. `frame_wait 0;` (off) is stored as
+	// a negative duration, which is what fastpath.Config reads as off.
+	FrameWait time.Duration
 }
 
 // HTTPRemux is `vhost.http_remux`: HTTP-FLV.
@@ -119,9 +124,9 @@ type HTTPRemux struct {
 // HLS is `vhost.hls`.
 type HLS struct {
 	Enabled  bool
-	Fragment float64 // `hls_fragment` seconds, default 10
-	Window   float64 // `hls_window` seconds, default 60
-	Path     string  // `hls_path`, default ./objs/nginx/html
+	Fragment time.Duration // `hls_fragment` in seconds, default 10s
+	Window   time.Duration // `hls_window` in seconds, default 60s
+	Path     string        // `hls_path`, default ./objs/nginx/html
 }
 
 // Vhost is one `vhost name { }` block. Each vhost starts from the SRS
@@ -265,27 +270,27 @@ func envOnlyDefaults(env map[string]string) {
 
 func newConfig() *Config {
 	return &Config{
-		Listen:   []string{"1935"},
+		Listen:   []netip.AddrPort{AnyPort(1935)},
 		Daemon:   true,
 		LogTank:  "console",
 		LogLevel: "trace",
 		LogFile:  "./objs/srs.log",
 		HTTPAPI: HTTPAPI{
-			Listen: "1985", Crossdomain: true,
-			HTTPS: HTTPS{Listen: "1990", Key: "./conf/server.key", Cert: "./conf/server.crt"},
+			Listen: AnyPort(1985), Crossdomain: true,
+			HTTPS: HTTPS{Listen: AnyPort(1990), Key: "./conf/server.key", Cert: "./conf/server.crt"},
 		},
 		HTTPServer: HTTPServer{
-			Listen: "8080", Dir: "./objs/nginx/html",
-			HTTPS: HTTPS{Listen: "8088", Key: "./conf/server.key", Cert: "./conf/server.crt"},
+			Listen: AnyPort(8080), Dir: "./objs/nginx/html",
+			HTTPS: HTTPS{Listen: AnyPort(8088), Key: "./conf/server.key", Cert: "./conf/server.crt"},
 		},
 		RTCServer: RTCServer{
-			Listen: []string{"8000"}, TCP: RTCTCP{Listen: "8000"},
+			Listen: []netip.AddrPort{AnyPort(8000)}, TCP: RTCTCP{Listen: AnyPort(8000)},
 			Protocol: "udp", Candidates: []string{"*"},
 			UseAutoDetectNetworkIP: true, IPFamily: "ipv4",
 			APIAsCandidates: true, ResolveAPIDomain: true,
 			ECDSA: true, Encrypt: true, Reuseport: 1,
 		},
-		Fastpath: Fastpath{Cores: 0, Batch: 64, GSO: true, BPF: "auto", FrameWait: 50},
+		Fastpath: Fastpath{Cores: 0, Batch: 64, GSO: true, BPF: "auto", FrameWait: 50 * time.Microsecond},
 		Vhosts:   map[string]*Vhost{DefaultVhost: newVhost(DefaultVhost)},
 
 		MaxConnections: 1000,
@@ -302,7 +307,7 @@ func newVhost(name string) *Vhost {
 			OpusBitrate: 48000, AACBitrate: 48000, KeyframeCache: true,
 		},
 		HTTPRemux: HTTPRemux{Mount: "[vhost]/[app]/[stream].flv"},
-		HLS:       HLS{Fragment: 10, Window: 60, Path: "./objs/nginx/html"},
+		HLS:       HLS{Fragment: 10 * time.Second, Window: 60 * time.Second, Path: "./objs/nginx/html"},
 	}
 }
 

@@ -3,6 +3,7 @@ package conf
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,6 +12,9 @@ import (
 	"testing"
 	"time"
 )
+
+// ap is a listen address as ParseListen returns it.
+func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
 
 // parse is Parse with a fixed, empty environment and collected warnings.
 func parse(t *testing.T, src string, env ...string) (*Config, []string, error) {
@@ -47,13 +51,13 @@ func TestDefaultsEmptyFile(t *testing.T) {
 		got  any
 		want any
 	}{
-		{"listen", c.Listen, []string{"1935"}},
+		{"listen", c.Listen, []netip.AddrPort{ap("[::]:1935")}},
 		{"daemon", c.Daemon, true},
 		{"log tank", c.LogTank, "console"},
 		{"log level", c.LogLevel, "trace"},
 		{"rtc off by default", c.RTCServer.Enabled, false},
-		{"rtc listen", c.RTCServer.Listen, []string{"8000"}},
-		{"tcp", c.RTCServer.TCP, RTCTCP{Enabled: false, Listen: "8000"}},
+		{"rtc listen", c.RTCServer.Listen, []netip.AddrPort{ap("[::]:8000")}},
+		{"tcp", c.RTCServer.TCP, RTCTCP{Enabled: false, Listen: ap("[::]:8000")}},
 		{"protocol", c.RTCServer.Protocol, "udp"},
 		{"candidates", c.RTCServer.Candidates, []string{"*"}},
 		{"auto detect", c.RTCServer.UseAutoDetectNetworkIP, true},
@@ -65,13 +69,13 @@ func TestDefaultsEmptyFile(t *testing.T) {
 		{"encrypt", c.RTCServer.Encrypt, true},
 		{"reuseport", c.RTCServer.Reuseport, 1},
 		{"api", c.HTTPAPI.Enabled, false},
-		{"api listen", c.HTTPAPI.Listen, "1985"},
+		{"api listen", c.HTTPAPI.Listen, ap("[::]:1985")},
 		{"api crossdomain", c.HTTPAPI.Crossdomain, true},
-		{"api https", c.HTTPAPI.HTTPS.Listen, "1990"},
-		{"server listen", c.HTTPServer.Listen, "8080"},
+		{"api https", c.HTTPAPI.HTTPS.Listen, ap("[::]:1990")},
+		{"server listen", c.HTTPServer.Listen, ap("[::]:8080")},
 		{"server dir", c.HTTPServer.Dir, "./objs/nginx/html"},
-		{"server https", c.HTTPServer.HTTPS.Listen, "8088"},
-		{"fastpath", c.Fastpath, Fastpath{Cores: 0, Batch: 64, GSO: true, BPF: "auto", FrameWait: 50}},
+		{"server https", c.HTTPServer.HTTPS.Listen, ap("[::]:8088")},
+		{"fastpath", c.Fastpath, Fastpath{Cores: 0, Batch: 64, GSO: true, BPF: "auto", FrameWait: 50 * time.Microsecond}},
 	}
 	for _, tc := range checks {
 		t.Run(tc.name, func(t *testing.T) {
@@ -98,7 +102,7 @@ func TestVhostDefaults(t *testing.T) {
 	if v.HTTPRemux != (HTTPRemux{Mount: "[vhost]/[app]/[stream].flv"}) {
 		t.Errorf("http_remux %+v", v.HTTPRemux)
 	}
-	if v.HLS != (HLS{Fragment: 10, Window: 60, Path: "./objs/nginx/html"}) {
+	if v.HLS != (HLS{Fragment: 10 * time.Second, Window: 60 * time.Second, Path: "./objs/nginx/html"}) {
 		t.Errorf("hls %+v", v.HLS)
 	}
 }
@@ -123,11 +127,14 @@ func TestValues(t *testing.T) {
 		get  func(*Config) any
 		want any
 	}{
-		{"listen many", "listen 1935 [::]:1936 0.0.0.0:1937;", func(c *Config) any { return c.Listen }, []string{"1935", "[::]:1936", "0.0.0.0:1937"}},
-		{"rtc listen v6", "rtc_server { listen 8000 [::]:8000; }", func(c *Config) any { return c.RTCServer.Listen }, []string{"8000", "[::]:8000"}},
+		{"listen many", "listen 1935 [::]:1936 0.0.0.0:1937;", func(c *Config) any { return c.Listen }, []netip.AddrPort{ap("[::]:1935"), ap("[::]:1936"), ap("0.0.0.0:1937")}},
+		{"listen forms", "listen :1 127.0.0.1:2 [::1]:3 localhost:4 [::ffff:10.0.0.1]:5 [2001:db8::7]:6;", func(c *Config) any { return c.Listen },
+			[]netip.AddrPort{ap("[::]:1"), ap("127.0.0.1:2"), ap("[::1]:3"), ap("127.0.0.1:4"), ap("10.0.0.1:5"), ap("[2001:db8::7]:6")}},
+		{"rtc listen v6", "rtc_server { listen 8000 [::]:8000; }", func(c *Config) any { return c.RTCServer.Listen }, []netip.AddrPort{ap("[::]:8000"), ap("[::]:8000")}},
 		{"candidates", "rtc_server { candidate 192.168.1.100 [2001:db8::1]; }", func(c *Config) any { return c.RTCServer.Candidates }, []string{"192.168.1.100", "[2001:db8::1]"}},
 		{"candidate 0.0.0.0", "rtc_server { candidate 0.0.0.0; }", func(c *Config) any { return c.RTCServer.Candidates }, []string{"*"}},
-		{"tcp", "rtc_server { tcp { enabled on; listen 443; } protocol all; }", func(c *Config) any { return c.RTCServer.TCP.Listen + c.RTCServer.Protocol }, "443all"},
+		{"tcp", "rtc_server { tcp { enabled on; listen 443; } protocol all; }", func(c *Config) any { return c.RTCServer.TCP.Listen.String() + c.RTCServer.Protocol }, "[::]:443all"},
+		{"tcp v4 only", "rtc_server { tcp { listen 0.0.0.0:8000; } }", func(c *Config) any { return c.RTCServer.TCP.Listen }, ap("0.0.0.0:8000")},
 		{"stun timeout", "vhost v { rtc { stun_timeout 5; } }", func(c *Config) any { return c.Vhosts["v"].RTC.STUNTimeout }, 5 * time.Second},
 		{"pli", "vhost v { rtc { pli_for_rtmp 0.5; } }", func(c *Config) any { return c.Vhosts["v"].RTC.PLIForRTMP }, 500 * time.Millisecond},
 		{"bitrate", "vhost v { rtc { opus_bitrate 64000; aac_bitrate 8000; } }", func(c *Config) any { return c.Vhosts["v"].RTC.OpusBitrate + c.Vhosts["v"].RTC.AACBitrate }, 72000},
@@ -138,12 +145,13 @@ func TestValues(t *testing.T) {
 		}, "active dtls1.2 96"},
 		{"log v1", "srs_log_level WARN;", func(c *Config) any { return c.LogLevel }, "warn"},
 		{"log v2 wins", "srs_log_level_v2 info; srs_log_level error;", func(c *Config) any { return c.LogLevel }, "trace"},
-		{"fastpath", "fastpath { cores 3; batch 32; gso off; bpf off; frame_wait 0; }", func(c *Config) any { return c.Fastpath }, Fastpath{Cores: 3, Batch: 32, BPF: "off"}},
+		{"fastpath", "fastpath { cores 3; batch 32; gso off; bpf off; frame_wait 0; }", func(c *Config) any { return c.Fastpath }, Fastpath{Cores: 3, Batch: 32, BPF: "off", FrameWait: -1}},
+		{"frame wait", "fastpath { frame_wait 250; }", func(c *Config) any { return c.Fastpath.FrameWait }, 250 * time.Microsecond},
 		{"cores auto", "fastpath { cores auto; }", func(c *Config) any { return c.Fastpath.Cores }, 0},
-		{"https v7", "https_api { enabled on; listen [::]:1990; key k; cert c; }", func(c *Config) any { return c.HTTPAPI.HTTPS }, HTTPS{true, "[::]:1990", "k", "c"}},
-		{"https srs", "http_server { https { enabled on; listen 443; } }", func(c *Config) any { return c.HTTPServer.HTTPS.Listen }, "443"},
+		{"https v7", "https_api { enabled on; listen [::]:1990; key k; cert c; }", func(c *Config) any { return c.HTTPAPI.HTTPS }, HTTPS{true, ap("[::]:1990"), "k", "c"}},
+		{"https srs", "http_server { https { enabled on; listen 443; } }", func(c *Config) any { return c.HTTPServer.HTTPS.Listen }, ap("[::]:443")},
 		{"auth", "http_api { auth { enabled on; username u; password 'p w'; } }", func(c *Config) any { return c.HTTPAPI.Auth }, HTTPAuth{Enabled: true, Username: "u", Password: "p w"}},
-		{"hls", "vhost v { hls { enabled on; hls_fragment 2.5; hls_window 30; hls_path /tmp/h; } }", func(c *Config) any { return c.Vhosts["v"].HLS }, HLS{true, 2.5, 30, "/tmp/h"}},
+		{"hls", "vhost v { hls { enabled on; hls_fragment 2.5; hls_window 30; hls_path /tmp/h; } }", func(c *Config) any { return c.Vhosts["v"].HLS }, HLS{true, 2500 * time.Millisecond, 30 * time.Second, "/tmp/h"}},
 		{"quoted directive", `"daemon" "off";`, func(c *Config) any { return c.Daemon }, false},
 		{"comments", "daemon off; # daemon on;\n", func(c *Config) any { return c.Daemon }, false},
 	}
@@ -173,6 +181,12 @@ func TestErrorsNameFileLine(t *testing.T) {
 		{"leaf as block", "daemon { }", "test.conf:1: daemon", ErrValue},
 		{"vhost no name", "vhost { }", "test.conf:1: vhost", ErrValue},
 		{"bad host", "http_api { listen example.org:1985; }", "test.conf:1: http_api.listen", ErrValue},
+		{"port 0", "http_api {\n listen 0; }", "test.conf:2: http_api.listen", ErrValue},
+		{"v6 no brackets", "rtc_server { tcp {\n listen ::1:8000; } }", "test.conf:2: rtc_server.tcp.listen", ErrValue},
+		{"frame wait range", "fastpath {\n\n frame_wait 20000; }", "test.conf:3: fastpath.frame_wait", ErrValue},
+		{"frame wait unit", "fastpath { frame_wait 50us; }", "test.conf:1: fastpath.frame_wait", ErrValue},
+		{"hls fragment 0", "vhost v { hls {\n hls_fragment 0; } }", "test.conf:2: vhost.hls.hls_fragment", ErrValue},
+		{"hls window nan", "vhost v { hls { hls_window long; } }", "test.conf:1: vhost.hls.hls_window", ErrValue},
 		{"bitrate nan", "vhost v { rtc { opus_bitrate fast; } }", "test.conf:1: vhost.rtc.opus_bitrate", ErrValue},
 		{"unclosed", "rtc_server {\n enabled on;\n", "test.conf:", ErrSyntax},
 		{"extra brace", "daemon off;\n}\n", "test.conf:2", ErrSyntax},
@@ -276,7 +290,7 @@ func TestVars(t *testing.T) {
 	}
 	t.Run("unset var keeps default", func(t *testing.T) {
 		c := mustParse(t, "listen $RTMP_PORT; http_api { listen $API; }", "API=[::]:2000")
-		if !slices.Equal(c.Listen, []string{"1935"}) || c.HTTPAPI.Listen != "[::]:2000" {
+		if !slices.Equal(c.Listen, []netip.AddrPort{ap("[::]:1935")}) || c.HTTPAPI.Listen != ap("[::]:2000") {
 			t.Errorf("listen %q api %q", c.Listen, c.HTTPAPI.Listen)
 		}
 	})
@@ -308,17 +322,17 @@ vhost a { rtc { nack on; rtmp_to_rtc off; } }`
 		name      string
 		got, want any
 	}{
-		{"listen", c.Listen, []string{"1936", "1937"}},
+		{"listen", c.Listen, []netip.AddrPort{ap("[::]:1936"), ap("[::]:1937")}},
 		{"daemon", c.Daemon, false},
 		{"log tank alias", c.LogTank, "file"},
 		{"log level alias", c.LogLevel, "warn"},
 		{"api", c.HTTPAPI.Enabled, true},
-		{"api listen", c.HTTPAPI.Listen, "2985"},
+		{"api listen", c.HTTPAPI.Listen, ap("[::]:2985")},
 		{"crossdomain", c.HTTPAPI.Crossdomain, false},
-		{"server listen", c.HTTPServer.Listen, "9090"},
+		{"server listen", c.HTTPServer.Listen, ap("[::]:9090")},
 		{"rtc", c.RTCServer.Enabled, true},
-		{"rtc listen", c.RTCServer.Listen, []string{"9000"}},
-		{"tcp", c.RTCServer.TCP, RTCTCP{true, "443"}},
+		{"rtc listen", c.RTCServer.Listen, []netip.AddrPort{ap("[::]:9000")}},
+		{"tcp", c.RTCServer.TCP, RTCTCP{true, ap("[::]:443")}},
 		{"protocol", c.RTCServer.Protocol, "all"},
 		{"auto detect", c.RTCServer.UseAutoDetectNetworkIP, false},
 		{"ip family", c.RTCServer.IPFamily, "all"},
@@ -416,7 +430,7 @@ func TestDefault(t *testing.T) {
 		t.Errorf("File %q", c.File)
 	case !c.RTCServer.Enabled || !slices.Equal(c.RTCServer.Candidates, []string{"*"}):
 		t.Errorf("rtc_server %+v", c.RTCServer)
-	case !c.HTTPAPI.Enabled || c.HTTPAPI.Listen != "1985" || !c.HTTPServer.Enabled || c.HTTPServer.Listen != "8080":
+	case !c.HTTPAPI.Enabled || c.HTTPAPI.Listen != ap("[::]:1985") || !c.HTTPServer.Enabled || c.HTTPServer.Listen != ap("[::]:8080"):
 		t.Errorf("http %+v %+v", c.HTTPAPI, c.HTTPServer)
 	case !r.Enabled || r.RTMPToRTC || r.RTCToRTMP:
 		t.Errorf("vhost rtc %+v", r)
@@ -424,7 +438,27 @@ func TestDefault(t *testing.T) {
 		t.Error("daemon on")
 	}
 	c, err = Default(Options{Env: []string{"CANDIDATE=7.7.7.7", "SRS_RTC_SERVER_LISTEN=18000"}})
-	if err != nil || c.RTCServer.Candidates[0] != "7.7.7.7" || c.RTCServer.Listen[0] != "18000" {
+	if err != nil || c.RTCServer.Candidates[0] != "7.7.7.7" || c.RTCServer.Listen[0] != ap("[::]:18000") {
 		t.Errorf("Default with env: %+v %v", c.RTCServer, err)
+	}
+}
+
+// TestParseListen: a port alone is the dual-stack wildcard, 0.0.0.0 is
+// IPv4 only, port 0 is allowed here (overrides, tests) but not in a file.
+func TestParseListen(t *testing.T) {
+	good := map[string]netip.AddrPort{
+		"8000": ap("[::]:8000"), ":8000": ap("[::]:8000"), "[::]:8000": ap("[::]:8000"),
+		"0.0.0.0:8000": ap("0.0.0.0:8000"), "127.0.0.1:0": ap("127.0.0.1:0"), "[::1]:0": ap("[::1]:0"),
+		"localhost:1985": ap("127.0.0.1:1985"), "0": ap("[::]:0"),
+	}
+	for in, want := range good {
+		if got, err := ParseListen(in); err != nil || got != want {
+			t.Errorf("ParseListen(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "abc", "65536", "-1", "::1:80", "[::1]", "[1.2.3.4]:80", "host:80", "[fe80::1%lo]:80", "1.2.3.4:"} {
+		if got, err := ParseListen(in); !errors.Is(err, ErrValue) {
+			t.Errorf("ParseListen(%q) = %v, %v; want ErrValue", in, got, err)
+		}
 	}
 }

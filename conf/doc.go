@@ -3,9 +3,12 @@
 // every error, the shipped sample files (rtc.conf, rtmp2rtc.conf, …) and the
 // embedded default used when `fanout` runs with no config file.
 //
-// cmd/fanout imports it and hands the typed Config to control, bridge and
-// fastpath settings; no other package reads config files or SRS_* variables.
-// It imports only the standard library and nginx-go-crossplane.
+// cmd/fanout loads it and cmd/internal/node hands the typed Config to
+// control, bridge and fastpath settings; no other package reads config files
+// or SRS_* variables. It imports only the standard library and
+// nginx-go-crossplane. Values come typed: listen addresses as netip.AddrPort
+// (ParseListen: a port alone is the dual-stack wildcard [::]), times as
+// time.Duration.
 //
 // Crossplane does the syntax: lexing, quoting, comments, blocks and line
 // numbers. Its directive knowledge is nginx's, not SRS's, so its context and

@@ -3,6 +3,7 @@ package conf
 import (
 	"errors"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -45,9 +46,9 @@ func TestShippedFiles(t *testing.T) {
 func checkShipped(t *testing.T, f string, c *Config) {
 	t.Helper()
 	r := c.Vhost(DefaultVhost).RTC
-	common := c.RTCServer.Enabled && r.Enabled && c.HTTPAPI.Enabled && c.HTTPAPI.Listen == "1985" &&
-		c.HTTPServer.Enabled && c.HTTPServer.Listen == "8080" && !c.Daemon &&
-		slices.Equal(c.Listen, []string{"1935"}) && slices.Equal(c.RTCServer.Listen, []string{"8000"}) &&
+	common := c.RTCServer.Enabled && r.Enabled && c.HTTPAPI.Enabled && c.HTTPAPI.Listen == AnyPort(1985) &&
+		c.HTTPServer.Enabled && c.HTTPServer.Listen == AnyPort(8080) && !c.Daemon &&
+		slices.Equal(c.Listen, []netip.AddrPort{AnyPort(1935)}) && slices.Equal(c.RTCServer.Listen, []netip.AddrPort{AnyPort(8000)}) &&
 		slices.Equal(c.RTCServer.Candidates, []string{"*"})
 	if !common {
 		t.Errorf("common settings: %+v", c)
@@ -121,7 +122,7 @@ func TestInclude(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.RTCServer.Enabled || c.RTCServer.Listen[0] != "9000" || !c.Vhosts["v"].RTC.Enabled ||
+	if !c.RTCServer.Enabled || c.RTCServer.Listen[0] != AnyPort(9000) || !c.Vhosts["v"].RTC.Enabled ||
 		c.Vhosts["v"].RTC.NACK || !c.HTTPAPI.Enabled || !c.HTTPServer.Enabled {
 		t.Errorf("includes not spliced: %+v %+v", c.RTCServer, c.Vhosts["v"].RTC)
 	}

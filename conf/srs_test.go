@@ -2,10 +2,12 @@ package conf
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // srsStyle is a config as SRS users write them: SRS's global directives and
@@ -87,13 +89,13 @@ vhost security.srs.com {
 // ones it ignores.
 func TestSRSDirectivesAccepted(t *testing.T) {
 	c := mustParse(t, srsStyle, "CANDIDATE=192.168.3.10")
-	if c.MaxConnections != 2000 || !slices.Equal(c.Listen, []string{"1936"}) || c.LogTank != "file" ||
+	if c.MaxConnections != 2000 || !slices.Equal(c.Listen, []netip.AddrPort{AnyPort(1936)}) || c.LogTank != "file" ||
 		c.LogLevel != "trace" || !c.HTTPAPI.Enabled || !slices.Equal(c.RTCServer.Candidates, []string{"192.168.3.10"}) {
 		t.Errorf("honoured directives lost: max_connections=%d listen=%q tank=%q level=%q api=%v candidates=%q",
 			c.MaxConnections, c.Listen, c.LogTank, c.LogLevel, c.HTTPAPI.Enabled, c.RTCServer.Candidates)
 	}
 	v := c.Vhost(DefaultVhost)
-	if !v.RTC.Enabled || !v.HTTPRemux.Enabled || v.HLS.Fragment != 2 || v.HLS.Window != 10 || v.HTTPHooks.Enabled ||
+	if !v.RTC.Enabled || !v.HTTPRemux.Enabled || v.HLS.Fragment != 2*time.Second || v.HLS.Window != 10*time.Second || v.HTTPHooks.Enabled ||
 		len(v.HTTPHooks.OnPublish) != 1 {
 		t.Errorf("vhost directives lost: %+v", v)
 	}
@@ -152,8 +154,8 @@ func TestMaxConnections(t *testing.T) {
 
 // TestRTMPListenV7: SRS v7's `rtmp { listen …; }` sets the RTMP port.
 func TestRTMPListenV7(t *testing.T) {
-	if c := mustParse(t, "rtmp { listen 19350; }"); !slices.Equal(c.Listen, []string{"19350"}) {
-		t.Errorf("listen %q", c.Listen)
+	if c := mustParse(t, "rtmp { listen 19350; }"); !slices.Equal(c.Listen, []netip.AddrPort{AnyPort(19350)}) {
+		t.Errorf("listen %v", c.Listen)
 	}
 }
 

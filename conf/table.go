@@ -1,6 +1,7 @@
 package conf
 
 import (
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -39,9 +40,9 @@ func newTable(envPrefix string, list []*entry) *table {
 // rootTable holds every directive outside vhost blocks.
 var rootTable = newTable("SRS_", concat(
 	[]*entry{
-		{path: "listen", set: global(func(c *Config) *[]string { return &c.Listen }, listenList), alias: []string{"SRS_RTMP_LISTEN"}},
+		{path: "listen", set: global(func(c *Config) *[]netip.AddrPort { return &c.Listen }, listenList), alias: []string{"SRS_RTMP_LISTEN"}},
 		// SRS v7 spells the RTMP port `rtmp { listen 1935; }`; same field.
-		{path: "rtmp.listen", set: global(func(c *Config) *[]string { return &c.Listen }, listenList)},
+		{path: "rtmp.listen", set: global(func(c *Config) *[]netip.AddrPort { return &c.Listen }, listenList)},
 		{path: "max_connections", set: global(func(c *Config) *int { return &c.MaxConnections }, intIn(1, 10_000_000))},
 		{path: "daemon", set: global(func(c *Config) *bool { return &c.Daemon }, flag)},
 		{path: "srs_log_tank", set: global(func(c *Config) *string { return &c.LogTank }, enum("console", "file")), alias: []string{"SRS_LOG_TANK"}},
@@ -50,7 +51,7 @@ var rootTable = newTable("SRS_", concat(
 		{path: "srs_log_file", set: global(func(c *Config) *string { return &c.LogFile }, text), alias: []string{"SRS_LOG_FILE"}},
 
 		{path: "http_api.enabled", set: global(func(c *Config) *bool { return &c.HTTPAPI.Enabled }, flag)},
-		{path: "http_api.listen", set: global(func(c *Config) *string { return &c.HTTPAPI.Listen }, listenOne)},
+		{path: "http_api.listen", set: global(func(c *Config) *netip.AddrPort { return &c.HTTPAPI.Listen }, listenOne)},
 		{path: "http_api.crossdomain", set: global(func(c *Config) *bool { return &c.HTTPAPI.Crossdomain }, flag)},
 		{path: "http_api.auth.enabled", set: global(func(c *Config) *bool { return &c.HTTPAPI.Auth.Enabled }, flag)},
 		{path: "http_api.auth.username", set: global(func(c *Config) *string { return &c.HTTPAPI.Auth.Username }, text)},
@@ -59,13 +60,13 @@ var rootTable = newTable("SRS_", concat(
 		{path: "http_api.auth.bearer_token", set: global(func(c *Config) *string { return &c.HTTPAPI.Auth.BearerToken }, text)},
 
 		{path: "http_server.enabled", set: global(func(c *Config) *bool { return &c.HTTPServer.Enabled }, flag)},
-		{path: "http_server.listen", set: global(func(c *Config) *string { return &c.HTTPServer.Listen }, listenOne)},
+		{path: "http_server.listen", set: global(func(c *Config) *netip.AddrPort { return &c.HTTPServer.Listen }, listenOne)},
 		{path: "http_server.dir", set: global(func(c *Config) *string { return &c.HTTPServer.Dir }, text)},
 
 		{path: "rtc_server.enabled", set: global(func(c *Config) *bool { return &c.RTCServer.Enabled }, flag)},
-		{path: "rtc_server.listen", set: global(func(c *Config) *[]string { return &c.RTCServer.Listen }, listenList)},
+		{path: "rtc_server.listen", set: global(func(c *Config) *[]netip.AddrPort { return &c.RTCServer.Listen }, listenList)},
 		{path: "rtc_server.tcp.enabled", set: global(func(c *Config) *bool { return &c.RTCServer.TCP.Enabled }, flag)},
-		{path: "rtc_server.tcp.listen", set: global(func(c *Config) *string { return &c.RTCServer.TCP.Listen }, listenOne)},
+		{path: "rtc_server.tcp.listen", set: global(func(c *Config) *netip.AddrPort { return &c.RTCServer.TCP.Listen }, listenOne)},
 		{path: "rtc_server.protocol", set: global(func(c *Config) *string { return &c.RTCServer.Protocol }, enum("udp", "tcp", "all"))},
 		{path: "rtc_server.candidate", set: global(func(c *Config) *[]string { return &c.RTCServer.Candidates }, candidates), empty: true},
 		{path: "rtc_server.use_auto_detect_network_ip", set: global(func(c *Config) *bool { return &c.RTCServer.UseAutoDetectNetworkIP }, flag)},
@@ -81,7 +82,7 @@ var rootTable = newTable("SRS_", concat(
 		{path: "fastpath.batch", set: global(func(c *Config) *int { return &c.Fastpath.Batch }, intIn(1, 1024))},
 		{path: "fastpath.gso", set: global(func(c *Config) *bool { return &c.Fastpath.GSO }, flag)},
 		{path: "fastpath.bpf", set: global(func(c *Config) *string { return &c.Fastpath.BPF }, enum("auto", "on", "off"))},
-		{path: "fastpath.frame_wait", set: global(func(c *Config) *int { return &c.Fastpath.FrameWait }, intIn(0, 10000))},
+		{path: "fastpath.frame_wait", set: global(func(c *Config) *time.Duration { return &c.Fastpath.FrameWait }, microseconds)},
 	},
 	// SRS's `https {}` inside http_api/http_server, and the v7 spelling
 	// as top-level `https_api {}` / `https_server {}`: same fields.
@@ -125,15 +126,15 @@ var vhostTable = newTable("SRS_VHOST_", []*entry{
 	{path: "http_remux.mount", set: vhost(func(v *Vhost) *string { return &v.HTTPRemux.Mount }, text)},
 
 	{path: "hls.enabled", set: vhost(func(v *Vhost) *bool { return &v.HLS.Enabled }, flag)},
-	{path: "hls.hls_fragment", set: vhost(func(v *Vhost) *float64 { return &v.HLS.Fragment }, positive)},
-	{path: "hls.hls_window", set: vhost(func(v *Vhost) *float64 { return &v.HLS.Window }, positive)},
+	{path: "hls.hls_fragment", set: vhost(func(v *Vhost) *time.Duration { return &v.HLS.Fragment }, seconds(24*time.Hour))},
+	{path: "hls.hls_window", set: vhost(func(v *Vhost) *time.Duration { return &v.HLS.Window }, seconds(24*time.Hour))},
 	{path: "hls.hls_path", set: vhost(func(v *Vhost) *string { return &v.HLS.Path }, text)},
 })
 
 func httpsEntries(prefix string, field func(*Config) *HTTPS) []*entry {
 	return []*entry{
 		{path: prefix + "enabled", set: global(func(c *Config) *bool { return &field(c).Enabled }, flag)},
-		{path: prefix + "listen", set: global(func(c *Config) *string { return &field(c).Listen }, listenOne)},
+		{path: prefix + "listen", set: global(func(c *Config) *netip.AddrPort { return &field(c).Listen }, listenOne)},
 		{path: prefix + "key", set: global(func(c *Config) *string { return &field(c).Key }, text)},
 		{path: prefix + "cert", set: global(func(c *Config) *string { return &field(c).Cert }, text)},
 	}

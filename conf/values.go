@@ -99,43 +99,79 @@ func enum(values ...string) parser[string] {
 	}
 }
 
-// listenAddr accepts "8000", "0.0.0.0:8000", "[::]:8000", "localhost:8000".
-func listenAddr(s string) error {
-	port := s
-	if strings.ContainsRune(s, ':') {
-		i := strings.LastIndexByte(s, ':')
-		host := strings.TrimSuffix(strings.TrimPrefix(s[:i], "["), "]")
-		port = s[i+1:]
-		if _, err := netip.ParseAddr(host); err != nil && host != "localhost" {
-			return badValue("%q, want port, ip:port or [ipv6]:port", s)
+// ParseListen reads an SRS listen value into an address:
+//
+//	8000, :8000, [::]:8000  every address, IPv4 and IPv6 (the dual-stack wildcard [::])
+//	0.0.0.0:8000            every IPv4 address only
+//	127.0.0.1:8000, [::1]:8000, localhost:8000 (= 127.0.0.1)  one address
+//
+// Port 0 is accepted here (the kernel picks one; tests and command-line
+// overrides use it); a config file's listen directives want 1–65535.
+func ParseListen(s string) (netip.AddrPort, error) {
+	host, port := "", s
+	if i := strings.LastIndexByte(s, ':'); i >= 0 {
+		host, port = s[:i], s[i+1:]
+		if h, ok := strings.CutPrefix(host, "["); ok {
+			host, ok = strings.CutSuffix(h, "]")
+			if !ok || !strings.Contains(host, ":") {
+				return netip.AddrPort{}, badValue("%q, want port, ip:port or [ipv6]:port", s)
+			}
+		} else if strings.Contains(host, ":") {
+			return netip.AddrPort{}, badValue("%q, want port, ip:port or [ipv6]:port (brackets around IPv6)", s)
 		}
 	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 {
-		return badValue("%q, want a port 1-65535, ip:port or [ipv6]:port", s)
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, badValue("%q, want a port 0-65535, ip:port or [ipv6]:port", s)
 	}
-	return nil
+	var ip netip.Addr
+	switch host {
+	case "":
+		ip = netip.IPv6Unspecified()
+	case "localhost":
+		ip = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	default:
+		if ip, err = netip.ParseAddr(host); err != nil || ip.Zone() != "" {
+			return netip.AddrPort{}, badValue("%q, want port, ip:port or [ipv6]:port", s)
+		}
+	}
+	return netip.AddrPortFrom(ip.Unmap(), uint16(n)), nil
 }
 
-func listenOne(args []string) (string, error) {
+// listenAddr is a listen directive's value: ParseListen, port 1–65535.
+func listenAddr(s string) (netip.AddrPort, error) {
+	a, err := ParseListen(s)
+	if err == nil && a.Port() == 0 {
+		err = badValue("%q, want a port 1-65535, ip:port or [ipv6]:port", s)
+	}
+	return a, err
+}
+
+func listenOne(args []string) (netip.AddrPort, error) {
 	s, err := one(args)
-	if err == nil {
-		err = listenAddr(s)
+	if err != nil {
+		return netip.AddrPort{}, err
 	}
-	return s, err
+	return listenAddr(s)
 }
 
-func listenList(args []string) ([]string, error) {
+func listenList(args []string) ([]netip.AddrPort, error) {
 	if len(args) == 0 {
 		return nil, badValue("want at least one port")
 	}
+	out := make([]netip.AddrPort, 0, len(args))
 	for _, a := range args {
-		if err := listenAddr(a); err != nil {
+		ap, err := listenAddr(a)
+		if err != nil {
 			return nil, err
 		}
+		out = append(out, ap)
 	}
-	return args, nil
+	return out, nil
 }
+
+// AnyPort is a port-only listen value: every address, IPv4 and IPv6.
+func AnyPort(port uint16) netip.AddrPort { return netip.AddrPortFrom(netip.IPv6Unspecified(), port) }
 
 // candidates: unset $VARs were already dropped, so empty means "*";
 // "0.0.0.0" means "*" too (SRS).
@@ -230,6 +266,16 @@ func secondsOr(lo, hi, def time.Duration) parser[time.Duration] {
 		}
 		return time.Duration(f * float64(time.Second)), nil
 	}
+}
+
+// microseconds is fastpath.frame_wait: 0–10000 µs; 0 (off) is stored as
+// a negative duration, the "off" of the fastpath's own setting.
+func microseconds(args []string) (time.Duration, error) {
+	n, err := intIn(0, 10000)(args)
+	if err != nil || n == 0 {
+		return -1, err
+	}
+	return time.Duration(n) * time.Microsecond, nil
 }
 
 // cores: `auto` or 0 is one loop per CPU in the affinity mask.

@@ -1,7 +1,7 @@
-// Command fanout is the Fanout media server. It only wires packages
-// together: it loads the configuration (conf), starts the fastpath on the
-// WebRTC port, the control plane on the HTTP API port, prints the publish and
-// play URLs, and drains on SIGINT/SIGTERM.
+// Command fanout is the Fanout media server: flags, the configuration
+// (conf), start (cmd/internal/node assembles the parts), signals and drain.
+// It prints the publish and play URLs, re-reads the config on SIGHUP and
+// drains on SIGINT/SIGTERM.
 package main
 
 import (
@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fanout/fanout/cmd/internal/node"
 	"github.com/fanout/fanout/conf"
 )
 
@@ -40,7 +41,7 @@ func main() {
 	log := newLogger(cfg, *logFormat)
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	srv, err := start(cfg, log, Options{})
+	srv, err := node.Start(cfg, log, node.Options{})
 	if err != nil {
 		log.Error("start failed", "err", err)
 		os.Exit(1)
@@ -61,7 +62,7 @@ func main() {
 				log.Error("reload refused: config has errors", "err", err)
 				continue
 			}
-			log.Info("config reloaded: vhost options apply to new sessions", "needs_restart", describeRestart(srv.Reload(next)))
+			log.Info("config reloaded: vhost options apply to new sessions", "needs_restart", fmt.Sprint(srv.Reload(next)))
 			continue
 		}
 		log.Info("draining: new sessions get 503", "signal", sig.String(), "timeout", *drain)
@@ -71,16 +72,12 @@ func main() {
 	}
 }
 
+// loadConfig is conf.Load: path, else $SRS_CONFIG_FILE, else the embedded
+// default; -e reads the environment only.
 func loadConfig(path string, envOnly bool, warn func(string)) (*conf.Config, error) {
 	opts := conf.Options{Warn: warn}
 	if envOnly {
 		opts.Env = append(os.Environ(), "SRS_ENV_ONLY=on")
-	}
-	if path == "" {
-		path = os.Getenv("SRS_CONFIG_FILE")
-	}
-	if path == "" {
-		return conf.Default(opts)
 	}
 	return conf.Load(path, opts)
 }

@@ -4,7 +4,9 @@
 // keep_api_domain, the configured candidate, use_auto_detect_network_ip,
 // ip_family, protocol udp|tcp|all).
 //
-// Only package control imports it; it imports the standard library only.
+// Package control imports it to answer offers, and cmd/internal/node to
+// print the candidates in the start banner; it imports the standard
+// library only.
 // Compute is safe for concurrent use; it may block on DNS for at most
 // LookupTimeout when resolve_api_domain applies.
 package candidate

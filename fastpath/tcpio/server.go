@@ -106,15 +106,23 @@ func New(cfg Config, sink Sink) (*Server, error) {
 	return s, nil
 }
 
-// protoAddr turns a Listen value into gnet's "tcp://host:port".
+// protoAddr turns a Listen value into gnet's "tcp://host:port". The
+// wildcards (a port alone, ":port", "[::]:port") become "tcp://:port", the
+// only spelling gnet opens as a dual-stack socket: it sets IPV6_V6ONLY on
+// any IPv6 literal, "::" included (socket.GetTCPSockAddr), which left IPv4
+// clients of `listen 8000;` refused. "0.0.0.0:port" stays IPv4 only.
 func protoAddr(listen string) (string, error) {
 	if !strings.Contains(listen, ":") {
 		listen = ":" + listen
 	}
-	if _, _, err := net.SplitHostPort(listen); err != nil {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
 		return "", fmt.Errorf("tcp listen %q: %w", listen, err)
 	}
-	return "tcp://" + listen, nil
+	if host == "::" {
+		host = ""
+	}
+	return "tcp://" + net.JoinHostPort(host, port), nil
 }
 
 func (s *Server) options() []gnet.Option {

@@ -28,6 +28,23 @@ func TestConfigListen(t *testing.T) {
 	}
 }
 
+// TestListenDualStack: the wildcards accept IPv4 and IPv6 clients (gnet
+// makes "[::]" IPv6-only unless it is written as an empty host).
+func TestListenDualStack(t *testing.T) {
+	for _, l := range []string{"0", "[::]:0", ":0"} {
+		t.Run(l, func(t *testing.T) {
+			s := startServer(t, Config{Listen: l, Loops: 1}, newRecSink())
+			for _, host := range []string{"127.0.0.1", "::1"} {
+				c, err := net.DialTimeout("tcp", net.JoinHostPort(host, fmt.Sprint(s.Addr().Port())), 3*time.Second)
+				if err != nil {
+					t.Fatalf("listen %q: connect from %s: %v", l, host, err)
+				}
+				c.Close()
+			}
+		})
+	}
+}
+
 // TestFramingSplitEveryOffset sends the same stream of frames once per split
 // point, as two TCP segments cut at that byte, and checks every frame arrives
 // whole, byte-exact and in order (and nothing arrives early).
