@@ -56,9 +56,9 @@ const (
 // drain waits until the sink's media count has not moved for drainQuiet, or
 // limit passes; it returns the last count, when it last moved and whether
 // it settled. It runs on the publisher's goroutine, which holds the stream.
-func (sk *sink) drain(limit time.Duration) (sinkCounts, time.Duration, bool) {
+func (s *sink) drain(limit time.Duration) (sinkCounts, time.Duration, bool) {
 	start := time.Now()
-	c, err := sk.snapshot()
+	c, err := s.snapshot()
 	if err != nil {
 		return c, 0, false
 	}
@@ -66,7 +66,7 @@ func (sk *sink) drain(limit time.Duration) (sinkCounts, time.Duration, bool) {
 	for {
 		time.Sleep(drainPoll)
 		now := time.Now()
-		n, err := sk.snapshot()
+		n, err := s.snapshot()
 		if err != nil {
 			return c, moved.Sub(start), false
 		}
