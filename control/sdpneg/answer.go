@@ -83,6 +83,9 @@ func writeLine(w func(...string), l *line, p *AnswerParams) {
 	if l.twcc != 0 {
 		w("a=extmap:", strconv.Itoa(int(l.twcc)), " ", TWCCURI)
 	}
+	if l.sim != nil {
+		writeSimulcast(w, l.sim)
+	}
 	w("a=", l.dir)
 	w("a=rtcp-mux")
 	w("a=rtcp-mux-only")
@@ -97,6 +100,9 @@ func writeLine(w func(...string), l *line, p *AnswerParams) {
 	}
 	if l.codec.Fmtp != "" {
 		w("a=fmtp:", pt, " ", l.codec.Fmtp)
+	}
+	if l.sim != nil {
+		writeRIDs(w, l.sim)
 	}
 	if ssrc := p.SSRCs[l.kind]; p.Play && l.dir == DirSendOnly && ssrc != 0 {
 		s := strconv.FormatUint(uint64(ssrc), 10)

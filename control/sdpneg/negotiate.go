@@ -23,6 +23,9 @@ type Track struct {
 	SSRC    uint32 // publish: from a=ssrc (FID group first); play: 0
 	RTXSSRC uint32 // publish: from a=ssrc-group:FID; 0 if absent
 	TWCCExt uint8  // negotiated transport-cc extmap id, 0 = none
+	// Simulcast is a publisher's negotiated simulcast video (RFC 8853),
+	// nil for one encoding (simulcast.go).
+	Simulcast *Simulcast
 }
 
 // Negotiated is the result of a negotiation: the media flows (Tracks) and,
@@ -41,6 +44,7 @@ type line struct {
 	codec    Codec
 	encoding string // rtpmap name as the peer wrote it
 	twcc     uint8
+	sim      *Simulcast // publish: answer a=simulcast:recv
 }
 
 // StreamDesc is what a stream carries, i.e. the publisher's codecs.
@@ -81,6 +85,12 @@ func NegotiatePublish(o *Offer, opt Options) (*Negotiated, error) {
 		}
 		t := Track{Kind: m.Kind, Mid: m.Mid, Codec: ln.codec, TWCCExt: ln.twcc}
 		t.SSRC, t.RTXSSRC = offerSSRCs(m.Desc)
+		if m.Kind == KindVideo {
+			if sim := parseSimulcast(m.Desc); sim != nil {
+				t.Simulcast, ln.sim = sim, sim
+				t.SSRC, t.RTXSSRC = 0, 0 // each layer's SSRC is learnt from its RID
+			}
+		}
 		n.Tracks = append(n.Tracks, t)
 	}
 	return n, nil

@@ -112,6 +112,12 @@ type Session struct {
 	// TWCCExt is a publisher's negotiated transport-cc header extension id
 	// (RFC 8285); non-zero makes its core send transport-wide feedback.
 	TWCCExt uint8
+	// Simulcast is a publisher's simulcast video (layers.go); zero for
+	// one encoding.
+	Simulcast Simulcast
+	// Layer is the simulcast layer a player follows (0 = highest; a
+	// value past the publisher's lowest means the lowest).
+	Layer uint8
 	// Core is the fastpath core that owns the session's mutable state
 	// (SRTP contexts, rewrite offsets): control picks it and encodes it in
 	// the server ICE ufrag (UfragForCore), and copies CoreOfUfrag here. A value outside the engine's cores (-1: the
