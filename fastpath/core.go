@@ -61,7 +61,8 @@ type sessState struct {
 	plisSent        uint64
 	pub             *pubState // quality state of a publisher I own (publisher.go)
 	// player only
-	pq playerQ // quality state of a player I own (player.go)
+	pq  playerQ  // quality state of a player I own (player.go)
+	lay layerSel // the simulcast layer it follows (layers.go)
 	// any session: answers its consent refreshes on this core (answerSTUN)
 	stun stunx.Responder
 }
@@ -73,6 +74,8 @@ type streamView struct {
 	remote uint64 // bit i: core i owns players of the stream
 	// sr is the publisher's last SR per kind, for my players' SRs (player.go)
 	sr [route.NumKinds]streamSR
+	// lsr is a simulcast publisher's last SR per layer (layers.go)
+	lsr [route.MaxLayers]streamSR
 }
 
 type core struct {
@@ -295,7 +298,7 @@ func (c *core) drainRings() int {
 			case opIngress:
 				c.onHandoff(m.p)
 			case opKeyframe:
-				c.wantKeyframe(c.tbl, m.sid)
+				c.wantLayerKeyframe(m.sid, m.layer)
 			default:
 				c.onQualityMsg(from, m)
 			}
@@ -468,6 +471,11 @@ func (c *core) onRTP(s *route.Session, st *sessState, b []byte) {
 		c.recordTransport(s, st.pub, plain)
 	}
 	kind, ok := trackOf(s, c.hdr.SSRC)
+	var layer uint8
+	if !ok && st.pub != nil && st.pub.sim != nil {
+		kind = route.KindVideo
+		layer, ok = c.layerOf(s, st.pub.sim) // simulcast: by RID, then SSRC (layers.go)
+	}
 	if !ok {
 		c.cnt.drops[DropUnknownSSRC].Add(1)
 		return
@@ -476,7 +484,7 @@ func (c *core) onRTP(s *route.Session, st *sessState, b []byte) {
 		c.cnt.drops[DropPayloadType].Add(1)
 		return
 	}
-	c.deliver(s, st, kind, plain)
+	c.deliverLayer(s, st, kind, layer, plain)
 }
 
 // deliver runs the publisher bookkeeping (tap, NACK, RR stats, history,
@@ -484,7 +492,15 @@ func (c *core) onRTP(s *route.Session, st *sessState, b []byte) {
 // c.hdr holds its parsed header. Packets decrypted from the socket and
 // packets a virtual publisher injects (inbox.go) both end here.
 func (c *core) deliver(s *route.Session, st *sessState, kind route.Kind, plain []byte) {
-	c.tapRTP(s, kind, plain) // rtc_to_rtmp (tap.go)
+	c.deliverLayer(s, st, kind, 0, plain)
+}
+
+// deliverLayer is deliver for a packet of a simulcast layer (0 otherwise):
+// only the highest layer goes to the tap (RTC→RTMP/HLS).
+func (c *core) deliverLayer(s *route.Session, st *sessState, kind route.Kind, layer uint8, plain []byte) {
+	if layer == 0 {
+		c.tapRTP(s, kind, plain) // rtc_to_rtmp (tap.go)
+	}
 	v := c.view(s.Stream)
 	fan := v != nil && (len(v.mine) != 0 || v.remote != 0)
 	if !fan && st.pub == nil {
@@ -499,10 +515,11 @@ func (c *core) deliver(s *route.Session, st *sessState, kind route.Kind, plain [
 	p.n = stripExtensions(p.buf[:], plain, &c.hdr)
 	p.stream, p.src, p.srcEpoch, p.kind = s.Stream, s.ID, s.Epoch, kind
 	if kind == route.KindVideo {
+		p.layer, p.layers = layer, s.Simulcast.N
 		c.frameOpen = !c.hdr.Marker
 	}
 	if st.pub != nil {
-		c.notePublished(s, st.pub, kind, len(plain), p.data()) // NACK, RR stats, history, GOP (publisher.go)
+		c.notePublished(s, st.pub, kind, layer, len(plain), p.data()) // NACK, RR stats, history, GOP (publisher.go)
 	}
 	if !fan {
 		c.release(p)

@@ -90,7 +90,11 @@ func (c *core) onQualityMsg(from int, m msg) {
 func (c *core) onPlayerMsg(m msg) {
 	if m.op == opSR {
 		if v := c.view(m.p.stream); v != nil {
-			v.sr[m.p.kind] = streamSR{src: getSR(m.p.buf[:]), pub: m.p.src, epoch: m.p.srcEpoch, ok: true}
+			sr := &v.sr[m.p.kind]
+			if m.p.layers != 0 {
+				sr = &v.lsr[m.p.layer] // a simulcast layer's (layers.go)
+			}
+			*sr = streamSR{src: getSR(m.p.buf[:]), pub: m.p.src, epoch: m.p.srcEpoch, ok: true}
 		}
 		return
 	}
@@ -101,6 +105,9 @@ func (c *core) onPlayerMsg(m msg) {
 	pst := &c.sess[m.sid]
 	switch m.op {
 	case opResend:
+		if m.p.kind == route.KindVideo && pst.lay.src == m.p.src && m.p.layer != pst.lay.cur {
+			return // asked for before a layer switch
+		}
 		c.resend(ps, pst, m.p.kind, m.p.src, m.p.srcEpoch, m.p.data())
 	case opReplay, opReplayEnd:
 		// Live packets queued before the replay was cut are older than it:
@@ -145,7 +152,7 @@ func (c *core) onPlayerNACK(s *route.Session, st *sessState, p []byte) {
 		return
 	}
 	if o := c.e.ownerOf(pub); o != c.id {
-		c.forwardNACK(o, s, kind, pub, seqs)
+		c.forwardNACK(o, s, kind, st.lay.cur, pub, seqs)
 		return
 	}
 	c.serveNACK(s, st, kind, pub, seqs)
@@ -154,13 +161,16 @@ func (c *core) onPlayerNACK(s *route.Session, st *sessState, p []byte) {
 // serveNACK resends seqs of publisher pub, which this core owns, to player
 // s from the publisher's history.
 func (c *core) serveNACK(s *route.Session, st *sessState, kind route.Kind, pub *route.Session, seqs []uint16) {
-	q := c.sess[pub.ID].pub
+	var h *nack.History
+	if q := c.sess[pub.ID].pub; q != nil {
+		h = q.histOf(kind, st.lay.cur)
+	}
 	for _, seq := range seqs {
-		if q == nil || q.hist[kind] == nil {
+		if h == nil {
 			st.pq.missed++
 			continue
 		}
-		if data, ok := q.hist[kind].Get(seq); ok {
+		if data, ok := h.Get(seq); ok {
 			c.resend(s, st, kind, pub.ID, pub.Epoch, data)
 		} else {
 			st.pq.missed++
@@ -181,7 +191,7 @@ func (c *core) mapNACK(st *sessState, ot *outTrack, seqs []uint16, seq uint16) [
 }
 
 // forwardNACK hands mapped sequence numbers to the publisher's core.
-func (c *core) forwardNACK(owner int, s *route.Session, kind route.Kind, pub *route.Session, seqs []uint16) {
+func (c *core) forwardNACK(owner int, s *route.Session, kind route.Kind, layer uint8, pub *route.Session, seqs []uint16) {
 	p := c.getPkt()
 	if p == nil {
 		return
@@ -190,6 +200,7 @@ func (c *core) forwardNACK(owner int, s *route.Session, kind route.Kind, pub *ro
 		binary.BigEndian.PutUint16(p.buf[2*i:], seq)
 	}
 	p.n, p.kind, p.src, p.srcEpoch, p.stream = 2*len(seqs), kind, pub.ID, pub.Epoch, s.Stream
+	p.layer = layer
 	if !c.push(owner, msg{p: p, sid: s.ID, op: opNACK}) {
 		c.release(p)
 	}
@@ -202,7 +213,7 @@ func (c *core) onRemoteNACK(from int, m msg) {
 	if int(p.src) >= len(c.sess) || c.sess[p.src].epoch != p.srcEpoch || c.sess[p.src].pub == nil {
 		return
 	}
-	h := c.sess[p.src].pub.hist[p.kind]
+	h := c.sess[p.src].pub.histOf(p.kind, p.layer)
 	if h == nil {
 		return
 	}
@@ -217,7 +228,7 @@ func (c *core) onRemoteNACK(from int, m msg) {
 			return
 		}
 		r.n = copy(r.buf[:], data)
-		r.stream, r.src, r.srcEpoch, r.kind = p.stream, p.src, p.srcEpoch, p.kind
+		r.stream, r.src, r.srcEpoch, r.kind, r.layer = p.stream, p.src, p.srcEpoch, p.kind, p.layer
 		if !c.push(from, msg{p: r, sid: m.sid, op: opResend}) {
 			c.release(r)
 			return
@@ -277,7 +288,7 @@ func (c *core) tickPlayer(pid route.SessionID) {
 		return
 	}
 	for k := range s.Tracks {
-		if c.sendSR(s, st, route.Kind(k), &v.sr[k]) {
+		if c.sendSR(s, st, route.Kind(k), v.srOf(st, route.Kind(k))) {
 			st.pq.nextSR = c.now + int64(srPeriod)
 		}
 	}
@@ -320,12 +331,19 @@ func (c *core) playerJoined(t *route.Table, s *route.Session, st *sessState) {
 		return
 	}
 	q := c.sess[pub.ID].pub
-	if q == nil || q.gop == nil || !q.gop.Ready() {
+	if q == nil {
 		return
 	}
-	q.gop.Replay(func(pkt []byte) {
-		c.sendRTP(s, st, route.KindVideo, pub.ID, pub.Epoch, pkt)
-		st.pq.replay++
+	g, layer := q.gopFor(pub, s.Layer) // a simulcast player's layer's (layers.go)
+	if g == nil || !g.Ready() {
+		return
+	}
+	n := pub.Simulcast.N
+	g.Replay(func(pkt []byte) {
+		if n == 0 || c.passLayer(s, st, pub.ID, pub.Epoch, layer, n, pkt) {
+			c.sendRTP(s, st, route.KindVideo, pub.ID, pub.Epoch, pkt)
+			st.pq.replay++
+		}
 	})
 	c.cnt.gopReplays.Add(1)
 }
@@ -340,7 +358,7 @@ func (c *core) onGOPRequest(from int, player route.SessionID) {
 	}
 	if ps := c.tbl.Session(player); ps != nil {
 		if pub := c.publisherOf(c.tbl, ps.Stream); pub != nil && c.e.ownerOf(pub) == c.id {
-			c.replayRemote(from, player, pub)
+			c.replayRemote(from, player, ps.Layer, pub)
 		}
 	}
 	if !c.push(from, msg{sid: player, op: opReplayEnd}) {
@@ -348,21 +366,25 @@ func (c *core) onGOPRequest(from int, player route.SessionID) {
 	}
 }
 
-func (c *core) replayRemote(from int, player route.SessionID, pub *route.Session) {
+func (c *core) replayRemote(from int, player route.SessionID, want uint8, pub *route.Session) {
 	q := c.sess[pub.ID].pub
-	if q == nil || q.gop == nil || !q.gop.Ready() {
+	if q == nil {
+		return
+	}
+	g, layer := q.gopFor(pub, want)
+	if g == nil || !g.Ready() {
 		return
 	}
 	// The replay shares the ring with the live fan-out to every player of
 	// that core, and takes this core's slab buffers: half of both stay free
 	// after it, or the player waits for the keyframe its join asked for.
 	r := c.e.rings[c.id][from]
-	if n, _ := q.gop.Len(); n+1 > r.free()-len(r.slots)/2 || n > len(c.slab.free)-cap(c.slab.free)/2 {
+	if n, _ := g.Len(); n+1 > r.free()-len(r.slots)/2 || n > len(c.slab.free)-cap(c.slab.free)/2 {
 		c.cnt.gopSkipped.Add(1)
 		return
 	}
 	full := false
-	q.gop.Replay(func(pkt []byte) {
+	g.Replay(func(pkt []byte) {
 		if full {
 			return
 		}
@@ -373,6 +395,7 @@ func (c *core) replayRemote(from int, player route.SessionID, pub *route.Session
 		}
 		p.n = copy(p.buf[:], pkt)
 		p.stream, p.src, p.srcEpoch, p.kind = pub.Stream, pub.ID, pub.Epoch, route.KindVideo
+		p.layer, p.layers = layer, pub.Simulcast.N
 		if !c.push(from, msg{p: p, sid: player, op: opReplay}) {
 			c.release(p)
 			full = true

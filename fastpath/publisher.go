@@ -50,6 +50,7 @@ type pubState struct {
 	rs      [route.NumKinds]rtcpx.ReceiveStats
 	hist    [route.NumKinds]*nack.History
 	gop     *gop.Cache     // video, when the stream's keyframe_cache is on
+	sim     *simPub        // simulcast video: per-layer state (layers.go)
 	tw      *twcc.Recorder // when transport-cc was negotiated
 	rttLog  rtcpx.RTTLog
 	rtt     int64 // ns, EWMA of XR DLRR samples; 0 = unknown
@@ -81,6 +82,9 @@ func newPubState(s *route.Session, keyframeCache bool) *pubState {
 	if v := s.Tracks[route.KindVideo]; keyframeCache && v.SSRC != 0 && v.Codec != route.CodecOther {
 		q.gop = gop.NewCache(v.Codec, gop.DefaultMaxPackets, gop.DefaultMaxBytes)
 	}
+	if s.Simulcast.N > 0 {
+		q.sim = newSimPub(s, keyframeCache)
+	}
 	if s.TWCCExt != 0 {
 		q.tw = new(twcc.Recorder)
 	}
@@ -102,7 +106,11 @@ func (c *core) recordTransport(s *route.Session, q *pubState, plain []byte) {
 // notePublished runs the per-packet publisher bookkeeping: gap detection,
 // receive statistics, and the history and GOP cache, which keep stripped
 // (what players get) since every player's copy is made from them.
-func (c *core) notePublished(s *route.Session, q *pubState, kind route.Kind, plainLen int, stripped []byte) {
+func (c *core) notePublished(s *route.Session, q *pubState, kind route.Kind, layer uint8, plainLen int, stripped []byte) {
+	if kind == route.KindVideo && q.sim != nil {
+		q.sim.note(c, s, layer, plainLen, stripped)
+		return
+	}
 	seq, ts := c.hdr.SequenceNumber, c.hdr.Timestamp
 	if s.NACK && kind == route.KindVideo { // browsers negotiate no NACK for audio
 		q.rx[kind].Push(seq, c.now)
@@ -160,6 +168,9 @@ func (c *core) tickPublisher(pid route.SessionID) {
 			c.wantKeyframe(c.tbl, pid) // repair failed: the decoders need a fresh start
 		}
 	}
+	if q.sim != nil {
+		c.tickLayers(st, s, q)
+	}
 	if q.tw != nil && c.now >= q.nextTWCC {
 		q.nextTWCC = c.now + int64(twccPeriod)
 		c.sendTWCC(st, s, q)
@@ -214,7 +225,7 @@ func (c *core) sendTWCC(st *sessState, s *route.Session, q *pubState) {
 // that has received packets (RFC 3550 §6.4.2) and an XR RRTR (RFC 3611
 // §4.4) in one compound packet; the publisher's DLRR answer gives the RTT.
 func (c *core) sendRR(st *sessState, s *route.Session, q *pubState) {
-	var blocks [route.NumKinds]rtcpx.ReportBlock
+	var blocks [route.NumKinds + route.MaxLayers]rtcpx.ReportBlock
 	nb := 0
 	for k := range s.Tracks {
 		if s.Tracks[k].SSRC != 0 && q.packets[k] != 0 {
@@ -223,8 +234,12 @@ func (c *core) sendRR(st *sessState, s *route.Session, q *pubState) {
 			nb++
 		}
 	}
+	rbs := blocks[:nb]
+	if q.sim != nil {
+		rbs = q.sim.layerReports(rbs, c.now)
+	}
 	buf := c.outBuf()
-	n, ok := rtcpx.BuildRR(buf[:maxRTCP], fanoutSSRC, blocks[:nb]...)
+	n, ok := rtcpx.BuildRR(buf[:maxRTCP], fanoutSSRC, rbs...)
 	if !ok {
 		return
 	}
@@ -250,6 +265,9 @@ func (c *core) onPublisherSR(s *route.Session, q *pubState, p []byte) {
 	}
 	kind, ok := trackOf(s, si.SSRC)
 	if !ok {
+		if q.sim != nil {
+			c.onLayerSR(s, q.sim, si)
+		}
 		return
 	}
 	q.rs[kind].OnSR(si.NTP, si.RTPTime, c.now)

@@ -63,13 +63,22 @@ func (q *pubState) quality(st *sessState, s *route.Session) route.SessionQuality
 		}
 		t.Recovered, t.GivenUp = q.rx[k].Stats.Recovered, q.rx[k].Stats.GivenUp
 	}
+	if q.sim != nil { // simulcast video: the layers' sum
+		t := &out.Tracks[route.KindVideo]
+		for l := range q.sim.ssrc {
+			t.Packets += q.sim.packets[l]
+			t.Bytes += q.sim.bytes[l]
+			t.Recovered += q.sim.rx[l].Stats.Recovered
+			t.GivenUp += q.sim.rx[l].Stats.GivenUp
+		}
+	}
 	return out
 }
 
 func (pq *playerQ) quality(st *sessState) route.SessionQuality {
 	out := route.SessionQuality{ID: st.id, Epoch: st.epoch, Role: route.RolePlayer, RTT: time.Duration(pq.rtt),
 		NACKs: pq.nacks, NACKServed: pq.served, NACKMissed: pq.missed, PLIs: pq.plis,
-		ReplayedPackets: pq.replay}
+		ReplayedPackets: pq.replay, Simulcast: st.lay.src != 0, Layer: st.lay.cur, LayerSwitches: st.lay.switches}
 	for k := range out.Tracks {
 		t := &out.Tracks[k]
 		t.Packets, t.Bytes = uint64(st.out[k].packets), uint64(st.out[k].octets)

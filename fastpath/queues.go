@@ -30,7 +30,9 @@ type pkt struct {
 	src      route.SessionID // publisher (fan-out) or session (ingress hand-off)
 	srcEpoch uint32
 	kind     route.Kind
-	buf      [udpio.MaxDatagram]byte
+	// layer is a simulcast video packet's layer, of layers (0: no simulcast).
+	layer, layers uint8
+	buf           [udpio.MaxDatagram]byte
 }
 
 // data returns the packet's bytes.
@@ -55,6 +57,8 @@ type msg struct {
 	p   *pkt
 	sid route.SessionID
 	op  uint8
+	// layer is an opKeyframe's simulcast layer plus one; 0 = every layer.
+	layer uint8
 }
 
 // ring is a bounded single-producer single-consumer queue between two
@@ -137,6 +141,7 @@ func (s *slab) get() *pkt {
 	if !p.refs.CompareAndSwap(0, 1) {
 		panic("fastpath: slab handed out a packet buffer still in use")
 	}
+	p.layer, p.layers = 0, 0
 	return p
 }
 

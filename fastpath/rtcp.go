@@ -75,7 +75,7 @@ func (c *core) requestKeyframes() {
 	for _, pid := range c.want {
 		st := &c.sess[pid]
 		s := c.tbl.Session(pid)
-		if s == nil || !st.owned || st.tx == nil || s.Tracks[route.KindVideo].SSRC == 0 {
+		if s == nil || !st.owned || st.tx == nil || s.Tracks[route.KindVideo].SSRC == 0 && s.Simulcast.N == 0 {
 			st.keyframeWanted = false
 			continue
 		}
@@ -83,7 +83,7 @@ func (c *core) requestKeyframes() {
 			keep = append(keep, pid)
 			continue
 		}
-		c.sendPLI(st, s.Tracks[route.KindVideo].SSRC)
+		c.sendKeyframeRequest(st, s) // one PLI, or one per simulcast layer asked (layers.go)
 		st.lastKeyframeReq = c.now
 		st.keyframeWanted = false
 	}

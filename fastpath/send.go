@@ -83,6 +83,9 @@ func (c *core) forwardKind(ps *route.Session, pst *sessState, pend []*pkt, sid r
 
 // forward rewrites p for one player and queues it encrypted.
 func (c *core) forward(ps *route.Session, pst *sessState, p *pkt) {
+	if p.layers != 0 && !c.passLayer(ps, pst, p.src, p.srcEpoch, p.layer, p.layers, p.data()) {
+		return // simulcast: another layer than the player's (layers.go)
+	}
 	c.sendRTP(ps, pst, p.kind, p.src, p.srcEpoch, p.data())
 }
 

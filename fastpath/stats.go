@@ -47,6 +47,8 @@ type counters struct {
 	srOut              atomic.Uint64 // sender reports sent to players
 	gopReplays         atomic.Uint64 // joining players started from the GOP cache
 	gopSkipped         atomic.Uint64 // cross-core GOP replays skipped to keep ring and slab headroom
+	layersLearnt       atomic.Uint64 // simulcast layer SSRCs learnt from their RID (layers.go)
+	layerSwitches      atomic.Uint64 // players moved to another simulcast layer at a keyframe
 	ringOverflows      atomic.Uint64 // messages a full ring refused (also counted as DropRingFull)
 	ringIn             atomic.Uint64 // messages taken from other cores' rings
 	handoffs           atomic.Uint64 // datagrams passed to their owning core
@@ -77,6 +79,8 @@ type Stats struct {
 	SROut              uint64
 	GOPReplays         uint64
 	GOPSkipped         uint64
+	LayersLearnt       uint64
+	LayerSwitches      uint64
 	RingOverflows      uint64
 	RingIn             uint64
 	Handoffs           uint64
@@ -100,6 +104,7 @@ func (c *counters) snapshot() Stats {
 		RTCPOut: c.rtcpOut.Load(), NACKOut: c.nackOut.Load(), NACKServed: c.nackServed.Load(),
 		NACKMissed: c.nackMissed.Load(), TWCCOut: c.twccOut.Load(), RROut: c.rrOut.Load(),
 		SROut: c.srOut.Load(), GOPReplays: c.gopReplays.Load(), GOPSkipped: c.gopSkipped.Load(),
+		LayersLearnt: c.layersLearnt.Load(), LayerSwitches: c.layerSwitches.Load(),
 		RingOverflows: c.ringOverflows.Load(), RingIn: c.ringIn.Load(), Handoffs: c.handoffs.Load(),
 		GSOSends: c.gsoSends.Load(), GSOSegments: c.gsoSegments.Load(),
 		Wakeups: c.wakeups.Load(), Sleeps: c.sleeps.Load(), FrameWaitExpired: c.frameWaitExpired.Load(),
@@ -132,6 +137,8 @@ func (s *Stats) Add(o Stats) {
 	s.SROut += o.SROut
 	s.GOPReplays += o.GOPReplays
 	s.GOPSkipped += o.GOPSkipped
+	s.LayersLearnt += o.LayersLearnt
+	s.LayerSwitches += o.LayerSwitches
 	s.RingOverflows += o.RingOverflows
 	s.RingIn += o.RingIn
 	s.Handoffs += o.Handoffs

@@ -44,4 +44,10 @@ type SessionQuality struct {
 	// sent to a player when it joined.
 	TWCCFeedbacks   uint64 `json:"twcc_feedbacks"`
 	ReplayedPackets uint64 `json:"gop_replayed_packets"`
+	// Simulcast: a player's video comes from a simulcast publisher; Layer
+	// is the layer it follows now (0 = highest; route.MaxLayers or more
+	// before its first keyframe) and LayerSwitches how often it moved.
+	Simulcast     bool   `json:"-"`
+	Layer         uint8  `json:"-"`
+	LayerSwitches uint64 `json:"-"`
 }

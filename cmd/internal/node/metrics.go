@@ -114,6 +114,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(mRTCP, cs.SROut, core, "sr_out")
 		counter(mRTCP, cs.GOPReplays, core, "gop_replays")
 		counter(mRTCP, cs.GOPSkipped, core, "gop_replays_skipped")
+		counter(mRTCP, cs.LayersLearnt, core, "simulcast_layers_learnt")
+		counter(mRTCP, cs.LayerSwitches, core, "simulcast_layer_switches")
 	}
 }
 
