@@ -57,7 +57,11 @@ func (s *Server) negotiate(ctx context.Context, ho httpapi.Offer) (*httpapi.Answ
 		"session": {ss.sessionName()},
 	}.Encode()
 	ss.log.Info("session created", "candidates", len(cands), "setup", ss.setup)
-	return &httpapi.Answer{SDP: answer, Location: loc, ETag: ss.etag, Session: ss.sessionName()}, nil
+	ans := &httpapi.Answer{SDP: answer, Location: loc, ETag: ss.etag, Session: ss.sessionName()}
+	if o.Play {
+		ans.LayerURL = layerURL(ss)
+	}
+	return ans, nil
 }
 
 // withStatus gives a registry error the HTTP status it answers with.

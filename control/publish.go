@@ -81,13 +81,16 @@ func routeSession(ss *session) route.Session {
 	rs := route.Session{
 		ID: ss.id, Epoch: ss.epoch, Role: ss.role, Stream: ss.stream.id,
 		Peer: ss.peer, Keys: ss.keys, NACK: ss.nack, Tracks: ss.tracks, TWCCExt: ss.twccExt,
-		Core: route.CoreOfUfrag(ss.localUfrag), Virtual: ss.virtual,
+		Core: route.CoreOfUfrag(ss.localUfrag), Virtual: ss.virtual, Simulcast: ss.sim,
 	}
 	if !ss.virtual {
 		rs.ICEUsername, rs.ICEKey, rs.Seen = ss.iceUser, ss.localPwd, &ss.lastSeen
 	}
 	if ss.role == route.RolePlayer {
 		rs.Tracks = playerTracks(ss)
+		if pub := ss.stream.publisher; pub != nil {
+			rs.Layer = resolveLayer(ss.layer, &pub.sim)
+		}
 	}
 	return rs
 }

@@ -184,6 +184,7 @@ func (s *Server) register(o offer, nopt sdpneg.Options) (*session, *sdpneg.Negot
 	ss.cid, ss.clientIP, ss.param = o.cid, o.ClientIP, o.Param
 	ss.setup = sdpneg.ChooseSetup(o.parsed.Setup, dtlsRole)
 	ss.nack = nopt.NACK
+	ss.layer = o.Layer
 	s.applyTracksLocked(ss, neg)
 	if o.Play {
 		st.players[ss] = struct{}{}
@@ -207,6 +208,9 @@ func (s *Server) applyTracksLocked(ss *session, neg *sdpneg.Negotiated) {
 		tr := route.Track{PT: c.PT, ClockRate: c.ClockRate, SSRC: t.SSRC, Codec: routeCodec(c.Name)}
 		if t.TWCCExt != 0 && ss.role == route.RolePublisher {
 			ss.twccExt = t.TWCCExt // one id per BUNDLE transport (RFC 8285 §6)
+		}
+		if t.Simulcast != nil && ss.role == route.RolePublisher {
+			ss.sim = simulcastOf(t.Simulcast)
 		}
 		if ss.role == route.RolePlayer {
 			tr.SSRC = s.nextSSRCLocked()

@@ -36,6 +36,8 @@ type session struct {
 	codecs      [route.NumKinds]string // negotiated codec names, "" = no track
 	desc        *sdpneg.StreamDesc     // publisher: what players negotiate against
 	tracks      [route.NumKinds]route.Track
+	sim         route.Simulcast // publisher: its simulcast video (layer.go)
+	layer       string          // player: the simulcast layer it asked for
 	created     time.Time
 	lastSeen    atomic.Int64 // unix ns of the last STUN/DTLS datagram
 	log         *slog.Logger

@@ -44,6 +44,10 @@ func (a apiView) Streams() []httpapi.StreamInfo { return a.s.Streams() }
 func (a apiView) Clients() []httpapi.ClientInfo { return a.s.Clients() }
 func (a apiView) Kick(clientID string) bool     { return a.s.Kick(clientID) }
 
+func (a apiView) SetLayer(name, token, layer string) error {
+	return withStatus(a.s.SetLayer(name, token, layer))
+}
+
 func (a apiView) Vhosts() []httpapi.Vhost {
 	if a.s.cfg.Vhosts == nil {
 		return nil
@@ -146,6 +150,7 @@ func (s *Server) Clients() []ClientInfo {
 	for i, id := range ids { // the fastpath's counters, read outside mu
 		if q, ok := s.quality(id); ok {
 			out[i].Quality = &q
+			fillLayer(out[i].Layer, q)
 			var n uint64
 			for _, t := range q.Tracks {
 				n += t.Bytes
@@ -173,6 +178,7 @@ func (ss *session) infoLocked() ClientInfo {
 	if ss.peer.IsValid() {
 		ci.Peer = ss.peer.String()
 	}
+	ci.Layer = ss.layerInfoLocked()
 	if ss.virtual {
 		ci.Type, ci.TcURL = "fmle-publish", "rtmp://"+st.vhost+"/"+st.app // SRS's RTMP publisher
 	}

@@ -45,6 +45,9 @@ type Registry interface {
 	// Summary is Fanout's own counters, served under data.fanout of
 	// /api/v1/summaries.
 	Summary() map[string]any
+	// SetLayer makes player name (with its token) follow a simulcast layer
+	// ("h", "m", "l" or a RID): the WHEP layer extension (layer.go).
+	SetLayer(name, token, layer string) error
 }
 
 // Offer is one publish or play request, whichever API it came by.
@@ -56,6 +59,7 @@ type Offer struct {
 	VideoCodec, AudioCodec string
 	SDP                    []byte
 	ClientIP, Param        string // Param: the query string, for hooks
+	Layer                  string // ?layer=: a player's simulcast layer, "h", "m", "l" or a RID
 }
 
 // Answer is a negotiated session.
@@ -64,6 +68,7 @@ type Answer struct {
 	Location string
 	ETag     string
 	Session  string // localUfrag:remoteUfrag
+	LayerURL string // a player's WHEP layer-extension URL (Link rel LayerRel)
 }
 
 // Session is what DELETE and PATCH check a request against.
@@ -123,6 +128,7 @@ func New(reg Registry, opts Options) *API {
 func (a *API) RegisterSignaling(mux *http.ServeMux) {
 	mux.HandleFunc("/rtc/v1/whip/", a.handleWHIP(false))
 	mux.HandleFunc("/rtc/v1/whep/", a.handleWHIP(true))
+	mux.HandleFunc("/rtc/v1/whep/layer/", a.handleLayer)
 	mux.HandleFunc("/rtc/v1/whip-play/", a.handleWHIP(true))
 	mux.HandleFunc("/rtc/v1/publish/", a.handleLegacy(false))
 	mux.HandleFunc("/rtc/v1/play/", a.handleLegacy(true))

@@ -86,6 +86,8 @@ type ClientInfo struct {
 	// Quality is the fastpath's media counters of the session (packets,
 	// loss, jitter, NACKs, PLIs, RTT), refreshed every second.
 	Quality any `json:"quality,omitempty"`
+	// Layer is a simulcast player's layer (layer.go).
+	Layer *LayerInfo `json:"layer,omitempty"`
 }
 
 // VhostID is the id a vhost is listed under: SRS's "vid-" and 7

@@ -66,6 +66,7 @@ func (a *API) postWHIP(w http.ResponseWriter, r *http.Request, play bool) {
 		EIP: cmp.Or(q.Get("eip"), q.Get("candidate")), APIHost: cmp.Or(q.Get("vhost"), q.Get("domain"), r.Host),
 		Ufrag: q.Get("ice-ufrag"), Pwd: q.Get("ice-pwd"),
 		VideoCodec: cmp.Or(q.Get("codec"), q.Get("vcodec")), AudioCodec: q.Get("acodec"), SDP: body,
+		Layer: q.Get("layer"),
 	}
 	ans, err := a.offer(r, o)
 	if err != nil {
@@ -77,6 +78,9 @@ func (a *API) postWHIP(w http.ResponseWriter, r *http.Request, play bool) {
 	h.Set("Location", ans.Location)
 	h.Set("ETag", ans.ETag)
 	h.Set("Accept-Patch", "application/trickle-ice-sdpfrag")
+	if ans.LayerURL != "" {
+		h.Add("Link", "<"+ans.LayerURL+">; rel=\""+LayerRel+"\"")
+	}
 	h.Set("Connection", "close")
 	w.WriteHeader(http.StatusCreated)
 	_, _ = w.Write(ans.SDP)
@@ -87,6 +91,9 @@ func (a *API) postWHIP(w http.ResponseWriter, r *http.Request, play bool) {
 func (a *API) offer(r *http.Request, o Offer) (*Answer, error) {
 	if err := checkCredentials(o.Ufrag, o.Pwd); err != nil {
 		return nil, err
+	}
+	if !validLayer(o.Layer) {
+		return nil, Errorf(http.StatusBadRequest, "layer %q is not h, m, l or a RID", o.Layer)
 	}
 	if a.opts.VhostOf != nil {
 		o.Vhost = a.opts.VhostOf(o.Vhost)

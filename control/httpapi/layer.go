@@ -1,0 +1,75 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+)
+
+// LayerRel is the Link relation of the WHEP layer-selection extension
+// (draft-ietf-wish-whep §4.6.1): a POST of JSON to its URL picks the
+// simulcast encoding a player receives.
+const LayerRel = "urn:ietf:params:whep:ext:core:layer"
+
+// LayerInfo is a simulcast player's layer, under "layer" in /api/v1/clients.
+type LayerInfo struct {
+	Layers   []string `json:"layers"`           // the publisher's RIDs, highest first
+	Wanted   string   `json:"wanted,omitempty"` // as asked: "h", "m", "l" or a RID; "" = default (highest)
+	Target   string   `json:"target"`           // the RID that request resolves to now
+	Current  string   `json:"current"`          // the RID the player receives now ("" before its first keyframe)
+	Switches uint64   `json:"switches"`
+}
+
+// layerRequest is the extension's JSON body; encodingId names the RID (or
+// h, m, l). Temporal and spatial layer ids (SVC) are not supported.
+type layerRequest struct {
+	MediaID    string `json:"mediaId"`
+	EncodingID string `json:"encodingId"`
+}
+
+// handleLayer serves the layer URL a WHEP answer's Link header names.
+func (a *API) handleLayer(w http.ResponseWriter, r *http.Request) {
+	a.cors(w, r)
+	switch r.Method {
+	case http.MethodOptions:
+		w.Header().Set("Accept-Post", "application/json")
+		w.WriteHeader(http.StatusOK)
+		return
+	case http.MethodPost:
+	default:
+		w.Header().Set("Allow", "POST, OPTIONS")
+		a.writeError(w, r, Errorf(http.StatusMethodNotAllowed, "method %s not allowed", r.Method))
+		return
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		a.writeError(w, r, Errorf(http.StatusUnsupportedMediaType, "layer selection needs application/json"))
+		return
+	}
+	var req layerRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil {
+		a.writeError(w, r, Errorf(http.StatusBadRequest, "layer selection body: %v", err))
+		return
+	}
+	q := r.URL.Query()
+	if err := a.reg.SetLayer(q.Get("session"), q.Get("token"), req.EncodingID); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
+}
+
+// validLayer accepts "" or a RID-shaped token (RFC 8851 §10: alphanumerics,
+// '-' and '_'; 16 bytes fit the one-byte header extension).
+func validLayer(s string) bool {
+	if len(s) > 16 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
