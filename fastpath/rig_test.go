@@ -86,6 +86,9 @@ type rigOptions struct {
 	pubCore    int
 	playerCore func(i int) int
 	rcvbuf     int
+	// layers > 0 makes the publisher simulcast (VP8, RIDs h, m, l, no
+	// signalled video SSRC) and player i follow layer i%layers (layers_test.go).
+	layers int
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
@@ -114,6 +117,10 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	pub := route.Session{ID: 1, Epoch: 1, Role: route.RolePublisher, Stream: 1, Peer: r.pub.addr,
 		Keys: r.keys, Core: o.pubCore}
 	pub.Tracks[route.KindVideo] = route.Track{SSRC: pubSSRC, PT: pubPT, ClockRate: 90000}
+	if o.layers > 0 {
+		pub.Tracks[route.KindVideo] = route.Track{PT: pubPT, ClockRate: 90000, Codec: route.CodecVP8}
+		pub.Simulcast = route.Simulcast{N: uint8(o.layers), RIDExt: simRIDExt, RIDs: [route.MaxLayers]string{"h", "m", "l"}}
+	}
 	b.AddSession(pub, r.pub.addr)
 	for i := range o.subs {
 		s := newSink(t, o.rcvbuf)
@@ -122,6 +129,9 @@ func newRig(t testing.TB, o rigOptions) *rig {
 		ps := route.Session{ID: id, Epoch: 1, Role: route.RolePlayer, Stream: 1, Peer: s.addr,
 			Keys: r.keys, Core: o.playerCore(i)}
 		ps.Tracks[route.KindVideo] = route.Track{SSRC: 0xa0000000 + uint32(i), PT: playerPT, ClockRate: 90000}
+		if o.layers > 0 {
+			ps.Layer = uint8(i % o.layers)
+		}
 		b.AddSession(ps, s.addr)
 		st.Players = append(st.Players, id)
 	}
