@@ -178,6 +178,18 @@ type pageStats struct {
 	HLS           bool                 `json:"hls"`
 	Self          *pageStats           `json:"self"`
 	Remotes       map[string]pageStats `json:"remotes"`
+	// simulcast (simulcast_chromium_test.go)
+	Width     int            `json:"width"`
+	Layer     string         `json:"layer"`
+	Encodings []pageEncoding `json:"encodings"`
+}
+
+// pageEncoding is one simulcast encoding a publisher page sends.
+type pageEncoding struct {
+	RID        string `json:"rid"`
+	Width      int    `json:"width"`
+	Height     int    `json:"height"`
+	FramesSent int    `json:"framesSent"`
 }
 
 func (b *pagesBrowser) stats(t *testing.T, ctx context.Context) pageStats {

@@ -15,6 +15,8 @@ export function params() {
     api: q.get("api") || "",
     schema: (q.get("schema") || location.protocol).replace(/:$/, ""),
     autostart: flag(q.get("autostart")),
+    simulcast: flag(q.get("simulcast")),
+    layer: q.get("layer") || "",
     query: q,
   };
 }
@@ -35,6 +37,7 @@ function extraQuery(p) {
   let s = "";
   if (p.eip) s += `&eip=${encodeURIComponent(p.eip)}`;
   if (p.codec) s += `&codec=${encodeURIComponent(p.codec)}`;
+  if (p.layer) s += `&layer=${encodeURIComponent(p.layer)}`;
   return s;
 }
 
@@ -56,6 +59,26 @@ export function legacyAPI(streamurl, role, schema) {
   const u = new URL(streamurl.replace(/^webrtc:/, "http:"));
   const port = u.port || (schema === "https" ? "1990" : "1985");
   return `${schema}://${hostPort(u.hostname.replace(/^\[|\]$/g, ""), port)}/rtc/v1/${role}/${u.search}`;
+}
+
+// SIMULCAST are the encodings whip.html?simulcast=on sends (RFC 8853):
+// full, half and quarter resolution, RIDs h, m and l.
+export const SIMULCAST = [
+  { rid: "h" },
+  { rid: "m", scaleResolutionDownBy: 2 },
+  { rid: "l", scaleResolutionDownBy: 4 },
+];
+
+// LAYER_REL is the Link relation of WHEP's layer-selection extension.
+const LAYER_REL = "urn:ietf:params:whep:ext:core:layer";
+
+// linkURL finds the URL of relation rel in a Link header.
+function linkURL(header, rel, base) {
+  for (const part of (header || "").split(",")) {
+    const m = part.match(/<([^>]+)>\s*;\s*rel="?([^";]+)"?/);
+    if (m && m[2] === rel) return new URL(m[1], base).href;
+  }
+  return "";
 }
 
 // HTTPError carries the status and the server's text of a failed request.
@@ -87,6 +110,8 @@ export class Peer extends EventTarget {
     this.role = role; // "publish" or "play"
     this.pc = new RTCPeerConnection();
     this.location = "";
+    this.layerURL = ""; // WHEP: the layer extension's URL, "" if none
+    this.layer = ""; // WHEP: the simulcast layer the server says it sends
     this.error = null;
     this.local = null;
     this.prev = null;
@@ -107,11 +132,14 @@ export class Peer extends EventTarget {
     this.emit();
   }
 
-  // send publishes every track of a local MediaStream; close stops them.
-  send(stream) {
+  // send publishes every track of a local MediaStream, the video as three
+  // simulcast encodings when asked; close stops them.
+  send(stream, simulcast) {
     this.local = stream;
     for (const track of stream.getTracks()) {
-      this.pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+      const init = { direction: "sendonly", streams: [stream] };
+      if (simulcast && track.kind === "video") init.sendEncodings = SIMULCAST;
+      this.pc.addTransceiver(track, init);
     }
   }
 
@@ -144,7 +172,37 @@ export class Peer extends EventTarget {
     if (resp.status !== 201) throw new HTTPError(resp.status, text, url);
     const loc = resp.headers.get("Location");
     this.location = loc ? new URL(loc, url).href : "";
+    this.layerURL = linkURL(resp.headers.get("Link"), LAYER_REL, url);
     await this.pc.setRemoteDescription({ type: "answer", sdp: text });
+  }
+
+  // selectLayer asks for a simulcast layer ("h", "m", "l" or a RID) by
+  // WHEP's layer extension: a POST of JSON to the Link the answer named.
+  async selectLayer(encodingId) {
+    if (!this.layerURL) throw new Error("the server offered no layer selection");
+    const resp = await fetch(this.layerURL, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ encodingId }),
+    });
+    if (!resp.ok) throw new HTTPError(resp.status, await resp.text(), this.layerURL);
+  }
+
+  // readLayer asks the API which simulcast layer the server sends this
+  // player now ("" when the stream is not simulcast).
+  async readLayer() {
+    if (!this.layerURL || !this.location) return "";
+    const u = new URL(this.location);
+    const session = u.searchParams.get("session");
+    try {
+      const resp = await fetch(`${u.origin}/api/v1/clients/`);
+      const res = await resp.json();
+      const c = (res.clients || []).find((c) => c.session === session);
+      this.layer = (c && c.layer && c.layer.current) || "";
+    } catch (e) {
+      // keep the last one
+    }
+    return this.layer;
   }
 
   // legacy runs SRS's /rtc/v1/publish/ or /rtc/v1/play/ JSON exchange.
@@ -206,7 +264,7 @@ export class Peer extends EventTarget {
     const out = {
       role: this.role, state: this.state, error: this.error ? this.error.message : "",
       framesDecoded: 0, framesSent: 0, framesPerSecond: 0, width: 0, height: 0,
-      packetsLost: 0, bitrateKbps: 0, codec: "",
+      packetsLost: 0, bitrateKbps: 0, codec: "", layer: this.layer, encodings: [],
     };
     let report;
     try {
@@ -226,6 +284,7 @@ export class Peer extends EventTarget {
         out.packetsLost = s.packetsLost || 0;
       } else {
         out.framesSent = s.framesSent || 0;
+        if (s.rid) out.encodings.push({ rid: s.rid, width: s.frameWidth || 0, height: s.frameHeight || 0, framesSent: s.framesSent || 0 });
       }
       out.framesPerSecond = s.framesPerSecond || 0;
       out.width = s.frameWidth || 0;

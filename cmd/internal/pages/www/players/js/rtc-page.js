@@ -27,8 +27,11 @@ async function start() {
   stopBtn.disabled = false;
   try {
     if (role === "publish") {
-      const local = await camera();
-      current.send(local);
+      // Simulcast wants a capture big enough for three layers (Chromium
+      // drops the top ones of a small picture).
+      const simulcast = p.simulcast && api === "whip";
+      const local = await camera(simulcast ? { width: 1280, height: 720 } : undefined);
+      current.send(local, simulcast);
       play(video, local);
     } else {
       play(video, current.receive());
@@ -42,8 +45,25 @@ async function start() {
     await current.close(); // release the camera and the server's session
   }
   stopStats = every(1000, async () => {
+    if (role === "play") await current.readLayer();
     $("stats").textContent = formatStats(await current.stats());
   });
+}
+
+// selectLayer switches a WHEP player's simulcast layer (the page's select,
+// or the console and tests).
+window.selectLayer = async (layer) => {
+  showError($("error"), null);
+  try {
+    if (peer) await peer.selectLayer(layer);
+  } catch (err) {
+    showError($("error"), err);
+  }
+};
+const layerSelect = $("layer");
+if (layerSelect) {
+  layerSelect.value = p.layer;
+  layerSelect.addEventListener("change", () => window.selectLayer(layerSelect.value || "h"));
 }
 
 async function stop() {

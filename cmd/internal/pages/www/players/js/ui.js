@@ -35,6 +35,8 @@ export function formatStats(s) {
   if (s.width) parts.push(`${s.width}×${s.height}`);
   if (s.framesPerSecond) parts.push(`${s.framesPerSecond} fps`);
   if (s.codec) parts.push(s.codec);
+  if (s.layer) parts.push(`layer ${s.layer}`);
+  if (s.encodings && s.encodings.length > 1) parts.push(s.encodings.map((e) => `${e.rid} ${e.width}×${e.height}`).join(", "));
   return parts.join(" · ");
 }
 
