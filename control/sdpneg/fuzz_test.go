@@ -16,6 +16,8 @@ func fuzzSeeds(f *testing.F) []string {
 		chromePlayOffer(f),
 		readTestdata(f, "pion_publish_offer.sdp"),
 		readTestdata(f, "pion_play_offer.sdp"),
+		chromeSimulcastOffer(f),
+		readTestdata(f, "chromium156_simulcast_offer.sdp"),
 		sessionICE(),
 	}
 }

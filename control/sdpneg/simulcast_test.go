@@ -6,9 +6,10 @@ import (
 	"testing"
 )
 
-// chromeSimulcastOffer is the Chrome publish offer as Chromium writes it
-// for sendEncodings [{rid:"q", scaleResolutionDownBy:4}, {rid:"h", …2},
-// {rid:"f"}]: a=rid/a=simulcast instead of the video a=ssrc lines.
+// chromeSimulcastOffer is the Chrome publish offer turned into what
+// Chromium writes for sendEncodings [{rid:"q", scaleResolutionDownBy:4},
+// {rid:"h", …2}, {rid:"f"}]: a=rid/a=simulcast instead of the video a=ssrc
+// lines (the q/h/f names of many SFU clients, lowest first).
 func chromeSimulcastOffer(t testing.TB) string {
 	return readTestdata(t, "chrome_simulcast_offer.sdp")
 }
@@ -93,5 +94,26 @@ func TestRankRIDs(t *testing.T) {
 		if got := rankRIDs(tt.in); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("rankRIDs(%v) = %v, want %v", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestNegotiateChromiumSimulcastCapture runs the offer headless Chromium
+// 156 made for whip.html?simulcast=on's sendEncodings (h, m/2, l/4),
+// captured as is.
+func TestNegotiateChromiumSimulcastCapture(t *testing.T) {
+	n, err := NegotiatePublish(mustParse(t, readTestdata(t, "chromium156_simulcast_offer.sdp")), Options{VideoCodec: "vp8", NACK: true, TWCC: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := n.Tracks[1]
+	if v.Simulcast == nil || !reflect.DeepEqual(v.Simulcast.RIDs, []string{"h", "m", "l"}) || v.Codec.Name != "VP8" {
+		t.Fatalf("video track %+v sim %+v", v, v.Simulcast)
+	}
+	if s := v.Simulcast; s.MidExt != 4 || s.RIDExt != 10 || s.RRIDExt != 11 {
+		t.Errorf("ext ids %d/%d/%d", s.MidExt, s.RIDExt, s.RRIDExt)
+	}
+	got := buildOrFail(t, n, publishParams())
+	if !strings.Contains(got, "a=rid:h recv\r\na=rid:m recv\r\na=rid:l recv\r\na=simulcast:recv h;m;l\r\n") {
+		t.Errorf("answer:\n%s", got)
 	}
 }
