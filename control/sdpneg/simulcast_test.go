@@ -33,7 +33,10 @@ func TestNegotiatePublishSimulcast(t *testing.T) {
 		t.Error("audio has simulcast")
 	}
 	got := buildOrFail(t, n, publishParams())
-	video := got[strings.Index(got, "m=video"):]
+	audio, video, ok := strings.Cut(got, "m=video")
+	if !ok {
+		t.Fatalf("no video m-line:\n%s", got)
+	}
 	for _, line := range []string{
 		"a=extmap:4 " + MidURI + "\r\n", "a=extmap:10 " + RIDURI + "\r\n", "a=extmap:11 " + RRIDURI + "\r\n",
 		"a=rid:q recv\r\na=rid:h recv\r\na=rid:f recv\r\na=simulcast:recv q;h;f\r\n",
@@ -42,7 +45,7 @@ func TestNegotiatePublishSimulcast(t *testing.T) {
 			t.Errorf("video answer lacks %q:\n%s", line, video)
 		}
 	}
-	if strings.Contains(got[:strings.Index(got, "m=video")], "simulcast") {
+	if strings.Contains(audio, "simulcast") {
 		t.Error("audio answer has simulcast")
 	}
 }
