@@ -293,3 +293,15 @@ func (v *streamView) srOf(st *sessState, kind route.Kind) *streamSR {
 	}
 	return &v.lsr[min(st.lay.cur, route.MaxLayers-1)]
 }
+
+// topLayerSSRC is the learnt SSRC of a simulcast publisher's highest
+// layer, the one its tap (RTC→RTMP/HLS) takes; 0 if none.
+func (c *core) topLayerSSRC(s *route.Session) uint32 {
+	if int(s.ID) >= len(c.sess) {
+		return 0
+	}
+	if q := c.sess[s.ID].pub; q != nil && q.sim != nil {
+		return q.sim.ssrc[0]
+	}
+	return 0
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/srtp/v3"
 	"golang.org/x/sys/unix"
 
@@ -114,4 +115,40 @@ func BenchmarkFanoutSimulcast(b *testing.B) {
 			})
 		}
 	}
+}
+
+// TestTapSimulcast: RTC→RTMP/HLS takes the highest layer: a simulcast
+// publisher's tap gets layer h's packets and SRs, not the others'.
+func TestTapSimulcast(t *testing.T) {
+	r := newRig(t, rigOptions{cfg: Config{Cores: 1}, subs: 0, layers: 3})
+	tap := r.e.OpenTap(1, 1, 16)
+	buf := make([]byte, 1500)
+	for i := range 6 {
+		r.drive(0, r.nextLayer(buf, i%3))
+	}
+	for range 2 {
+		p, ok := tap.Next(nil)
+		if !ok || p.SR || p.Kind != route.KindVideo || binary.BigEndian.Uint32(p.Data[8:]) != pubSSRC {
+			t.Fatalf("tap gave %+v, %v", p, ok)
+		}
+	}
+	if n := tap.Written(); n != 2 {
+		t.Fatalf("tap got %d packets, want the 2 of layer h", n)
+	}
+	for _, ssrc := range []uint32{pubSSRC + 1, pubSSRC} {
+		raw, _ := (&rtcp.SenderReport{SSRC: ssrc, NTPTime: 0xe1234567_80000000, RTPTime: ssrc}).Marshal()
+		var rh rtcp.Header
+		enc, err := r.pubCtx.EncryptRTCP(nil, raw, &rh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := r.e.cores[0]
+		c.begin()
+		c.handle(enc, r.pub.addr)
+		c.finish()
+	}
+	if p, ok := tap.Next(nil); !ok || !p.SR || p.RTPTime != pubSSRC || tap.Written() != 3 {
+		t.Fatalf("sender report %+v, %v, written %d: want only layer h's", p, ok, tap.Written())
+	}
+	tap.Close()
 }

@@ -198,6 +198,9 @@ func (c *core) tapSR(s *route.Session, p []byte) {
 		return
 	}
 	kind, ok := trackOf(s, si.SSRC)
+	if !ok && si.SSRC != 0 && si.SSRC == c.topLayerSSRC(s) {
+		kind, ok = route.KindVideo, true // simulcast: the tap takes the highest layer (layers.go)
+	}
 	if !ok {
 		return
 	}
