@@ -68,7 +68,8 @@ func validLayer(want string) bool {
 }
 
 // SetLayer is the WHEP layer extension: player name (with its token)
-// follows layer from now on. A RID the publisher does not send is 400.
+// follows layer from now on ("auto": its loss picks again). A RID the
+// publisher does not send is 400.
 func (s *Server) SetLayer(name, token, layer string) error {
 	ss := s.byName(name)
 	if ss == nil || subtle.ConstantTimeCompare([]byte(token), []byte(ss.token)) != 1 {
@@ -89,11 +90,14 @@ func (s *Server) SetLayer(name, token, layer string) error {
 	if pub == nil || pub.sim.N == 0 {
 		return httpapi.Errorf(http.StatusConflict, "stream %s has no simulcast publisher", ss.stream.key)
 	}
-	if _, ok := pub.sim.LayerOf([]byte(layer)); !ok && layer != "h" && layer != "m" && layer != "l" {
+	if _, ok := pub.sim.LayerOf([]byte(layer)); !ok && layer != "h" && layer != "m" && layer != "l" && layer != "auto" {
 		return httpapi.Errorf(http.StatusBadRequest, "encodingId %q is not one of the publisher's RIDs %v", layer,
 			pub.sim.RIDs[:pub.sim.N])
 	}
 	ss.layer = layer
+	if layer == "auto" {
+		ss.layer = ""
+	}
 	s.changedLocked(ss)
 	ss.log.Info("layer selected", "layer", layer)
 	return nil
@@ -106,7 +110,7 @@ func (ss *session) layerInfoLocked() *httpapi.LayerInfo {
 	if ss.role != route.RolePlayer || pub == nil || pub.sim.N == 0 {
 		return nil
 	}
-	li := &httpapi.LayerInfo{Wanted: ss.layer, Layers: append([]string(nil), pub.sim.RIDs[:pub.sim.N]...)}
+	li := &httpapi.LayerInfo{Wanted: ss.layer, Auto: ss.layer == "", Layers: append([]string(nil), pub.sim.RIDs[:pub.sim.N]...)}
 	li.Target = pub.sim.RIDs[resolveLayer(ss.layer, &pub.sim)]
 	return li
 }
@@ -116,9 +120,12 @@ func fillLayer(li *httpapi.LayerInfo, q route.SessionQuality) {
 	if li == nil || !q.Simulcast {
 		return
 	}
-	li.Switches = q.LayerSwitches
+	li.Switches, li.Downs, li.Ups = q.LayerSwitches, q.LayerDowns, q.LayerUps
 	if int(q.Layer) < len(li.Layers) {
 		li.Current = li.Layers[q.Layer]
+	}
+	if li.Auto && int(q.LayerCap) < len(li.Layers) {
+		li.Cap = li.Layers[q.LayerCap]
 	}
 }
 

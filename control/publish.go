@@ -90,6 +90,7 @@ func routeSession(ss *session) route.Session {
 		rs.Tracks = playerTracks(ss)
 		if pub := ss.stream.publisher; pub != nil {
 			rs.Layer = resolveLayer(ss.layer, &pub.sim)
+			rs.LayerAuto = ss.layer == "" // no pinned layer: its loss picks (fastpath/layerauto.go)
 		}
 	}
 	return rs

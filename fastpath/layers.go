@@ -50,6 +50,7 @@ type layerSel struct {
 	cur      uint8 // layer forwarded now, noLayer before the first keyframe
 	askedAt  int64 // last keyframe request for the target layer
 	switches uint64
+	auto     layerAuto // the RR-loss cap of a player without a pinned layer (layerauto.go)
 }
 
 func newSimPub(s *route.Session, keyframeCache bool) *simPub {
@@ -215,8 +216,9 @@ func (c *core) passLayer(ps *route.Session, pst *sessState, src route.SessionID,
 	ls := &pst.lay
 	if ls.src != src || ls.epoch != epoch {
 		ls.src, ls.epoch, ls.cur, ls.askedAt = src, epoch, noLayer, 0
+		ls.auto = layerAuto{}
 	}
-	want := min(ps.Layer, layers-1)
+	want := wantLayer(ps, ls, layers)
 	if layer == ls.cur && want == ls.cur {
 		return true
 	}
@@ -304,4 +306,16 @@ func (c *core) topLayerSSRC(s *route.Session) uint32 {
 		return q.sim.ssrc[0]
 	}
 	return 0
+}
+
+// playerKeyframe asks a keyframe for player s: from the simulcast layer it
+// follows, else from its stream's publisher.
+func (c *core) playerKeyframe(s *route.Session, st *sessState) {
+	if ls := &st.lay; ls.src != 0 && ls.cur < route.MaxLayers {
+		if pub := c.publisherOf(c.tbl, s.Stream); pub != nil && pub.ID == ls.src && pub.Epoch == ls.epoch {
+			c.askLayerKeyframe(ls.src, ls.cur)
+			return
+		}
+	}
+	c.keyframeFor(s.Stream)
 }

@@ -263,6 +263,9 @@ func (c *core) onPlayerRR(s *route.Session, st *sessState, p []byte) {
 			return
 		}
 		st.pq.rr[kind] = rb
+		if kind == route.KindVideo {
+			c.adaptLayer(s, st, rb.FractionLost) // simulcast, no pinned layer (layerauto.go)
+		}
 		if rtt, ok := st.pq.rttLog.RTT(rb.LSR, rb.DLSR, c.now); ok {
 			st.pq.rtt = rtt
 		}

@@ -89,6 +89,7 @@ type rigOptions struct {
 	// layers > 0 makes the publisher simulcast (VP8, RIDs h, m, l, no
 	// signalled video SSRC) and player i follow layer i%layers (layers_test.go).
 	layers int
+	auto   bool // the players' layers follow their loss (LayerAuto)
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
@@ -131,6 +132,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 		ps.Tracks[route.KindVideo] = route.Track{SSRC: 0xa0000000 + uint32(i), PT: playerPT, ClockRate: 90000}
 		if o.layers > 0 {
 			ps.Layer = uint8(i % o.layers)
+			ps.LayerAuto = o.auto
 		}
 		b.AddSession(ps, s.addr)
 		st.Players = append(st.Players, id)

@@ -46,7 +46,7 @@ func (c *core) onRTCPPacket(s *route.Session, st *sessState, pt, format uint8, p
 		}
 		if player {
 			st.pq.plis++
-			c.keyframeFor(s.Stream)
+			c.playerKeyframe(s, st) // its simulcast layer's, or the stream's (layers.go)
 		}
 	case pt == rtcpx.TypeRTPFB && format == rtcpx.FmtNACK:
 		c.cnt.nackIn.Add(1)

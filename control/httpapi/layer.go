@@ -19,10 +19,17 @@ type LayerInfo struct {
 	Target   string   `json:"target"`           // the RID that request resolves to now
 	Current  string   `json:"current"`          // the RID the player receives now ("" before its first keyframe)
 	Switches uint64   `json:"switches"`
+	// Auto: no layer pinned, the player's loss picks (at most Cap, the
+	// highest its loss allows now; Downs and Ups are the steps taken).
+	Auto  bool   `json:"auto"`
+	Cap   string `json:"cap,omitempty"`
+	Downs uint64 `json:"downs"`
+	Ups   uint64 `json:"ups"`
 }
 
 // layerRequest is the extension's JSON body; encodingId names the RID (or
-// h, m, l). Temporal and spatial layer ids (SVC) are not supported.
+// h, m, l; "auto" hands the choice back to the player's loss). Temporal
+// and spatial layer ids (SVC) are not supported.
 type layerRequest struct {
 	MediaID    string `json:"mediaId"`
 	EncodingID string `json:"encodingId"`

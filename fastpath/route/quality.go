@@ -50,4 +50,8 @@ type SessionQuality struct {
 	Simulcast     bool   `json:"-"`
 	Layer         uint8  `json:"-"`
 	LayerSwitches uint64 `json:"-"`
+	// LayerCap is the highest layer a player's loss allows now (when its
+	// layer is automatic), LayerDowns and LayerUps the steps it took.
+	LayerCap             uint8  `json:"-"`
+	LayerDowns, LayerUps uint64 `json:"-"`
 }

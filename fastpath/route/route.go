@@ -116,8 +116,11 @@ type Session struct {
 	// one encoding.
 	Simulcast Simulcast
 	// Layer is the simulcast layer a player follows (0 = highest; a
-	// value past the publisher's lowest means the lowest).
-	Layer uint8
+	// value past the publisher's lowest means the lowest); with LayerAuto
+	// it is the highest the player may get, and its Receiver Reports' loss
+	// moves it lower and back (fastpath/layerauto.go).
+	Layer     uint8
+	LayerAuto bool
 	// Core is the fastpath core that owns the session's mutable state
 	// (SRTP contexts, rewrite offsets): control picks it and encodes it in
 	// the server ICE ufrag (UfragForCore), and copies CoreOfUfrag here. A value outside the engine's cores (-1: the

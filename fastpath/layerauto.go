@@ -1,0 +1,84 @@
+package fastpath
+
+import (
+	"time"
+
+	"github.com/fanout/fanout/fastpath/route"
+)
+
+// Automatic layer choice from the player's Receiver Reports (RFC 3550
+// §6.4.2 fraction lost), for players that pinned no layer
+// (route.Session.LayerAuto): what the issue calls the RR-loss fallback of a
+// bandwidth estimator. A report with heavy loss moves the player one layer
+// down at once (at most one step per autoDownGap, so each step's effect is
+// seen); a player that stays nearly loss-free for upWait tries one layer up.
+// A step up that is followed by loss within twice upWait doubles upWait (up
+// to autoMaxWait): a link that cannot carry the layer above stops being
+// probed often, so the player does not flap.
+const (
+	autoLossDown  = 26 // > 10 % lost (in 1/256): congested, go down
+	autoLossClean = 5  // < 2 % lost: this layer fits
+	autoDownGap   = 900 * time.Millisecond
+	autoFirstWait = 5 * time.Second
+	autoMaxWait   = 60 * time.Second
+)
+
+// layerAuto is a player's automatic cap on its layer.
+type layerAuto struct {
+	floor    uint8 // the highest layer allowed now (0 = the top)
+	lastMove int64 // ns, the last step up or down
+	lastUp   int64
+	cleanAt  int64 // since when its reports have been clean; 0 = not clean
+	upWait   int64 // ns of clean reports before a step up
+	downs    uint64
+	ups      uint64
+}
+
+// adaptLayer takes one video report block's fraction lost of player s.
+func (c *core) adaptLayer(s *route.Session, st *sessState, lost uint8) {
+	a := &st.lay.auto
+	if !s.LayerAuto || st.lay.src == 0 {
+		return
+	}
+	pub := c.tbl.Session(st.lay.src)
+	if pub == nil || pub.Simulcast.N < 2 {
+		return
+	}
+	if a.upWait == 0 {
+		a.upWait = int64(autoFirstWait)
+	}
+	switch {
+	case lost > autoLossDown:
+		a.cleanAt = 0
+		if a.floor+1 >= pub.Simulcast.N || c.now-a.lastMove < int64(autoDownGap) {
+			return
+		}
+		if a.lastUp != 0 && c.now-a.lastUp < 2*a.upWait {
+			a.upWait = min(2*a.upWait, int64(autoMaxWait)) // the step up did not fit
+		}
+		a.floor++
+		a.lastMove = c.now
+		a.downs++
+	case lost < autoLossClean:
+		if a.cleanAt == 0 {
+			a.cleanAt = c.now
+		}
+		if a.floor > 0 && c.now-a.cleanAt >= a.upWait && c.now-a.lastMove >= a.upWait {
+			a.floor--
+			a.lastMove, a.lastUp, a.cleanAt = c.now, c.now, c.now
+			a.ups++
+		}
+	default:
+		a.cleanAt = 0
+	}
+}
+
+// wantLayer is the layer player ps should follow of a publisher with
+// layers layers: the one it asked for, capped by its automatic floor.
+func wantLayer(ps *route.Session, ls *layerSel, layers uint8) uint8 {
+	w := ps.Layer
+	if ps.LayerAuto {
+		w = max(w, ls.auto.floor)
+	}
+	return min(w, layers-1)
+}
