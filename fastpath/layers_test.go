@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/srtp/v3"
@@ -151,4 +152,36 @@ func TestTapSimulcast(t *testing.T) {
 		t.Fatalf("sender report %+v, %v, written %d: want only layer h's", p, ok, tap.Written())
 	}
 	tap.Close()
+}
+
+// TestSimulcastCores: the layer filter on two running cores, players of
+// every layer on both (the publisher's core hands the packets, with their
+// layer, to the other through the rings).
+func TestSimulcastCores(t *testing.T) {
+	const subs, layers, packets = 6, 3, 60
+	r := newRig(t, rigOptions{cfg: Config{Cores: 2, GSO: true}, subs: subs, layers: layers, rcvbuf: 1 << 20,
+		playerCore: func(i int) int { return i % 2 }})
+	r.e.Start()
+	buf := make([]byte, 1500)
+	for i := range packets {
+		sendTo(t, r.pub.fd, r.e.Port(), r.nextLayer(buf, i%layers))
+		if i%8 == 7 {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	waitFor(t, func() bool {
+		s := r.e.Stats()
+		return s.TxPackets-s.PLIOut-s.RTCPOut >= subs*packets/layers
+	})
+	for i, s := range r.players {
+		got := readLayers(t, r, s, i)
+		if len(got) != packets/layers {
+			t.Errorf("player %d (layer %d, core %d): %d packets, want %d", i, i%layers, i%2, len(got), packets/layers)
+		}
+		for _, mark := range got {
+			if int(mark-1)%layers != i%layers {
+				t.Fatalf("player %d (layer %d) got a packet of layer %d", i, i%layers, int(mark-1)%layers)
+			}
+		}
+	}
 }
