@@ -132,3 +132,26 @@ func fillLayer(li *httpapi.LayerInfo, q route.SessionQuality) {
 func layerURL(ss *session) string {
 	return "/rtc/v1/whep/layer/?" + url.Values{"session": {ss.sessionName()}, "token": {ss.token}}.Encode()
 }
+
+// SetTemporal caps player name's VP9 temporal layers at tid (-1: all).
+func (s *Server) SetTemporal(name, token string, tid int) error {
+	ss := s.byName(name)
+	if ss == nil || subtle.ConstantTimeCompare([]byte(token), []byte(ss.token)) != 1 {
+		return httpapi.Errorf(http.StatusNotFound, "session %q not found", name)
+	}
+	if ss.role != route.RolePlayer {
+		return httpapi.Errorf(http.StatusBadRequest, "session %q is not a player", name)
+	}
+	if tid < -1 || tid > 7 {
+		return httpapi.Errorf(http.StatusBadRequest, "temporalLayerId %d is not 0…7", tid)
+	}
+	s.mu.Lock()
+	defer s.unlock()
+	if ss.ended {
+		return httpapi.Errorf(http.StatusNotFound, "session %q not found", name)
+	}
+	ss.temporal = uint8(tid + 1)
+	s.changedLocked(ss)
+	ss.log.Info("temporal layer cap", "tid", tid)
+	return nil
+}

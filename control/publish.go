@@ -88,6 +88,7 @@ func routeSession(ss *session) route.Session {
 	}
 	if ss.role == route.RolePlayer {
 		rs.Tracks = playerTracks(ss)
+		rs.Temporal = ss.temporal
 		if pub := ss.stream.publisher; pub != nil {
 			rs.Layer = resolveLayer(ss.layer, &pub.sim)
 			rs.LayerAuto = ss.layer == "" // no pinned layer: its loss picks (fastpath/layerauto.go)

@@ -185,6 +185,7 @@ func (s *Server) register(o offer, nopt sdpneg.Options) (*session, *sdpneg.Negot
 	ss.setup = sdpneg.ChooseSetup(o.parsed.Setup, dtlsRole)
 	ss.nack = nopt.NACK
 	ss.layer = o.Layer
+	ss.temporal = uint8(o.Temporal)
 	s.applyTracksLocked(ss, neg)
 	if o.Play {
 		st.players[ss] = struct{}{}

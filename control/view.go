@@ -48,6 +48,10 @@ func (a apiView) SetLayer(name, token, layer string) error {
 	return withStatus(a.s.SetLayer(name, token, layer))
 }
 
+func (a apiView) SetTemporal(name, token string, tid int) error {
+	return withStatus(a.s.SetTemporal(name, token, tid))
+}
+
 func (a apiView) Vhosts() []httpapi.Vhost {
 	if a.s.cfg.Vhosts == nil {
 		return nil

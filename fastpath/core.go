@@ -516,6 +516,7 @@ func (c *core) deliverLayer(s *route.Session, st *sessState, kind route.Kind, la
 	p.stream, p.src, p.srcEpoch, p.kind = s.Stream, s.ID, s.Epoch, kind
 	if kind == route.KindVideo {
 		p.layer, p.layers = layer, s.Simulcast.N
+		p.tid = temporalOf(s, p.data()) // VP9 SVC (svc.go)
 		c.frameOpen = !c.hdr.Marker
 	}
 	if st.pub != nil {

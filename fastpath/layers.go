@@ -51,6 +51,7 @@ type layerSel struct {
 	askedAt  int64 // last keyframe request for the target layer
 	switches uint64
 	auto     layerAuto // the RR-loss cap of a player without a pinned layer (layerauto.go)
+	tdrops   uint64    // packets of temporal layers above its cap (svc.go)
 }
 
 func newSimPub(s *route.Session, keyframeCache bool) *simPub {

@@ -247,6 +247,9 @@ func (c *core) resend(ps *route.Session, pst *sessState, kind route.Kind, src ro
 	}
 	seq := binary.BigEndian.Uint16(data[2:]) + ot.seqDelta
 	ts := binary.BigEndian.Uint32(data[4:]) + ot.tsDelta
+	if int16(seq-ot.firstSeq) < 0 {
+		return // numbered before a temporal-layer drop moved the rewrite (svc.go)
+	}
 	if c.emitRTP(ps, pst, kind, data, seq, ts) {
 		pst.pq.served++
 		c.cnt.nackServed.Add(1)

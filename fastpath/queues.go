@@ -32,7 +32,9 @@ type pkt struct {
 	kind     route.Kind
 	// layer is a simulcast video packet's layer, of layers (0: no simulcast).
 	layer, layers uint8
-	buf           [udpio.MaxDatagram]byte
+	// tid is a VP9 packet's temporal layer id (svc.go), noTID otherwise.
+	tid uint8
+	buf [udpio.MaxDatagram]byte
 }
 
 // data returns the packet's bytes.
@@ -141,7 +143,7 @@ func (s *slab) get() *pkt {
 	if !p.refs.CompareAndSwap(0, 1) {
 		panic("fastpath: slab handed out a packet buffer still in use")
 	}
-	p.layer, p.layers = 0, 0
+	p.layer, p.layers, p.tid = 0, 0, noTID
 	return p
 }
 

@@ -49,6 +49,7 @@ type counters struct {
 	gopSkipped         atomic.Uint64 // cross-core GOP replays skipped to keep ring and slab headroom
 	layersLearnt       atomic.Uint64 // simulcast layer SSRCs learnt from their RID (layers.go)
 	layerSwitches      atomic.Uint64 // players moved to another simulcast layer at a keyframe
+	temporalDrops      atomic.Uint64 // VP9 packets above a player's temporal layer cap, not sent (svc.go)
 	ringOverflows      atomic.Uint64 // messages a full ring refused (also counted as DropRingFull)
 	ringIn             atomic.Uint64 // messages taken from other cores' rings
 	handoffs           atomic.Uint64 // datagrams passed to their owning core
@@ -81,6 +82,7 @@ type Stats struct {
 	GOPSkipped         uint64
 	LayersLearnt       uint64
 	LayerSwitches      uint64
+	TemporalDrops      uint64
 	RingOverflows      uint64
 	RingIn             uint64
 	Handoffs           uint64
@@ -105,6 +107,7 @@ func (c *counters) snapshot() Stats {
 		NACKMissed: c.nackMissed.Load(), TWCCOut: c.twccOut.Load(), RROut: c.rrOut.Load(),
 		SROut: c.srOut.Load(), GOPReplays: c.gopReplays.Load(), GOPSkipped: c.gopSkipped.Load(),
 		LayersLearnt: c.layersLearnt.Load(), LayerSwitches: c.layerSwitches.Load(),
+		TemporalDrops: c.temporalDrops.Load(),
 		RingOverflows: c.ringOverflows.Load(), RingIn: c.ringIn.Load(), Handoffs: c.handoffs.Load(),
 		GSOSends: c.gsoSends.Load(), GSOSegments: c.gsoSegments.Load(),
 		Wakeups: c.wakeups.Load(), Sleeps: c.sleeps.Load(), FrameWaitExpired: c.frameWaitExpired.Load(),
@@ -139,6 +142,7 @@ func (s *Stats) Add(o Stats) {
 	s.GOPSkipped += o.GOPSkipped
 	s.LayersLearnt += o.LayersLearnt
 	s.LayerSwitches += o.LayerSwitches
+	s.TemporalDrops += o.TemporalDrops
 	s.RingOverflows += o.RingOverflows
 	s.RingIn += o.RingIn
 	s.Handoffs += o.Handoffs

@@ -57,8 +57,10 @@ func (f *fakeRegistry) End(name, _ string) {
 func (f *fakeRegistry) Streams() []StreamInfo { return f.streams }
 
 func (f *fakeRegistry) SetLayer(_, _, _ string) error { return nil }
-func (f *fakeRegistry) Clients() []ClientInfo         { return f.clients }
-func (f *fakeRegistry) Vhosts() []Vhost               { return f.vhosts }
+
+func (f *fakeRegistry) SetTemporal(_, _ string, _ int) error { return nil }
+func (f *fakeRegistry) Clients() []ClientInfo                { return f.clients }
+func (f *fakeRegistry) Vhosts() []Vhost                      { return f.vhosts }
 
 func (f *fakeRegistry) Kick(id string) bool {
 	f.mu.Lock()

@@ -48,6 +48,8 @@ type Registry interface {
 	// SetLayer makes player name (with its token) follow a simulcast layer
 	// ("h", "m", "l" or a RID): the WHEP layer extension (layer.go).
 	SetLayer(name, token, layer string) error
+	// SetTemporal caps a VP9 SVC player's temporal layers at tid (-1: all).
+	SetTemporal(name, token string, tid int) error
 }
 
 // Offer is one publish or play request, whichever API it came by.
@@ -60,6 +62,7 @@ type Offer struct {
 	SDP                    []byte
 	ClientIP, Param        string // Param: the query string, for hooks
 	Layer                  string // ?layer=: a player's simulcast layer, "h", "m", "l" or a RID
+	Temporal               int    // ?temporal=N: VP9 SVC, temporal layers up to N, as N+1; 0 = all
 }
 
 // Answer is a negotiated session.

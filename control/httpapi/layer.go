@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"cmp"
 	"encoding/json"
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 )
 
 // LayerRel is the Link relation of the WHEP layer-selection extension
@@ -28,11 +30,15 @@ type LayerInfo struct {
 }
 
 // layerRequest is the extension's JSON body; encodingId names the RID (or
-// h, m, l; "auto" hands the choice back to the player's loss). Temporal
-// and spatial layer ids (SVC) are not supported.
+// h, m, l; "auto" hands the choice back to the player's loss). Spatial
+// layer ids (SVC) are not supported.
 type layerRequest struct {
 	MediaID    string `json:"mediaId"`
 	EncodingID string `json:"encodingId"`
+	// TemporalLayerID (or MaxTemporalLayerID) caps a VP9 SVC player's
+	// temporal layers: it gets TIDs up to this one.
+	TemporalLayerID    *int `json:"temporalLayerId"`
+	MaxTemporalLayerID *int `json:"maxTemporalLayerId"`
 }
 
 // handleLayer serves the layer URL a WHEP answer's Link header names.
@@ -59,9 +65,22 @@ func (a *API) handleLayer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	if err := a.reg.SetLayer(q.Get("session"), q.Get("token"), req.EncodingID); err != nil {
-		a.writeError(w, r, err)
+	tid := cmp.Or(req.TemporalLayerID, req.MaxTemporalLayerID)
+	if req.EncodingID == "" && tid == nil {
+		a.writeError(w, r, Errorf(http.StatusBadRequest, "layer selection names no encodingId or temporalLayerId"))
 		return
+	}
+	if req.EncodingID != "" {
+		if err := a.reg.SetLayer(q.Get("session"), q.Get("token"), req.EncodingID); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+	}
+	if tid != nil {
+		if err := a.reg.SetTemporal(q.Get("session"), q.Get("token"), *tid); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
 	}
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)
@@ -79,4 +98,17 @@ func validLayer(s string) bool {
 		}
 	}
 	return true
+}
+
+// temporalParam reads ?temporal=N (a TID 0…7) as N+1: 0 when absent,
+// -1 (refused) when not a number.
+func temporalParam(v string) int {
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return -1
+	}
+	return n + 1
 }

@@ -66,7 +66,7 @@ func (a *API) postWHIP(w http.ResponseWriter, r *http.Request, play bool) {
 		EIP: cmp.Or(q.Get("eip"), q.Get("candidate")), APIHost: cmp.Or(q.Get("vhost"), q.Get("domain"), r.Host),
 		Ufrag: q.Get("ice-ufrag"), Pwd: q.Get("ice-pwd"),
 		VideoCodec: cmp.Or(q.Get("codec"), q.Get("vcodec")), AudioCodec: q.Get("acodec"), SDP: body,
-		Layer: q.Get("layer"),
+		Layer: q.Get("layer"), Temporal: temporalParam(q.Get("temporal")),
 	}
 	ans, err := a.offer(r, o)
 	if err != nil {
@@ -91,6 +91,9 @@ func (a *API) postWHIP(w http.ResponseWriter, r *http.Request, play bool) {
 func (a *API) offer(r *http.Request, o Offer) (*Answer, error) {
 	if err := checkCredentials(o.Ufrag, o.Pwd); err != nil {
 		return nil, err
+	}
+	if o.Temporal < 0 || o.Temporal > 8 {
+		return nil, Errorf(http.StatusBadRequest, "temporal must be a temporal layer id 0…7")
 	}
 	if !validLayer(o.Layer) {
 		return nil, Errorf(http.StatusBadRequest, "layer %q is not h, m, l or a RID", o.Layer)

@@ -121,6 +121,9 @@ type Session struct {
 	// moves it lower and back (fastpath/layerauto.go).
 	Layer     uint8
 	LayerAuto bool
+	// Temporal caps a player's VP9 temporal layers: 0 = all, n = only
+	// those with a TID below n (fastpath/svc.go).
+	Temporal uint8
 	// Core is the fastpath core that owns the session's mutable state
 	// (SRTP contexts, rewrite offsets): control picks it and encodes it in
 	// the server ICE ufrag (UfragForCore), and copies CoreOfUfrag here. A value outside the engine's cores (-1: the

@@ -116,6 +116,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(mRTCP, cs.GOPSkipped, core, "gop_replays_skipped")
 		counter(mRTCP, cs.LayersLearnt, core, "simulcast_layers_learnt")
 		counter(mRTCP, cs.LayerSwitches, core, "simulcast_layer_switches")
+		counter(mRTCP, cs.TemporalDrops, core, "svc_temporal_drops")
 	}
 }
 
