@@ -346,7 +346,8 @@ func (c *core) playerJoined(t *route.Table, s *route.Session, st *sessState) {
 	}
 	n := pub.Simulcast.N
 	g.Replay(func(pkt []byte) {
-		if n == 0 || c.passLayer(s, st, pub.ID, pub.Epoch, layer, n, pkt) {
+		if (n == 0 || c.passLayer(s, st, pub.ID, pub.Epoch, layer, n, pkt)) &&
+			c.passTemporal(s, st, pub.ID, pub.Epoch, temporalOf(pub, pkt), pkt) { // SVC (svc.go)
 			c.sendRTP(s, st, route.KindVideo, pub.ID, pub.Epoch, pkt)
 			st.pq.replay++
 		}
@@ -401,7 +402,7 @@ func (c *core) replayRemote(from int, player route.SessionID, want uint8, pub *r
 		}
 		p.n = copy(p.buf[:], pkt)
 		p.stream, p.src, p.srcEpoch, p.kind = pub.Stream, pub.ID, pub.Epoch, route.KindVideo
-		p.layer, p.layers = layer, pub.Simulcast.N
+		p.layer, p.layers, p.tid = layer, pub.Simulcast.N, temporalOf(pub, p.data())
 		if !c.push(from, msg{p: p, sid: player, op: opReplay}) {
 			c.release(p)
 			full = true

@@ -52,17 +52,18 @@ func temporalOf(s *route.Session, stripped []byte) uint8 {
 	return vp9TID(stripped[off:])
 }
 
-// passTemporal reports whether player ps gets packet p, and when not,
-// takes the packet out of its sequence numbering.
-func (c *core) passTemporal(ps *route.Session, pst *sessState, p *pkt) bool {
-	if p.tid == noTID || ps.Temporal == 0 || p.tid < ps.Temporal {
+// passTemporal reports whether player ps gets data, a video packet of
+// temporal layer tid from publisher src, and when not, takes the packet
+// out of its sequence numbering.
+func (c *core) passTemporal(ps *route.Session, pst *sessState, src route.SessionID, epoch uint32, tid uint8, data []byte) bool {
+	if tid == noTID || ps.Temporal == 0 || tid < ps.Temporal {
 		return true
 	}
 	ot := &pst.out[route.KindVideo]
-	if !ot.started || ot.src != p.src || ot.srcEpoch != p.srcEpoch || p.n < 12 {
+	if !ot.started || ot.src != src || ot.srcEpoch != epoch || len(data) < 12 {
 		return false // not sent anything of this source yet: its first packet sets the numbering
 	}
-	seq := binary.BigEndian.Uint16(p.buf[2:]) + ot.seqDelta
+	seq := binary.BigEndian.Uint16(data[2:]) + ot.seqDelta
 	if int16(seq-ot.lastSeq) <= 0 {
 		return false // late: the numbering has moved past it
 	}

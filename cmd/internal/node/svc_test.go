@@ -1,0 +1,177 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// svcTIDs is the L1T3 pattern of temporal layer ids, one per frame.
+var svcTIDs = [4]uint8{0, 2, 1, 2}
+
+// svcPublisher is a pion WHIP publisher of synthetic VP9 L1T3 frames: a
+// payload descriptor with layer indices (RFC 9628 §4.2, non-flexible
+// mode), then the frame number, packet index and filler.
+type svcPublisher struct {
+	pc    *webrtc.PeerConnection
+	track *webrtc.TrackLocalStaticRTP
+	mu    sync.Mutex
+	sent  [][]byte
+}
+
+func newSVCPublisher(t testing.TB, srv *Server, query string) *svcPublisher {
+	t.Helper()
+	p := &svcPublisher{pc: newPeer(t)}
+	t.Cleanup(func() { _ = p.pc.Close() })
+	var err error
+	p.track, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9}, "video", "fanout-svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.pc.AddTransceiverFromTrack(p.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	exchangeHdr(t, p.pc, srv.url("/rtc/v1/whip/?"+query))
+	waitConnected(t, p.pc, 5*time.Second)
+	return p
+}
+
+// svcPayload is packet k of 2 of frame f.
+func svcPayload(f, k int) []byte {
+	tid := svcTIDs[f%4]
+	b := make([]byte, 9, 200)
+	b[0] = 0x80 | 0x20 // I, L
+	if f%60 != 0 {
+		b[0] |= 0x40 // P: inter-predicted
+	}
+	if k == 0 {
+		b[0] |= 0x08 // B
+	} else {
+		b[0] |= 0x04 // E
+	}
+	b[1] = byte(f & 0x7f)
+	b[2] = tid<<5 | 0x10 // TID, U
+	b[3] = byte(f / 4)   // TL0PICIDX
+	binary.BigEndian.PutUint32(b[4:], uint32(f))
+	b[8] = byte(k)
+	for i := len(b); i < cap(b); i++ {
+		b = append(b, byte(i*f))
+	}
+	return b
+}
+
+func (p *svcPublisher) stream(ctx context.Context) {
+	tick := time.NewTicker(time.Second / 30)
+	defer tick.Stop()
+	seq := uint16(65000)
+	for f := 0; ; f++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for k := range 2 {
+			pl := svcPayload(f, k)
+			p.mu.Lock()
+			p.sent = append(p.sent, pl)
+			p.mu.Unlock()
+			h := rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(f) * 3000, Marker: k == 1}
+			seq++
+			if err := p.track.WriteRTP(&rtp.Packet{Header: h, Payload: pl}); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// sentUpTo is what the publisher sent of temporal layers 0…tid.
+func (p *svcPublisher) sentUpTo(tid uint8) [][]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out [][]byte
+	for _, s := range p.sent {
+		if s[2]>>5 <= tid {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// TestSVCTemporal: a VP9 L1T3 publisher (TIDs 0, 2, 1, 2); players with
+// ?temporal=0, ?temporal=1 and none get exactly the packets of their
+// temporal layers, byte-exact and with consecutive sequence numbers; one
+// more player is capped live by the WHEP layer extension's
+// temporalLayerId.
+func TestSVCTemporal(t *testing.T) {
+	srv := startTestServer(t, "")
+	q := "app=live&stream=svc"
+	pub := newSVCPublisher(t, srv, q+"&codec=vp9")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { pub.stream(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(300 * time.Millisecond)
+	players := []*rtpPlayer{newRTPPlayer(t, srv, q+"&temporal=0"), newRTPPlayer(t, srv, q+"&temporal=1"), newRTPPlayer(t, srv, q)}
+	live := newRTPPlayer(t, srv, q)
+	time.Sleep(1500 * time.Millisecond)
+	code, _, body := httpDo(t, "POST", srv.url(live.layerURL), map[string]string{"Content-Type": "application/json"},
+		`{"temporalLayerId":0}`)
+	if code != 200 {
+		t.Fatalf("temporalLayerId: %d %s", code, body)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	cancel()
+	<-done
+	time.Sleep(200 * time.Millisecond)
+
+	for i, tid := range []uint8{0, 1, 2} {
+		got := players[i].received()
+		checkRun(t, tid, got, pub.sentUpTo(tid))
+		checkContinuous(t, "temporal player", got)
+		t.Logf("temporal<=%d: %d packets, byte-exact, seq continuous", tid, len(got))
+	}
+	got := live.received()
+	checkContinuous(t, "live-capped player", got)
+	var hi int
+	for i, pk := range got {
+		if pk.Payload[2]>>5 != 0 {
+			hi = i
+		}
+	}
+	// 1.5 s of TID 0 alone is about 11 frames of 2 packets.
+	if hi == 0 || len(got)-hi-1 < 16 {
+		t.Fatalf("live-capped player: last packet above TID 0 at %d of %d, want the last 1.5 s TID 0 only", hi, len(got))
+	}
+	checkRun(t, 0, got[hi+1:], pub.sentUpTo(0))
+	t.Logf("live-capped player: %d packets of all layers, then %d of TID 0 only", hi+1, len(got)-hi-1)
+}
+
+// checkRun checks that got is a contiguous run of sent (payloads).
+func checkRun(t *testing.T, tid uint8, got []rtp.Packet, sent [][]byte) {
+	t.Helper()
+	if len(got) < 20 {
+		t.Fatalf("TID<=%d: only %d packets", tid, len(got))
+	}
+	start := -1
+	for i, s := range sent {
+		if bytes.Equal(s, got[0].Payload) {
+			start = i
+			break
+		}
+	}
+	if start < 0 {
+		t.Fatalf("TID<=%d: first packet not among those sent", tid)
+	}
+	for i, pk := range got {
+		if start+i >= len(sent) || !bytes.Equal(pk.Payload, sent[start+i]) {
+			t.Fatalf("TID<=%d: packet %d (frame %d/%d tid %d seq %d) differs from the %dth sent of those layers", tid, i,
+				binary.BigEndian.Uint32(pk.Payload[4:]), pk.Payload[8], pk.Payload[2]>>5, pk.SequenceNumber, start+i)
+		}
+	}
+}
