@@ -16,6 +16,7 @@ export function params() {
     schema: (q.get("schema") || location.protocol).replace(/:$/, ""),
     autostart: flag(q.get("autostart")),
     simulcast: flag(q.get("simulcast")),
+    svc: q.get("svc") || "", // a scalabilityMode for the video, e.g. L1T3 (VP9/AV1)
     layer: q.get("layer") || "",
     query: q,
   };
@@ -38,6 +39,8 @@ function extraQuery(p) {
   if (p.eip) s += `&eip=${encodeURIComponent(p.eip)}`;
   if (p.codec) s += `&codec=${encodeURIComponent(p.codec)}`;
   if (p.layer) s += `&layer=${encodeURIComponent(p.layer)}`;
+  const temporal = p.query.get("temporal");
+  if (temporal) s += `&temporal=${encodeURIComponent(temporal)}`;
   return s;
 }
 
@@ -134,11 +137,12 @@ export class Peer extends EventTarget {
 
   // send publishes every track of a local MediaStream, the video as three
   // simulcast encodings when asked; close stops them.
-  send(stream, simulcast) {
+  send(stream, simulcast, svc) {
     this.local = stream;
     for (const track of stream.getTracks()) {
       const init = { direction: "sendonly", streams: [stream] };
       if (simulcast && track.kind === "video") init.sendEncodings = SIMULCAST;
+      else if (svc && track.kind === "video") init.sendEncodings = [{ scalabilityMode: svc }];
       this.pc.addTransceiver(track, init);
     }
   }

@@ -31,7 +31,7 @@ async function start() {
       // drops the top ones of a small picture).
       const simulcast = p.simulcast && api === "whip";
       const local = await camera(simulcast ? { width: 1280, height: 720 } : undefined);
-      current.send(local, simulcast);
+      current.send(local, simulcast, api === "whip" ? p.svc : "");
       play(video, local);
     } else {
       play(video, current.receive());
