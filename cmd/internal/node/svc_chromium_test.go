@@ -69,4 +69,3 @@ func frames(pkts []rtp.Packet) int {
 	}
 	return n
 }
-
