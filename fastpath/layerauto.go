@@ -9,7 +9,9 @@ import (
 // Automatic layer choice from the player's Receiver Reports (RFC 3550
 // §6.4.2 fraction lost), for players that pinned no layer
 // (route.Session.LayerAuto): what the issue calls the RR-loss fallback of a
-// bandwidth estimator. A report with heavy loss moves the player one layer
+// bandwidth estimator. The levels it moves through are a simulcast
+// publisher's layers, or a VP9 publisher's temporal layers (svc.go: level
+// n drops the n highest of maxAutoTemporal). A report with heavy loss moves the player one layer
 // down at once (at most one step per autoDownGap, so each step's effect is
 // seen); a player that stays nearly loss-free for upWait tries one layer up.
 // A step up that is followed by loss within twice upWait doubles upWait (up
@@ -37,11 +39,11 @@ type layerAuto struct {
 // adaptLayer takes one video report block's fraction lost of player s.
 func (c *core) adaptLayer(s *route.Session, st *sessState, lost uint8) {
 	a := &st.lay.auto
-	if !s.LayerAuto || st.lay.src == 0 {
+	if !s.LayerAuto {
 		return
 	}
-	pub := c.tbl.Session(st.lay.src)
-	if pub == nil || pub.Simulcast.N < 2 {
+	levels := c.autoLevels(st)
+	if levels < 2 {
 		return
 	}
 	if a.upWait == 0 {
@@ -50,7 +52,7 @@ func (c *core) adaptLayer(s *route.Session, st *sessState, lost uint8) {
 	switch {
 	case lost > autoLossDown:
 		a.cleanAt = 0
-		if a.floor+1 >= pub.Simulcast.N || c.now-a.lastMove < int64(autoDownGap) {
+		if a.floor+1 >= levels || a.lastMove != 0 && c.now-a.lastMove < int64(autoDownGap) {
 			return
 		}
 		if a.lastUp != 0 && c.now-a.lastUp < 2*a.upWait {
@@ -81,4 +83,28 @@ func wantLayer(ps *route.Session, ls *layerSel, layers uint8) uint8 {
 		w = max(w, ls.auto.floor)
 	}
 	return min(w, layers-1)
+}
+
+// maxAutoTemporal is how many temporal layers the estimator assumes a VP9
+// stream has (L1T3, what browsers send): its lowest level keeps TID 0.
+const maxAutoTemporal = 3
+
+// autoLevels is how many levels the player's current video source offers
+// the estimator: its simulcast layers, a VP9 stream's temporal layers, or
+// none.
+func (c *core) autoLevels(st *sessState) uint8 {
+	ot := &st.out[route.KindVideo]
+	if !ot.started {
+		return 0
+	}
+	pub := c.tbl.Session(ot.src)
+	switch {
+	case pub == nil || pub.Epoch != ot.srcEpoch:
+		return 0
+	case pub.Simulcast.N >= 2:
+		return pub.Simulcast.N
+	case pub.Tracks[route.KindVideo].Codec == route.CodecVP9:
+		return maxAutoTemporal
+	}
+	return 0
 }

@@ -347,7 +347,7 @@ func (c *core) playerJoined(t *route.Table, s *route.Session, st *sessState) {
 	n := pub.Simulcast.N
 	g.Replay(func(pkt []byte) {
 		if (n == 0 || c.passLayer(s, st, pub.ID, pub.Epoch, layer, n, pkt)) &&
-			c.passTemporal(s, st, pub.ID, pub.Epoch, temporalOf(pub, pkt), pkt) { // SVC (svc.go)
+			c.passTemporal(s, st, pub.ID, pub.Epoch, temporalOf(pub, pkt), n, pkt) { // SVC (svc.go)
 			c.sendRTP(s, st, route.KindVideo, pub.ID, pub.Epoch, pkt)
 			st.pq.replay++
 		}

@@ -89,7 +89,8 @@ type rigOptions struct {
 	// layers > 0 makes the publisher simulcast (VP8, RIDs h, m, l, no
 	// signalled video SSRC) and player i follow layer i%layers (layers_test.go).
 	layers int
-	auto   bool // the players' layers follow their loss (LayerAuto)
+	auto   bool        // the players' layers follow their loss (LayerAuto)
+	codec  route.Codec // the publisher's video codec (svc_test.go: VP9)
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
@@ -117,7 +118,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	st := route.Stream{ID: 1, Publisher: 1}
 	pub := route.Session{ID: 1, Epoch: 1, Role: route.RolePublisher, Stream: 1, Peer: r.pub.addr,
 		Keys: r.keys, Core: o.pubCore}
-	pub.Tracks[route.KindVideo] = route.Track{SSRC: pubSSRC, PT: pubPT, ClockRate: 90000}
+	pub.Tracks[route.KindVideo] = route.Track{SSRC: pubSSRC, PT: pubPT, ClockRate: 90000, Codec: o.codec}
 	if o.layers > 0 {
 		pub.Tracks[route.KindVideo] = route.Track{PT: pubPT, ClockRate: 90000, Codec: route.CodecVP8}
 		pub.Simulcast = route.Simulcast{N: uint8(o.layers), RIDExt: simRIDExt, RIDs: [route.MaxLayers]string{"h", "m", "l"}}
@@ -132,8 +133,8 @@ func newRig(t testing.TB, o rigOptions) *rig {
 		ps.Tracks[route.KindVideo] = route.Track{SSRC: 0xa0000000 + uint32(i), PT: playerPT, ClockRate: 90000}
 		if o.layers > 0 {
 			ps.Layer = uint8(i % o.layers)
-			ps.LayerAuto = o.auto
 		}
+		ps.LayerAuto = o.auto
 		b.AddSession(ps, s.addr)
 		st.Players = append(st.Players, id)
 	}

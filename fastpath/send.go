@@ -86,7 +86,7 @@ func (c *core) forward(ps *route.Session, pst *sessState, p *pkt) {
 	if p.layers != 0 && !c.passLayer(ps, pst, p.src, p.srcEpoch, p.layer, p.layers, p.data()) {
 		return // simulcast: another layer than the player's (layers.go)
 	}
-	if p.tid != noTID && !c.passTemporal(ps, pst, p.src, p.srcEpoch, p.tid, p.data()) {
+	if p.tid != noTID && !c.passTemporal(ps, pst, p.src, p.srcEpoch, p.tid, p.layers, p.data()) {
 		return // SVC: a temporal layer above the player's (svc.go)
 	}
 	c.sendRTP(ps, pst, p.kind, p.src, p.srcEpoch, p.data())

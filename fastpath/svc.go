@@ -55,8 +55,14 @@ func temporalOf(s *route.Session, stripped []byte) uint8 {
 // passTemporal reports whether player ps gets data, a video packet of
 // temporal layer tid from publisher src, and when not, takes the packet
 // out of its sequence numbering.
-func (c *core) passTemporal(ps *route.Session, pst *sessState, src route.SessionID, epoch uint32, tid uint8, data []byte) bool {
-	if tid == noTID || ps.Temporal == 0 || tid < ps.Temporal {
+func (c *core) passTemporal(ps *route.Session, pst *sessState, src route.SessionID, epoch uint32, tid, layers uint8, data []byte) bool {
+	limit := ps.Temporal
+	if f := pst.lay.auto.floor; ps.LayerAuto && layers == 0 && f > 0 { // the estimator's level (layerauto.go)
+		if a := maxAutoTemporal - min(f, maxAutoTemporal-1); limit == 0 || a < limit {
+			limit = a
+		}
+	}
+	if tid == noTID || limit == 0 || tid < limit {
 		return true
 	}
 	ot := &pst.out[route.KindVideo]
