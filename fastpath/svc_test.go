@@ -96,6 +96,11 @@ func TestTemporalAuto(t *testing.T) {
 	if got := r.e.Stats().TemporalDrops; got != 6 {
 		t.Errorf("temporal drops %d, want 6", got)
 	}
+	i := 0
+	zeroAllocs(t, "VP9 publisher RTP → a player capped at TID 0", func() {
+		r.drive(0, r.nextVP9(buf, tids[i%4]))
+		i++
+	})
 }
 
 // readVP9 drains a player's socket: the seq and publisher counter of each packet.
