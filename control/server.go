@@ -105,6 +105,12 @@ type Config struct {
 	VhostOf func(host string) string
 	// Events, when set, hears publishers become ready and go (virtual.go).
 	Events Events
+	// Pull, when set, is called before a play of a stream that has no
+	// publisher is answered (pull.go): cmd opens a relay from the stream's
+	// owner there (control/relay) and returns once its virtual publisher
+	// is registered, or nil at once when no other node owns the stream. An
+	// error refuses the play with 503.
+	Pull func(ctx context.Context, vhost, app, stream string) error
 	// HLS, when set, reports a vhost's hls settings for /api/v1/vhosts.
 	HLS func(vhost string) (enabled bool, fragment time.Duration)
 }

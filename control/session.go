@@ -53,6 +53,9 @@ type session struct {
 	ended       bool
 	reason      string
 	virtual     bool // rtmp_to_rtc publisher: no ICE, DTLS or peer (virtual.go)
+	// keyframes carries the fastpath's keyframe requests of a virtual
+	// publisher to its source (pull.go); set at registration.
+	keyframes chan struct{}
 
 	// Events bookkeeping (virtual.go), guarded by evMu.
 	evMu       sync.Mutex

@@ -26,6 +26,8 @@ func (s *Server) readUpcalls() {
 				s.onDTLS(u.Session, u.From, u.Data)
 			case route.UpTCPClosed:
 				s.onTCPClosed(u.From)
+			case route.UpKeyframe:
+				s.onKeyframe(u.Session)
 			}
 			s.fp.Release(u)
 		}

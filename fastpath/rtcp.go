@@ -2,6 +2,7 @@ package fastpath
 
 import (
 	"encoding/binary"
+	"net/netip"
 
 	"github.com/fanout/fanout/fastpath/route"
 	"github.com/fanout/fanout/fastpath/rtcpx"
@@ -75,7 +76,7 @@ func (c *core) requestKeyframes() {
 	for _, pid := range c.want {
 		st := &c.sess[pid]
 		s := c.tbl.Session(pid)
-		if s == nil || !st.owned || st.tx == nil || s.Tracks[route.KindVideo].SSRC == 0 {
+		if s == nil || !st.owned || st.tx == nil && !s.Virtual || s.Tracks[route.KindVideo].SSRC == 0 {
 			st.keyframeWanted = false
 			continue
 		}
@@ -83,7 +84,12 @@ func (c *core) requestKeyframes() {
 			keep = append(keep, pid)
 			continue
 		}
-		c.sendPLI(st, s.Tracks[route.KindVideo].SSRC)
+		if s.Virtual {
+			// No peer to send a PLI to: control hands it to the source.
+			c.e.upcall(c, route.UpKeyframe, pid, netip.AddrPort{}, nil)
+		} else {
+			c.sendPLI(st, s.Tracks[route.KindVideo].SSRC)
+		}
 		st.lastKeyframeReq = c.now
 		st.keyframeWanted = false
 	}

@@ -95,6 +95,7 @@ func (s *Server) controlConfig() control.Config {
 		Summary: s.summary,
 		VhostOf: s.vhostOf,
 		Events:  s.link,
+		Pull:    s.pull,
 		Vhosts: func() []string {
 			vh := s.config().Vhosts
 			names := make([]string, 0, len(vh))

@@ -33,6 +33,7 @@ import (
 	"github.com/fanout/fanout/cmd/internal/rooms"
 	"github.com/fanout/fanout/conf"
 	"github.com/fanout/fanout/control"
+	"github.com/fanout/fanout/control/relay"
 	"github.com/fanout/fanout/fastpath"
 	"github.com/fanout/fanout/fastpath/tcpio"
 )
@@ -53,6 +54,8 @@ type Options struct {
 	PreferCM bool
 	// RTMPListen replaces the RTMP `listen` addresses.
 	RTMPListen string
+	// Relay pulls streams other nodes own (relay.go); off by default.
+	Relay RelayOptions
 }
 
 // Server is a running Fanout: the fastpath, control, the bridge and the
@@ -77,6 +80,7 @@ type Server struct {
 	tcpSrv          *tcpio.Server
 	tcpShared       uint16 // the HTTP port WebRTC over TCP shares, 0 if its own
 	closers         []func()
+	relays          atomic.Pointer[relay.Manager] // set once the API listens (relay.go)
 }
 
 // Start brings every part up in dependency order: fastpath (and the TCP
@@ -113,6 +117,10 @@ func Start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) {
 	// leave hijacked WebSockets open for sig.Close to end.
 	s.closers = append(s.closers, s.sig.Close)
 	if err := s.startAPI(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.startRelays(); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -1,0 +1,214 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// relay is one stream's pull, owned by its run goroutine.
+type relay struct {
+	m   *Manager
+	key key
+	log *slog.Logger
+
+	ready     chan struct{} // closed after the first dial, firstErr set before
+	readyOnce sync.Once
+	firstErr  error
+	stop      chan struct{}
+	stopOnce  sync.Once
+	since     time.Time
+	idleSince time.Time // run's: when the last local player left, zero while some play
+	lastPull  time.Time // guarded by Manager.mu: the last Pull that found or opened it
+
+	mu        sync.Mutex // guards owner and connected, read by info
+	owner     string
+	connected bool
+
+	reconnects, bytes, packets atomic.Uint64
+}
+
+// end says why serve returned.
+type end uint8
+
+const (
+	endLost  end = iota + 1 // the upstream failed or its virtual publisher was ended
+	endMoved                // Locate names another owner
+	endStop                 // Close, or the grace period after the last player ran out
+)
+
+// markReady releases the Pulls waiting for the first dial.
+func (r *relay) markReady(err error) {
+	r.readyOnce.Do(func() {
+		r.firstErr = err
+		close(r.ready)
+	})
+}
+
+// run dials, serves and redials the relay until it is stopped or idle.
+func (r *relay) run() {
+	defer r.m.wg.Done()
+	defer r.m.forget(r)
+	backoff, first := backoffMin, true
+	for {
+		owner := r.currentOwner()
+		up, err := r.dial(owner)
+		if err != nil {
+			r.m.cnt.failures.Add(1)
+			if first {
+				r.log.Warn("relay dial failed", "owner", owner, "err", err)
+				r.markReady(err)
+				return
+			}
+			r.log.Info("relay redial failed", "owner", owner, "err", err, "backoff", backoff)
+		} else {
+			if !first {
+				r.reconnects.Add(1)
+				r.m.cnt.reconnects.Add(1)
+			}
+			first = false
+			r.markReady(nil)
+			r.setConnected(true)
+			r.log.Info("relay connected", "owner", owner)
+			began := time.Now()
+			why := r.serve(up)
+			r.setConnected(false)
+			up.close()
+			if why == endStop {
+				r.log.Info("relay closed", "bytes", r.bytes.Load(), "packets", r.packets.Load())
+				r.reopen(owner)
+				return
+			}
+			r.log.Info("relay upstream lost", "owner", owner, "moved", why == endMoved)
+			if time.Since(began) > backoffMax {
+				backoff = backoffMin
+			}
+		}
+		if !r.sleep(backoff) {
+			return
+		}
+		backoff = min(2*backoff, backoffMax)
+		r.relocate()
+	}
+}
+
+// sleep waits d, checking for idleness; false when the relay must end.
+func (r *relay) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-r.stop:
+		return false
+	case <-t.C:
+		return !r.idle()
+	}
+}
+
+// serve keeps a connected upstream: keyframe requests go up (at most one
+// per KeyframeInterval, a later one waits), idleness and the owner are
+// checked.
+func (r *relay) serve(up *upstream) end {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var lastPLI, lastLocate time.Time
+	pending := false
+	for {
+		select {
+		case <-r.stop:
+			return endStop
+		case <-up.lost:
+			return endLost
+		case <-up.vp.Done():
+			return endLost
+		case <-up.vp.KeyframeRequests():
+			pending = true
+		case now := <-tick.C:
+			if r.idle() {
+				return endStop
+			}
+			if now.Sub(lastLocate) >= relocateEvery {
+				lastLocate = now
+				if r.relocate() != up.owner {
+					return endMoved
+				}
+			}
+		}
+		if now := time.Now(); pending && now.Sub(lastPLI) >= KeyframeInterval {
+			up.pli()
+			lastPLI, pending = now, false
+		}
+	}
+}
+
+// idle reports whether the grace period after the last local player ran out.
+func (r *relay) idle() bool {
+	k := r.key
+	if r.m.cfg.Host.Players(k.vhost, k.app, k.stream) > 0 {
+		r.idleSince = time.Time{}
+		return false
+	}
+	now := time.Now()
+	if r.idleSince.IsZero() {
+		r.idleSince = now
+	}
+	return now.Sub(r.idleSince) >= r.m.cfg.Grace && r.m.retire(r)
+}
+
+// relocate asks Locator for the owner again and returns it; on an error,
+// or when no other node owns the stream now, the last owner is kept.
+func (r *relay) relocate() string {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	k := r.key
+	owner, ok, err := r.m.cfg.Locator.Locate(ctx, k.vhost, k.app, k.stream)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		r.m.cnt.locateErrs.Add(1)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil && ok && owner != r.m.cfg.Self {
+		r.owner = owner
+	}
+	return r.owner
+}
+
+func (r *relay) currentOwner() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.owner
+}
+
+func (r *relay) setConnected(c bool) {
+	r.mu.Lock()
+	r.connected = c
+	r.mu.Unlock()
+}
+
+func (r *relay) info() Info {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := r.key
+	in := Info{Vhost: k.vhost, App: k.app, Stream: k.stream, Connected: r.connected, Since: r.since,
+		Reconnects: r.reconnects.Load(), Bytes: r.bytes.Load(), Packets: r.packets.Load()}
+	if r.connected {
+		in.Upstream = r.owner
+	}
+	return in
+}
+
+// reopen starts a new relay when a player joined while this one retired
+// (it found the old virtual publisher and so did not Pull).
+func (r *relay) reopen(owner string) {
+	select {
+	case <-r.stop:
+		return
+	default:
+	}
+	k := r.key
+	if r.m.cfg.Host.Players(k.vhost, k.app, k.stream) > 0 {
+		_, _ = r.m.open(k, owner)
+	}
+}
