@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/fanout/fanout/conf"
+	"github.com/fanout/fanout/control/relay"
 )
 
 // staticLocator is the tests' relay.Locator: stream name → owner base URL.
@@ -123,7 +125,23 @@ func TestRelayEdgesByteExact(t *testing.T) {
 			t.Errorf("edge relays: %+v, want one open", st)
 		}
 	}
-	time.Sleep(2 * time.Second)
+	// 15 PLIs from B's players in ~1 s reach A as at most one per 500 ms.
+	pliA, pliB := a.fp.Stats().PLIIn, b.RelayStats().KeyframeReqs
+	began := time.Now()
+	for range 5 {
+		for _, p := range onB {
+			sendPLI(t, p)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(600 * time.Millisecond)
+	window := time.Since(began)
+	up, atA := b.RelayStats().KeyframeReqs-pliB, a.fp.Stats().PLIIn-pliA
+	if max := uint64(window/relay.KeyframeInterval) + 1; up < 1 || up > max || atA < up {
+		t.Errorf("15 player PLIs in %v: %d sent upstream (want 1…%d), %d reached A from both edges", window, up, max, atA)
+	}
+	t.Logf("15 player PLIs in %v: %d sent upstream", window, up)
+	time.Sleep(500 * time.Millisecond)
 	b.Close() // C's players, pulling from A, must not notice
 	<-done
 	time.Sleep(500 * time.Millisecond)
@@ -142,5 +160,140 @@ func TestRelayEdgesByteExact(t *testing.T) {
 	}
 	if st := c.RelayStats(); st.Reconnects != 0 || st.Packets == 0 {
 		t.Errorf("C relay: %+v", st)
+	}
+	// The last player leaves: the relay closes after the grace period (1 s)
+	// and A's session for it ends.
+	for _, p := range onC {
+		if code, _, body := httpDo(t, "DELETE", c.url(p.res.Location), nil, ""); code != 200 {
+			t.Fatalf("DELETE player: %d %s", code, body)
+		}
+	}
+	left := time.Now()
+	for c.RelayStats().Open != 0 || streamPlayers(a, "edge") != 0 {
+		if time.Since(left) > 4*time.Second {
+			t.Fatalf("4 s after the last player left: C relays %+v, A players %d", c.RelayStats(), streamPlayers(a, "edge"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if d := time.Since(left); d < 900*time.Millisecond {
+		t.Errorf("relay closed %v after the last player left, before the 1 s grace", d)
+	}
+}
+
+// tailExact fails unless the units p received after its first from form,
+// from their first that sent has, exactly the rest of sent; it returns
+// how many it compared.
+func tailExact(t testing.TB, name string, sent [][32]byte, p *testPlayer, from int) int {
+	t.Helper()
+	got, _ := p.received()
+	got = got[min(from, len(got)):]
+	start := indexOf(sent, got)
+	if start == nil {
+		t.Errorf("%s: none of %d access units received since #%d matches a sent one", name, len(got), from)
+		return 0
+	}
+	want, recv := sent[start.sent:], got[start.got:]
+	if len(recv) != len(want) {
+		t.Errorf("%s: received %d access units from #%d, publisher sent %d", name, len(recv), start.sent, len(want))
+	}
+	for j := range min(len(recv), len(want)) {
+		if recv[j] != want[j] {
+			t.Errorf("%s: access unit %d differs", name, start.sent+j)
+			return j
+		}
+	}
+	if s := p.pc.ConnectionState(); s != webrtc.PeerConnectionStateConnected {
+		t.Errorf("%s: %v", name, s)
+	}
+	return min(len(recv), len(want))
+}
+
+// count is how many access units p has received.
+func (p *testPlayer) count() int {
+	got, _ := p.received()
+	return len(got)
+}
+
+// TestRelayTreeRepublishMove: A → B → C delivers byte-exact; a republish
+// on A reaches B's and C's players without them reconnecting; when B goes
+// away and the Locator names A, C redials A and its players, still
+// connected, get media again after a gap.
+func TestRelayTreeRepublishMove(t *testing.T) {
+	h264, ogg := mediaFiles(t)
+	a := startTestServer(t, "")
+	b := startRelayNode(t, &staticLocator{m: map[string]string{"tree": a.base()}})
+	locC := &staticLocator{m: map[string]string{"tree": b.base()}}
+	c := startRelayNode(t, locC)
+	q := "app=live&stream=tree"
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+
+	// A → B → C, byte-exact.
+	pub := newTestPublisher(t, a, q)
+	done := make(chan struct{})
+	go func() { pub.stream(ctx, t, h264, ogg); close(done) }()
+	time.Sleep(300 * time.Millisecond)
+	onC, onB := playersOn(t, c, q, 3), playersOn(t, b, q, 1)
+	if na, nb := streamPlayers(a, "tree"), streamPlayers(b, "tree"); na != 1 || nb != 2 {
+		t.Errorf("players of the stream: A %d (want 1: B's relay), B %d (want 2: C's relay and B's player)", na, nb)
+	}
+	<-done
+	time.Sleep(500 * time.Millisecond)
+	sent := pub.sentAUs()
+	for i, p := range append(onC, onB...) {
+		n := checkExact(t, fmt.Sprintf("player %d", i), sent, p, false)
+		t.Logf("tree player %d: %d/%d access units byte-exact", i, n, len(sent))
+	}
+
+	// Republish on A: the same players, the same relays, media again.
+	if code, _, body := httpDo(t, "DELETE", a.url(pub.res.Location), nil, ""); code != 200 {
+		t.Fatalf("unpublish: %d %s", code, body)
+	}
+	_ = pub.pc.Close()
+	before := make([]int, 4)
+	all := append(onC, onB...)
+	for i, p := range all {
+		before[i] = p.count()
+	}
+	pub2 := newTestPublisher(t, a, q)
+	done = make(chan struct{})
+	go func() { pub2.stream(ctx, t, h264, ogg); close(done) }()
+	time.Sleep(2 * time.Second)
+	for i, p := range all {
+		if p.count() <= before[i]+20 {
+			t.Errorf("player %d: %d access units after the republish", i, p.count()-before[i])
+		}
+	}
+
+	// B goes away; C's Locator now names A: C redials A.
+	moved := make([]int, 3)
+	for i, p := range onC {
+		moved[i] = p.count()
+	}
+	b.Close()
+	locC.set("tree", a.base())
+	<-done
+	time.Sleep(500 * time.Millisecond)
+	sent2 := pub2.sentAUs()
+	for i, p := range onC {
+		n := tailExact(t, fmt.Sprintf("C player %d after the move", i), sent2, p, moved[i])
+		t.Logf("C player %d: %d access units byte-exact after the move", i, n)
+	}
+	if st := c.RelayStats(); st.Reconnects != 1 || st.Open != 1 {
+		t.Errorf("C relays after the move: %+v, want one open, one reconnect", st)
+	}
+}
+
+// sendPLI sends a Picture Loss Indication for p's video track.
+func sendPLI(t testing.TB, p *testPlayer) {
+	t.Helper()
+	for _, tr := range p.pc.GetTransceivers() {
+		if tr.Kind() != webrtc.RTPCodecTypeVideo || tr.Receiver() == nil || tr.Receiver().Track() == nil {
+			continue
+		}
+		ssrc := uint32(tr.Receiver().Track().SSRC())
+		if err := p.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil {
+			t.Errorf("PLI: %v", err)
+		}
 	}
 }
