@@ -251,7 +251,7 @@ func TestRelayTreeRepublishMove(t *testing.T) {
 	}
 	_ = pub.pc.Close()
 	before := make([]int, 4)
-	all := append(onC, onB...)
+	all := append(append([]*testPlayer(nil), onC...), onB...)
 	for i, p := range all {
 		before[i] = p.count()
 	}
