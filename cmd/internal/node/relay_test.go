@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -141,6 +142,14 @@ func TestRelayEdgesByteExact(t *testing.T) {
 		t.Errorf("15 player PLIs in %v: %d sent upstream (want 1…%d), %d reached A from both edges", window, up, max, atA)
 	}
 	t.Logf("15 player PLIs in %v: %d sent upstream", window, up)
+	if rs := c.Relays(); len(rs) != 1 || rs[0].Upstream != a.base() || !rs[0].Connected || rs[0].Stream != "edge" {
+		t.Errorf("C's relays: %+v", rs)
+	}
+	if code, _, body := httpDo(t, "GET", c.url("/metrics"), nil, ""); code != 200 ||
+		!strings.Contains(body, "fanout_cluster_relays 1\n") || !strings.Contains(body, "fanout_cluster_relay_bytes_total ") ||
+		!strings.Contains(body, `fanout_cluster_relay_events_total{event="opened"} 1`) {
+		t.Errorf("C's /metrics (%d) lacks the relay series", code)
+	}
 	time.Sleep(500 * time.Millisecond)
 	b.Close() // C's players, pulling from A, must not notice
 	<-done
