@@ -114,6 +114,7 @@ func TestRelayEdgesByteExact(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	done := make(chan struct{})
+	began := time.Now()
 	go func() { pub.stream(ctx, t, h264, ogg); close(done) }()
 	time.Sleep(300 * time.Millisecond)
 	onB, onC := playersOn(t, b, q, 3), playersOn(t, c, q, 3)
@@ -128,7 +129,7 @@ func TestRelayEdgesByteExact(t *testing.T) {
 	}
 	// 15 PLIs from B's players in ~1 s reach A as at most one per 500 ms.
 	pliA, pliB := a.fp.Stats().PLIIn, b.RelayStats().KeyframeReqs
-	began := time.Now()
+	plis := time.Now()
 	for range 5 {
 		for _, p := range onB {
 			sendPLI(t, p)
@@ -136,7 +137,7 @@ func TestRelayEdgesByteExact(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	time.Sleep(600 * time.Millisecond)
-	window := time.Since(began)
+	window := time.Since(plis)
 	up, atA := b.RelayStats().KeyframeReqs-pliB, a.fp.Stats().PLIIn-pliA
 	if max := uint64(window/relay.KeyframeInterval) + 1; up < 1 || up > max || atA < up {
 		t.Errorf("15 player PLIs in %v: %d sent upstream (want 1…%d), %d reached A from both edges", window, up, max, atA)
@@ -150,6 +151,13 @@ func TestRelayEdgesByteExact(t *testing.T) {
 		!strings.Contains(body, `fanout_cluster_relay_events_total{event="opened"} 1`) {
 		t.Errorf("C's /metrics (%d) lacks the relay series", code)
 	}
+	// A late player on C starts at once from C's own keyframe cache: its
+	// first access unit is the keyframe before it joined.
+	// Mid-GOP (the test media is 30 fps, a keyframe each second).
+	time.Sleep((1500*time.Millisecond - time.Since(began)%time.Second) % time.Second)
+	joinedAt := int(time.Since(began).Seconds() * 30) // before its POST
+	late := playersOn(t, c, q, 1)[0]
+	onC = append(onC, late)
 	time.Sleep(500 * time.Millisecond)
 	b.Close() // C's players, pulling from A, must not notice
 	<-done
@@ -166,6 +174,11 @@ func TestRelayEdgesByteExact(t *testing.T) {
 		if n := checkExact(t, fmt.Sprintf("B player %d", i), sent, p, true); n < 30 {
 			t.Errorf("B player %d: %d access units before B closed", i, n)
 		}
+	}
+	if first := late.received2(sent); first < 0 || first%30 != 0 || first >= joinedAt {
+		t.Errorf("late player on C joined at access unit ~%d, started at %d: not from C's keyframe cache", joinedAt, first)
+	} else {
+		t.Logf("late player on C joined at access unit ~%d, started at %d (the cached keyframe)", joinedAt, first)
 	}
 	if st := c.RelayStats(); st.Reconnects != 0 || st.Packets == 0 {
 		t.Errorf("C relay: %+v", st)
