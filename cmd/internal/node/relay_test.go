@@ -127,30 +127,8 @@ func TestRelayEdgesByteExact(t *testing.T) {
 			t.Errorf("edge relays: %+v, want one open", st)
 		}
 	}
-	// 15 PLIs from B's players in ~1 s reach A as at most one per 500 ms.
-	pliA, pliB := a.fp.Stats().PLIIn, b.RelayStats().KeyframeReqs
-	plis := time.Now()
-	for range 5 {
-		for _, p := range onB {
-			sendPLI(t, p)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	time.Sleep(600 * time.Millisecond)
-	window := time.Since(plis)
-	up, atA := b.RelayStats().KeyframeReqs-pliB, a.fp.Stats().PLIIn-pliA
-	if max := uint64(window/relay.KeyframeInterval) + 1; up < 1 || up > max || atA < up {
-		t.Errorf("15 player PLIs in %v: %d sent upstream (want 1…%d), %d reached A from both edges", window, up, max, atA)
-	}
-	t.Logf("15 player PLIs in %v: %d sent upstream", window, up)
-	if rs := c.Relays(); len(rs) != 1 || rs[0].Upstream != a.base() || !rs[0].Connected || rs[0].Stream != "edge" {
-		t.Errorf("C's relays: %+v", rs)
-	}
-	if code, _, body := httpDo(t, "GET", c.url("/metrics"), nil, ""); code != 200 ||
-		!strings.Contains(body, "fanout_cluster_relays 1\n") || !strings.Contains(body, "fanout_cluster_relay_bytes_total ") ||
-		!strings.Contains(body, `fanout_cluster_relay_events_total{event="opened"} 1`) {
-		t.Errorf("C's /metrics (%d) lacks the relay series", code)
-	}
+	checkPLIs(t, a, b, onB)
+	checkRelayAPI(t, c, a)
 	// A late player on C starts at once from C's own keyframe cache: its
 	// first access unit is the keyframe before it joined.
 	// Mid-GOP (the test media is 30 fps, a keyframe each second).
@@ -183,23 +161,7 @@ func TestRelayEdgesByteExact(t *testing.T) {
 	if st := c.RelayStats(); st.Reconnects != 0 || st.Packets == 0 {
 		t.Errorf("C relay: %+v", st)
 	}
-	// The last player leaves: the relay closes after the grace period (1 s)
-	// and A's session for it ends.
-	for _, p := range onC {
-		if code, _, body := httpDo(t, "DELETE", c.url(p.res.Location), nil, ""); code != 200 {
-			t.Fatalf("DELETE player: %d %s", code, body)
-		}
-	}
-	left := time.Now()
-	for c.RelayStats().Open != 0 || streamPlayers(a, "edge") != 0 {
-		if time.Since(left) > 4*time.Second {
-			t.Fatalf("4 s after the last player left: C relays %+v, A players %d", c.RelayStats(), streamPlayers(a, "edge"))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if d := time.Since(left); d < 900*time.Millisecond {
-		t.Errorf("relay closed %v after the last player left, before the 1 s grace", d)
-	}
+	leaveAndWaitGrace(t, a, c, onC)
 }
 
 // tailExact fails unless the units p received after its first from form,
@@ -301,8 +263,9 @@ func TestRelayTreeRepublishMove(t *testing.T) {
 		n := tailExact(t, fmt.Sprintf("C player %d after the move", i), sent2, p, moved[i])
 		t.Logf("C player %d: %d access units byte-exact after the move", i, n)
 	}
-	if st := c.RelayStats(); st.Reconnects != 1 || st.Open != 1 {
-		t.Errorf("C relays after the move: %+v, want one open, one reconnect", st)
+	// One redial at least: B may still answer while it closes.
+	if st, rs := c.RelayStats(), c.Relays(); st.Reconnects < 1 || st.Open != 1 || len(rs) != 1 || rs[0].Upstream != a.base() {
+		t.Errorf("C relays after the move: %+v %+v, want one open, pulling from A", st, rs)
 	}
 }
 
@@ -317,5 +280,60 @@ func sendPLI(t testing.TB, p *testPlayer) {
 		if err := p.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil {
 			t.Errorf("PLI: %v", err)
 		}
+	}
+}
+
+// checkPLIs: 15 PLIs from B's players in ~1 s go to A as at most one per
+// 500 ms.
+func checkPLIs(t *testing.T, a, b *Server, onB []*testPlayer) {
+	t.Helper()
+	pliA, pliB := a.fp.Stats().PLIIn, b.RelayStats().KeyframeReqs
+	plis := time.Now()
+	for range 5 {
+		for _, p := range onB {
+			sendPLI(t, p)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(600 * time.Millisecond)
+	window := time.Since(plis)
+	up, atA := b.RelayStats().KeyframeReqs-pliB, a.fp.Stats().PLIIn-pliA
+	if max := uint64(window/relay.KeyframeInterval) + 1; up < 1 || up > max || atA < up {
+		t.Errorf("15 player PLIs in %v: %d sent upstream (want 1…%d), %d reached A from both edges", window, up, max, atA)
+	}
+	t.Logf("15 player PLIs in %v: %d sent upstream", window, up)
+}
+
+// checkRelayAPI: C lists its relay and exports the relay series.
+func checkRelayAPI(t *testing.T, c, a *Server) {
+	t.Helper()
+	if rs := c.Relays(); len(rs) != 1 || rs[0].Upstream != a.base() || !rs[0].Connected || rs[0].Stream != "edge" {
+		t.Errorf("C's relays: %+v", rs)
+	}
+	if code, _, body := httpDo(t, "GET", c.url("/metrics"), nil, ""); code != 200 ||
+		!strings.Contains(body, "fanout_cluster_relays 1\n") || !strings.Contains(body, "fanout_cluster_relay_bytes_total ") ||
+		!strings.Contains(body, `fanout_cluster_relay_events_total{event="opened"} 1`) {
+		t.Errorf("C's /metrics (%d) lacks the relay series", code)
+	}
+}
+
+// leaveAndWaitGrace: when the last player leaves, the relay closes after
+// the grace period (1 s) and A's session for it ends.
+func leaveAndWaitGrace(t *testing.T, a, c *Server, onC []*testPlayer) {
+	t.Helper()
+	for _, p := range onC {
+		if code, _, body := httpDo(t, "DELETE", c.url(p.res.Location), nil, ""); code != 200 {
+			t.Fatalf("DELETE player: %d %s", code, body)
+		}
+	}
+	left := time.Now()
+	for c.RelayStats().Open != 0 || streamPlayers(a, "edge") != 0 {
+		if time.Since(left) > 4*time.Second {
+			t.Fatalf("4 s after the last player left: C relays %+v, A players %d", c.RelayStats(), streamPlayers(a, "edge"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if d := time.Since(left); d < 900*time.Millisecond {
+		t.Errorf("relay closed %v after the last player left, before the 1 s grace", d)
 	}
 }
