@@ -91,7 +91,12 @@ func (r *relay) run() {
 			return
 		}
 		backoff = min(2*backoff, backoffMax)
-		r.relocate()
+		if _, local := r.relocate(); local {
+			// This node owns the stream now (a republish here after
+			// the owner died): its publisher feeds the players.
+			r.log.Info("relay ended: the stream is owned here now")
+			return
+		}
 	}
 }
 
@@ -131,7 +136,7 @@ func (r *relay) serve(up *upstream) end {
 			}
 			if now.Sub(lastLocate) >= relocateEvery {
 				lastLocate = now
-				if r.relocate() != up.owner {
+				if owner, _ := r.relocate(); owner != up.owner {
 					return endMoved
 				}
 			}
@@ -159,20 +164,22 @@ func (r *relay) idle() bool {
 
 // relocate asks Locator for the owner again and returns it; on an error,
 // or when no other node owns the stream now, the last owner is kept.
-func (r *relay) relocate() string {
+// local reports that Locator names this node.
+func (r *relay) relocate() (owner string, local bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	k := r.key
-	owner, ok, err := r.m.cfg.Locator.Locate(ctx, k.vhost, k.app, k.stream)
+	o, ok, err := r.m.cfg.Locator.Locate(ctx, k.vhost, k.app, k.stream)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		r.m.cnt.locateErrs.Add(1)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err == nil && ok && owner != r.m.cfg.Self {
-		r.owner = owner
+	local = err == nil && ok && o == r.m.cfg.Self
+	if err == nil && ok && !local {
+		r.owner = o
 	}
-	return r.owner
+	return r.owner, local
 }
 
 func (r *relay) currentOwner() string {
