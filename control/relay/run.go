@@ -60,6 +60,7 @@ func (r *relay) run() {
 			r.m.cnt.failures.Add(1)
 			if first {
 				r.log.Warn("relay dial failed", "owner", owner, "err", err)
+				r.m.forget(r) // before the waiting Pulls return: the next one dials anew
 				r.markReady(err)
 				return
 			}
