@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"runtime"
 	"testing"
 	"time"
@@ -72,7 +73,7 @@ func TestPullLocal(t *testing.T) {
 	g0 := runtime.NumGoroutine()
 	defer noLeak(t, g0)
 	m, err := New(Config{Locator: mapLocator{"mine": "http://self", "refused": "http://127.0.0.1:1"},
-		Host: noHost{t}, Self: "http://self"})
+		Host: noHost{t}, Self: "http://self", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
