@@ -7,8 +7,7 @@
 #                      Chromium, nft, ip, nc, curl
 #   .ci/deps.sh generate   what `go generate` needs for the eBPF programs (clang, llvm, libbpf)
 #
-# Only what something uses is listed: each test tool below names its users. redis-server
-# is not installed until the cluster work lands; that work adds it back with its tests.
+# Only what something uses is listed: each test tool below names its users.
 # libopus*-dev are not needed: nothing includes opus headers; FFmpeg's libavcodec brings
 # the libopus runtime, which the transcoder and `ffmpeg -c:a libopus` use.
 #
@@ -32,6 +31,7 @@ TEST_PKGS=(
 	iproute2          # ip netns, ip link: the namespace tests (cmd/fanout, bpf)
 	netcat-openbsd    # nc: the README's curl + nc connectivity check, run verbatim (cmd/fanout)
 	curl              # the same check's WHIP POST
+	redis-server      # the cluster registry's tests start their own on a loopback port (control/cluster, cmd/internal/node cluster_test.go)
 )
 GEN_PKGS=(clang llvm libbpf-dev) # bpf2go (go generate ./bpf/...)
 
