@@ -105,6 +105,10 @@ type Config struct {
 	VhostOf func(host string) string
 	// Events, when set, hears publishers become ready and go (virtual.go).
 	Events Events
+	// Placement and Cluster, when set (cluster on), are handed to the HTTP
+	// layer: where offers go, and /api/v1/cluster.
+	Placement httpapi.Placement
+	Cluster   func(ctx context.Context) (any, error)
 	// HLS, when set, reports a vhost's hls settings for /api/v1/vhosts.
 	HLS func(vhost string) (enabled bool, fragment time.Duration)
 }
@@ -183,7 +187,7 @@ func New(cfg Config, fp Fastpath) (*Server, error) {
 		s.handshakeTimeout = 30 * time.Second
 	}
 	opts := httpapi.Options{Logger: cfg.Logger, Crossdomain: cfg.Crossdomain, ServerID: cfg.ServerID,
-		BearerToken: cfg.BearerToken, VhostOf: cfg.VhostOf}
+		BearerToken: cfg.BearerToken, VhostOf: cfg.VhostOf, Placement: cfg.Placement, Cluster: cfg.Cluster}
 	opts.BasicAuth.Enabled, opts.BasicAuth.Username, opts.BasicAuth.Password =
 		cfg.APIAuth.Enabled, cfg.APIAuth.Username, cfg.APIAuth.Password
 	s.api = httpapi.New(apiView{s}, opts)
