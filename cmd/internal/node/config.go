@@ -70,6 +70,15 @@ func (s *Server) candidateParams() candidate.Params {
 }
 
 func (s *Server) controlConfig() control.Config {
+	c := s.baseControlConfig()
+	if s.clink != nil { // never a typed nil in the interfaces
+		c.Events = teeEvents{s.link, s.clink}
+		c.Placement, c.Cluster = s.clink, s.clink.status
+	}
+	return c
+}
+
+func (s *Server) baseControlConfig() control.Config {
 	r := s.cfg.RTCServer
 	return control.Config{
 		Candidates:  s.candidateParams(),
@@ -152,6 +161,7 @@ func (s *Server) Reload(next *conf.Config) []string {
 		{"http_server", cur.HTTPServer, next.HTTPServer},
 		{"rtc_server", cur.RTCServer, next.RTCServer},
 		{"fastpath", cur.Fastpath, next.Fastpath},
+		{"cluster", cur.Cluster, next.Cluster},
 	} {
 		if !reflect.DeepEqual(c.a, c.b) {
 			restart = append(restart, c.name)

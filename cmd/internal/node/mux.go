@@ -39,5 +39,8 @@ func (s *Server) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&metrics{s: s}, bridgeMetrics{s: s})
+	if s.clink != nil {
+		reg.MustRegister(clusterMetrics{c: s.clink})
+	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

@@ -53,6 +53,9 @@ type Options struct {
 	PreferCM bool
 	// RTMPListen replaces the RTMP `listen` addresses.
 	RTMPListen string
+	// ClusterTTL replaces the cluster keys' TTL (cluster.DefaultTTL), so
+	// tests see a dead node expire quickly.
+	ClusterTTL time.Duration
 }
 
 // Server is a running Fanout: the fastpath, control, the bridge and the
@@ -76,6 +79,7 @@ type Server struct {
 	apiTLS, httpTLS netip.AddrPort
 	tcpSrv          *tcpio.Server
 	tcpShared       uint16 // the HTTP port WebRTC over TCP shares, 0 if its own
+	clink           *clusterLink // nil without cluster { enabled on; } (cluster.go)
 	closers         []func()
 }
 
@@ -100,6 +104,9 @@ func Start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
+	if cfg.Cluster.Enabled {
+		s.clink = newClusterLink(s)
+	}
 	s.ctl, err = control.New(s.controlConfig(), s.fp)
 	if err != nil {
 		s.Close()
@@ -115,6 +122,12 @@ func Start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) {
 	if err := s.startAPI(); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if s.clink != nil {
+		if err := s.startCluster(); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	if cfg.HTTPServer.Enabled && !s.sharedHTTP() {
 		if err := s.startHTTP(); err != nil {
