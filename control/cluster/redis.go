@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -57,7 +58,19 @@ func NewRedis(url string, log *slog.Logger) (*Redis, error) {
 	}
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = time.Second, time.Second, time.Second
 	opt.MaxRetries, opt.DialerRetries = 1, 1
+	quietOnce.Do(func() { redis.SetLogger(debugLogger{log}) })
 	return &Redis{rdb: redis.NewClient(opt), log: log}, nil
+}
+
+// go-redis logs every failed dial through one process-wide logger; the
+// member already logs an outage once (and counts every failed call), so
+// go-redis's lines go to the first registry's logger at debug level.
+var quietOnce sync.Once
+
+type debugLogger struct{ log *slog.Logger }
+
+func (d debugLogger) Printf(ctx context.Context, format string, v ...any) {
+	d.log.DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
 }
 
 func streamKey(s Stream) string { return streamPrefix + s.String() }

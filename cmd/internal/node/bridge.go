@@ -118,7 +118,7 @@ func virtualTrack(t bridge.Track) *control.VirtualTrack {
 
 // virtualWriter is the bridge's RTPWriter for one rtmp_to_rtc stream.
 type virtualWriter struct {
-	fp  *fastpath.Engine
+	fp   *fastpath.Engine
 	vp   *control.VirtualPublisher
 	sid  route.SessionID
 	gone func() // releases the cluster claim, nil without a cluster

@@ -219,7 +219,7 @@ func (c *clusterLink) status(ctx context.Context) (any, error) {
 	out := map[string]any{"node": st.Node, "url": st.URL, "healthy": st.Healthy, "nodes": st.Nodes,
 		"owners": st.Owners, "counters": st.Counters, "redirect": c.redirect,
 		"redirects": map[string]uint64{"publish": c.redirects[0].Load(), "play": c.redirects[1].Load()},
-		"relays": []any{}}
+		"relays":    []any{}}
 	if fn := c.relays.Load(); fn != nil {
 		out["relays"] = (*fn)()
 	}
@@ -273,7 +273,7 @@ func (l *loadSampler) sample(tx uint64) (pps, cpu float64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if dt := now.Sub(l.at).Seconds(); !l.at.IsZero() && dt > 0 {
-		pps, cpu = float64(tx-l.tx)/dt, (used - l.cpuDur).Seconds()/dt
+		pps, cpu = float64(tx-l.tx)/dt, (used-l.cpuDur).Seconds()/dt
 	}
 	l.at, l.tx, l.cpuDur = now, tx, used
 	return pps, cpu

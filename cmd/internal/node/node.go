@@ -78,7 +78,7 @@ type Server struct {
 	// HTTPS listeners, when enabled.
 	apiTLS, httpTLS netip.AddrPort
 	tcpSrv          *tcpio.Server
-	tcpShared       uint16 // the HTTP port WebRTC over TCP shares, 0 if its own
+	tcpShared       uint16       // the HTTP port WebRTC over TCP shares, 0 if its own
 	clink           *clusterLink // nil without cluster { enabled on; } (cluster.go)
 	closers         []func()
 }
