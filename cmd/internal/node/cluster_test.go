@@ -15,6 +15,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/fanout/fanout/bridge/transcode"
 	"github.com/fanout/fanout/conf"
 	"github.com/fanout/fanout/control/cluster"
 )
@@ -82,7 +83,13 @@ func (r *testRedis) stop() {
 // startClusterNode runs a Fanout node of the cluster on free loopback ports.
 func startClusterNode(t testing.TB, rd *testRedis, id, extra string) *Server {
 	t.Helper()
-	text := testConfig + fmt.Sprintf("cluster { enabled on; redis %s; node_id %s; %s }\n", rd.url(), id, extra)
+	return startClusterNodeConfig(t, rd, testConfig, id, extra)
+}
+
+// startClusterNodeConfig is startClusterNode on another base config.
+func startClusterNodeConfig(t testing.TB, rd *testRedis, base, id, extra string) *Server {
+	t.Helper()
+	text := base + fmt.Sprintf("cluster { enabled on; redis %s; node_id %s; %s }\n", rd.url(), id, extra)
 	cfg, err := conf.Parse("test.conf", []byte(text), conf.Options{Env: []string{}, Warn: func(string) {}})
 	if err != nil {
 		t.Fatal(err)
@@ -273,4 +280,27 @@ func TestClusterRedisRestart(t *testing.T) {
 	if pc := player.pc.ConnectionState(); pc != webrtc.PeerConnectionStateConnected {
 		t.Fatalf("player %v after the outage", pc)
 	}
+}
+
+// TestClusterRTMPPublisherClaims: an RTMP publisher (rtmp_to_rtc) owns its
+// stream cluster-wide like a WebRTC one, and releases it when it stops.
+func TestClusterRTMPPublisherClaims(t *testing.T) {
+	if !transcode.Available() {
+		t.Skip("rtmp_to_rtc needs the cgo transcoder (built with notranscode or without cgo)")
+	}
+	rd := startTestRedis(t)
+	a := startClusterNodeConfig(t, rd, bridgeConfig("rtmp_to_rtc on;"), "a", "")
+	b := startClusterNode(t, rd, "b", "")
+	pushed := startFFmpeg(t, 20*time.Second, "-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+		"-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100", "-t", "3",
+		"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-bf", "0", "-g", "50",
+		"-c:a", "aac", "-f", "flv", fmt.Sprintf("rtmp://127.0.0.1:%d/live/rtmp", a.RTMPAddr().Port()))
+	waitOwner(t, b, "rtmp", "a", 10*time.Second)
+	if resp := postNoFollow(t, b.url("/rtc/v1/whip/?app=live&stream=rtmp"), offerSDP(t)); resp.StatusCode != http.StatusConflict {
+		t.Fatalf("WHIP to B while A has the RTMP publisher: %d, want 409", resp.StatusCode)
+	}
+	if err := <-pushed; err != nil {
+		t.Fatal(err)
+	}
+	waitOwner(t, b, "rtmp", "", 5*time.Second)
 }
