@@ -243,40 +243,40 @@ func (s *Server) ClusterMember() *cluster.Member {
 	return s.clink.member.Load()
 }
 
-// load is what each heartbeat reports: WebRTC players, egress packets
-// per second and process CPU (in cores) since the last heartbeat.
+// load is what each heartbeat reports, and what Full reads on each WHEP
+// offer: WebRTC players (now), egress packets per second and process CPU
+// in cores (over the last second or more).
 func (c *clusterLink) load() cluster.Load {
-	players := 0
-	for _, st := range c.s.ctl.Streams() {
-		players += st.Clients
-		if st.Publish.Active {
-			players--
-		}
-	}
 	pps, cpu := c.cpu.sample(c.s.fp.Stats().TxPackets)
-	return cluster.Load{Players: players, EgressPPS: pps, CPU: cpu}
+	return cluster.Load{Players: c.s.ctl.Players(), EgressPPS: pps, CPU: cpu}
 }
 
-// loadSampler turns counters into rates between heartbeats.
+// loadSampler turns counters into rates over windows of at least a
+// second; asked sooner, it returns the last rates.
 type loadSampler struct {
-	mu     sync.Mutex
-	at     time.Time
-	tx     uint64
-	cpuDur time.Duration
+	mu       sync.Mutex
+	at       time.Time
+	tx       uint64
+	cpuDur   time.Duration
+	pps, cpu float64
 }
 
 func (l *loadSampler) sample(tx uint64) (pps, cpu float64) {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	used := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if dt := now.Sub(l.at).Seconds(); !l.at.IsZero() && dt > 0 {
-		pps, cpu = float64(tx-l.tx)/dt, (used-l.cpuDur).Seconds()/dt
+	dt := now.Sub(l.at).Seconds()
+	if !l.at.IsZero() && dt < 1 {
+		return l.pps, l.cpu
+	}
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	used := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	if !l.at.IsZero() {
+		l.pps, l.cpu = float64(tx-l.tx)/dt, (used-l.cpuDur).Seconds()/dt
 	}
 	l.at, l.tx, l.cpuDur = now, tx, used
-	return pps, cpu
+	return l.pps, l.cpu
 }
 
 // teeEvents hands control's publisher events to the bridge and the cluster.

@@ -243,6 +243,20 @@ func TestClusterWHEPFullNode(t *testing.T) {
 			t.Errorf("A's stream has %d clients, want publisher + the redirected player", st.Clients)
 		}
 	}
+	// The heartbeats carry the load: B's player, A's player and egress.
+	for deadline := time.Now().Add(2 * clusterTTL); ; time.Sleep(50 * time.Millisecond) {
+		load := map[string]cluster.Load{}
+		for _, n := range a.ClusterMember().Status(context.Background()).Nodes {
+			load[n.ID] = n.Load
+		}
+		if load["b"].Players == 1 && load["a"].Players == 1 && load["a"].EgressPPS > 0 {
+			t.Logf("heartbeat load: %+v", load)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("heartbeat load %+v, want one player on each, egress on a", load)
+		}
+	}
 }
 
 // TestClusterRedisRestart: with redis-server down, cross-node decisions

@@ -2,7 +2,9 @@
 // fastpath, the WebRTC-over-TCP transport, control, the bridge and every
 // listener in dependency order and closes them in reverse; it builds the
 // HTTP routes in one place (mux.go), links control and the bridge
-// (bridge.go: rtmp_to_rtc and rtc_to_rtmp), maps the typed conf.Config onto
+// (bridge.go: rtmp_to_rtc and rtc_to_rtmp), joins the cluster when
+// configured (cluster.go: claims, placement, /api/v1/cluster), maps the
+// typed conf.Config onto
 // each part's own options (config.go), serves Prometheus metrics
 // (metrics.go), applies reloads and prints the start banner (banner.go).
 // The system tests, which drive it with real clients (pion, Chromium,
