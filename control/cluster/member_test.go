@@ -3,10 +3,26 @@ package cluster
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
 )
+
+// leakCheck fails the test if it leaves goroutines behind (go-redis's
+// reconnect probe may take a second to notice its pool closed).
+func leakCheck(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		for i := 0; i < 300 && runtime.NumGoroutine() > before; i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := runtime.NumGoroutine(); n > before {
+			buf := make([]byte, 1<<16)
+			t.Errorf("goroutine leak: %d before, %d after\n%s", before, n, buf[:runtime.Stack(buf, true)])
+		}
+	})
+}
 
 // clock is a settable time for Memory's TTLs.
 type clock struct {
@@ -196,6 +212,7 @@ func TestMemberLeastLoaded(t *testing.T) {
 }
 
 func TestMemberStartCloseEvents(t *testing.T) {
+	leakCheck(t)
 	reg := NewMemory(nil)
 	pa, pb := 0, 0
 	a, b := newTestMember(reg, "a", &pa), newTestMember(reg, "b", &pb)

@@ -79,6 +79,7 @@ func newRedis(t *testing.T, r *redisServer) *Redis {
 }
 
 func TestRedisClaimRefreshRelease(t *testing.T) {
+	leakCheck(t)
 	ctx := context.Background()
 	srv := startRedis(t)
 	reg := newRedis(t, srv)
@@ -115,6 +116,7 @@ func TestRedisClaimRefreshRelease(t *testing.T) {
 // TestRedisNodeDiesTTL: a node that stops heartbeating disappears, with its
 // streams, within one TTL; the survivor hears it and can take the stream.
 func TestRedisNodeDiesTTL(t *testing.T) {
+	leakCheck(t)
 	ctx := context.Background()
 	srv := startRedis(t)
 	pa, pb := 0, 0
@@ -157,6 +159,7 @@ func waitEvent(t *testing.T, rec *recorder, want Event, d time.Duration) {
 // every member's node key and every owned stream are back, and events flow
 // again on the resubscribed channel.
 func TestRedisRestartRebuilds(t *testing.T) {
+	leakCheck(t)
 	ctx := context.Background()
 	srv := startRedis(t)
 	// go-redis probes a refused server once a second, so the TTL (and its
