@@ -46,3 +46,15 @@ func TestClusterBadValues(t *testing.T) {
 		}
 	}
 }
+
+func TestShippedClusterConf(t *testing.T) {
+	c, err := Load("cluster.conf", Options{Env: []string{"REDIS_URL=rediss://:pw@r:6380/1", "NODE_ID=a",
+		"ADVERTISE=10.0.0.1:1985"}, Warn: func(m string) { t.Error(m) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Cluster{Enabled: true, Redis: "rediss://:pw@r:6380/1", NodeID: "a", Advertise: "http://10.0.0.1:1985", Redirect: true}
+	if !reflect.DeepEqual(c.Cluster, want) {
+		t.Errorf("got %+v, want %+v", c.Cluster, want)
+	}
+}
