@@ -215,3 +215,30 @@ func TestRedisRestartRebuilds(t *testing.T) {
 	}
 	waitEvent(t, &rec, Event{Kind: StreamUp, Node: "a", Stream: other}, time.Millisecond)
 }
+
+// TestRedisPubSubEvents: claims, releases and leaves reach another member
+// by pub/sub, long before its sweep (TTL/3 = 10 s here) could see them.
+func TestRedisPubSubEvents(t *testing.T) {
+	leakCheck(t)
+	ctx := context.Background()
+	srv := startRedis(t)
+	b := NewMember(newRedis(t, srv), MemberConfig{NodeID: "b", URL: "http://b", TTL: 30 * time.Second})
+	var rec recorder
+	b.Watch(rec.add)
+	b.Start()
+	defer b.Close()
+	a := NewMember(newRedis(t, srv), MemberConfig{NodeID: "a", URL: "http://a", TTL: 30 * time.Second})
+	a.Start()
+	if _, err := a.Claim(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, &rec, Event{Kind: StreamUp, Node: "a", Stream: live}, 500*time.Millisecond)
+	if err := a.Release(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, &rec, Event{Kind: StreamDown, Node: "a", Stream: live}, 500*time.Millisecond)
+	// b's snapshot knows a only from its sweep; a's leave is announced.
+	b.sweep(ctx)
+	a.Close()
+	waitEvent(t, &rec, Event{Kind: NodeDown, Node: "a"}, 500*time.Millisecond)
+}
