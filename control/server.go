@@ -107,6 +107,20 @@ type Config struct {
 	Events Events
 	// HLS, when set, reports a vhost's hls settings for /api/v1/vhosts.
 	HLS func(vhost string) (enabled bool, fragment time.Duration)
+	// Peers, when set, hears the UDP addresses of sessions come and go
+	// (cmd hands it the XDP shield's peer map).
+	Peers Peers
+}
+
+// Peers hears the remote UDP addresses of sessions: Add when a verified
+// STUN binding brings a new one (a new session, or NAT rebinding moving
+// one), Remove when its session ends. Calls come in order, outside mu,
+// and Add comes before the STUN answer to that address is sent, so the
+// client's DTLS that follows finds its address added. TCP peers are not
+// reported.
+type Peers interface {
+	Add(netip.AddrPort)
+	Remove(netip.AddrPort)
 }
 
 // Server is the control plane.

@@ -75,7 +75,8 @@ type Server struct {
 	// HTTPS listeners, when enabled.
 	apiTLS, httpTLS netip.AddrPort
 	tcpSrv          *tcpio.Server
-	tcpShared       uint16 // the HTTP port WebRTC over TCP shares, 0 if its own
+	tcpShared       uint16      // the HTTP port WebRTC over TCP shares, 0 if its own
+	shield          *bpf.Shield // the XDP shield, nil when off (xdp.go)
 	closers         []func()
 }
 
@@ -96,6 +97,7 @@ func Start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) {
 	if err := s.startFastpath(); err != nil {
 		return nil, err
 	}
+	s.startShield() // before control, which feeds its peer map
 	if err := s.startTCP(); err != nil {
 		s.Close()
 		return nil, err
