@@ -23,7 +23,9 @@
 // mu.Unlock(): it takes pubMu before it drops mu, then hands the table,
 // and the STUN answers that waited for it, to the fastpath, so tables
 // reach the cores in the order they were built. pubMu is held only across
-// Publish and STUN answers' sends, and its holder never takes mu.
+// Publish, STUN answers' sends and Config.Peers calls (queued under mu,
+// made by unlock before the table and answers go out), and its holder
+// never takes mu.
 //
 // Goroutines: one reads STUN and DTLS upcalls from the fastpath; each
 // session's DTLS association runs in its own, which owns the session's

@@ -1,5 +1,6 @@
 // Package node assembles a running Fanout from its parts: it starts the
-// fastpath, the WebRTC-over-TCP transport, control, the bridge and every
+// fastpath, the XDP shield (xdp.go: bpf.Shield, handed to control as its
+// Peers), the WebRTC-over-TCP transport, control, the bridge and every
 // listener in dependency order and closes them in reverse; it builds the
 // HTTP routes in one place (mux.go), links control and the bridge
 // (bridge.go: rtmp_to_rtc and rtc_to_rtmp), maps the typed conf.Config onto
