@@ -21,11 +21,12 @@ const (
 	VerdictDropUnknown        // UDP to the RTC port from no session, not STUN
 	VerdictDropRate           // a STUN Binding Request over its source's rate
 	VerdictPassOther          // other ports, TCP, not IP: the shield's business ends
+	VerdictRedirectXSK        // a session's RTP/RTCP, to the queue's AF_XDP socket
 	NumVerdicts
 )
 
 // VerdictNames are the verdicts' metric labels, indexed by Verdict*.
-var VerdictNames = [NumVerdicts]string{"pass_session", "pass_stun", "drop_unknown", "drop_ratelimited", "pass_other"}
+var VerdictNames = [NumVerdicts]string{"pass_session", "pass_stun", "drop_unknown", "drop_ratelimited", "pass_other", "redirect_xsk"}
 
 // ShieldConfig says what the shield guards and how hard.
 type ShieldConfig struct {
@@ -38,6 +39,9 @@ type ShieldConfig struct {
 	// once. Defaults 20/s and 40.
 	STUNRate  float64
 	STUNBurst int
+	// AFXDP sends sessions' RTP and RTCP to the AF_XDP socket of their RX
+	// queue (AttachXSK) instead of the kernel, where the queue has one.
+	AFXDP bool
 }
 
 // Shield is the XDP program attached to the RTC interfaces, and its maps.
@@ -124,12 +128,20 @@ func shieldCfgOf(cfg ShieldConfig) shieldShieldCfg {
 		burst = DefaultSTUNBurst
 	}
 	interval := uint64(float64(time.Second) / rate)
+	var flags uint16
+	if cfg.AFXDP {
+		flags |= shieldAFXDP
+	}
 	return shieldShieldCfg{
+		Flags:     flags,
 		Port:      cfg.Port>>8 | cfg.Port<<8, // network byte order, as the packet has it
 		Interval:  interval,
 		Tolerance: uint64(burst-1) * interval,
 	}
 }
+
+// shieldAFXDP is SHIELD_AFXDP of shield_cfg.flags (c/shield.c).
+const shieldAFXDP = 1
 
 // Defaults of ShieldConfig's STUN rate limit.
 const (

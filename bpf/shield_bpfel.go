@@ -23,7 +23,7 @@ type shieldPeerKey struct {
 type shieldShieldCfg struct {
 	_         structs.HostLayout
 	Port      uint16
-	Pad       uint16
+	Flags     uint16
 	Pad2      uint32
 	Interval  uint64
 	Tolerance uint64
@@ -37,6 +37,7 @@ const (
 	shieldMapConfig        = "config"
 	shieldMapCounters      = "counters"
 	shieldMapPeers         = "peers"
+	shieldMapXsks          = "xsks"
 	shieldProgFanoutShield = "fanout_shield"
 )
 
@@ -93,6 +94,7 @@ type shieldMapSpecs struct {
 	Config   *ebpf.MapSpec `ebpf:"config"`
 	Counters *ebpf.MapSpec `ebpf:"counters"`
 	Peers    *ebpf.MapSpec `ebpf:"peers"`
+	Xsks     *ebpf.MapSpec `ebpf:"xsks"`
 }
 
 // shieldVariableSpecs contains global variables before they are loaded into the kernel.
@@ -125,6 +127,7 @@ type shieldMaps struct {
 	Config   *ebpf.Map `ebpf:"config"`
 	Counters *ebpf.Map `ebpf:"counters"`
 	Peers    *ebpf.Map `ebpf:"peers"`
+	Xsks     *ebpf.Map `ebpf:"xsks"`
 }
 
 func (m *shieldMaps) Close() error {
@@ -133,6 +136,7 @@ func (m *shieldMaps) Close() error {
 		m.Config,
 		m.Counters,
 		m.Peers,
+		m.Xsks,
 	)
 }
 

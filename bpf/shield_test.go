@@ -137,6 +137,25 @@ func TestShieldRemove(t *testing.T) {
 	}
 }
 
+// TestShieldAFXDPFallback: in AF_XDP mode, a queue without a socket
+// leaves sessions' media with the kernel.
+func TestShieldAFXDPFallback(t *testing.T) {
+	needBPF(t)
+	s, err := newShield(ShieldConfig{Interfaces: []string{"lo"}, Port: 8000, AFXDP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	peer, srv := netip.MustParseAddrPort("10.0.0.2:40000"), netip.MustParseAddrPort("10.0.0.1:8000")
+	s.Add(peer)
+	if got := run(t, s, frame(peer, srv, 17, []byte{0x80, 96, 0, 1})); got != xdpPass {
+		t.Fatalf("RTP with no socket on the queue: %d, want pass", got)
+	}
+	if c := s.Counters(); c[VerdictPassSession] != 1 || c[VerdictRedirectXSK] != 0 {
+		t.Fatalf("verdicts %v", c)
+	}
+}
+
 // TestShieldRateLimit: a source gets its burst of STUN requests at once,
 // then one per 1/rate; another source has its own bucket.
 func TestShieldRateLimit(t *testing.T) {

@@ -10,6 +10,13 @@
 // and `make generate-check` proves them current), attached through a
 // bpf_link that the kernel drops with the process; nothing is pinned.
 //
+// AF_XDP groundwork (issue 16 part 2, xsk.go): with ShieldConfig.AFXDP the
+// same program sends sessions' RTP and RTCP to the AF_XDP socket of their
+// RX queue (an XSKMAP; AttachXSK), and leaves them to the kernel where the
+// queue has none. An XSK is one copy-mode socket with its own UMEM, fill,
+// completion and RX rings, over golang.org/x/sys/unix; it receives, it
+// does not send yet, and nothing in Fanout uses it yet.
+//
 // The SK_REUSEPORT program keeps every WebRTC 5-tuple on
 // the fastpath core that owns its session. Control writes the owning core
 // into the first two characters of the server ICE ufrag, as lowercase hex
@@ -32,7 +39,8 @@
 // with ErrPermission and the caller falls back to the kernel hash.
 //
 // Concurrency: a Steering and a Shield are safe for concurrent use; their
-// methods only read and write maps or close descriptors.
+// methods only read and write maps or close descriptors. An XSK has one
+// owner goroutine.
 package bpf
 
 import (

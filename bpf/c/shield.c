@@ -4,8 +4,11 @@
 // sessions (the peers map, which control fills), or when it is a STUN
 // Binding Request (RFC 8489 §5, §6: type 0x0001, magic cookie 0x2112A442),
 // and those are limited per source IP by a token bucket (GCRA: one
-// theoretical arrival time per source). Everything else passes. Built by
-// bpf2go (shield.go); the generated Go and object are committed.
+// theoretical arrival time per source). Everything else passes. With
+// SHIELD_AFXDP set in the config, a session's RTP and RTCP (first byte
+// 128–191, RFC 7983 §7) go to the AF_XDP socket of the receiving queue
+// (the xsks map), when it has one; its STUN and DTLS stay with the kernel.
+// Built by bpf2go (shield.go); the generated Go and object are committed.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -22,7 +25,8 @@ enum verdict {
 	V_DROP_UNKNOWN = 2,
 	V_DROP_RATE = 3,
 	V_PASS_OTHER = 4,
-	V_N = 5,
+	V_REDIRECT_XSK = 5,
+	V_N = 6,
 };
 
 // peer_key is a session's remote address: IPv4 as IPv4-mapped IPv6
@@ -36,11 +40,20 @@ struct peer_key {
 // shield_cfg is element 0 of the config map.
 struct shield_cfg {
 	__be16 port;      // the RTC port, network byte order
-	__u16 pad;
+	__u16 flags;      // SHIELD_AFXDP
 	__u32 pad2;
 	__u64 interval;   // ns between STUN requests a source earns (1/rate)
 	__u64 tolerance;  // (burst-1) × interval: how far ahead a source may run
 };
+
+#define SHIELD_AFXDP 1
+
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, 64);
+	__type(key, __u32);   // RX queue index
+	__type(value, __u32); // AF_XDP socket
+} xsks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -134,10 +147,17 @@ int fanout_shield(struct xdp_md *ctx)
 	if (!cfg || cfg->port == 0 || udp->dest != cfg->port)
 		return count(V_PASS_OTHER, XDP_PASS);
 	k.port = udp->source;
-	if (bpf_map_lookup_elem(&peers, &k))
-		return count(V_PASS_SESSION, XDP_PASS);
-	// A STUN Binding Request from a new peer: type 0x0001, cookie.
 	__u8 *p = (void *)(udp + 1);
+	if (bpf_map_lookup_elem(&peers, &k)) {
+		if ((cfg->flags & SHIELD_AFXDP) && (void *)(p + 1) <= end && p[0] >= 128 && p[0] <= 191) {
+			// XDP_PASS when the queue has no socket (kernel >= 5.3).
+			int act = bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
+			if (act == XDP_REDIRECT)
+				return count(V_REDIRECT_XSK, act);
+		}
+		return count(V_PASS_SESSION, XDP_PASS);
+	}
+	// A STUN Binding Request from a new peer: type 0x0001, cookie.
 	if ((void *)(p + 20) > end || p[0] != 0x00 || p[1] != 0x01 ||
 	    p[4] != 0x21 || p[5] != 0x12 || p[6] != 0xA4 || p[7] != 0x42)
 		return count(V_DROP_UNKNOWN, XDP_DROP);
