@@ -153,7 +153,8 @@ const (
 // "native" or "generic".
 func (s *Shield) Modes() []string { return s.modes }
 
-// peerKey is the map key of a session's remote address.
+// peerKey is the map key of a session's remote address. The rest of the
+// 5-tuple is fixed: UDP, to the RTC port, on whichever local address.
 func peerKey(a netip.AddrPort) shieldPeerKey {
 	p := a.Port()
 	return shieldPeerKey{Addr: a.Addr().Unmap().As16(), Port: p>>8 | p<<8}

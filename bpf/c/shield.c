@@ -134,6 +134,7 @@ int fanout_shield(struct xdp_md *ctx)
 		__builtin_memcpy(&k.addr[12], &ip->saddr, 4);
 	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
+		// Extension headers are not walked: such packets pass unfiltered.
 		if ((void *)(ip6 + 1) > end || ip6->nexthdr != IPPROTO_UDP)
 			return count(V_PASS_OTHER, XDP_PASS);
 		udp = (void *)(ip6 + 1);
