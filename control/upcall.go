@@ -99,6 +99,7 @@ func (s *Server) bind(ss *session, from netip.AddrPort, resp []byte) (held, star
 	if !slices.Contains(ss.addrs, from) {
 		ss.addrs = append(ss.addrs, from)
 		s.byAddr[from] = ss
+		s.peerLocked(from, true)
 		changed = true
 	}
 	if ss.peer != from {

@@ -100,6 +100,7 @@ type core struct {
 	frameOpen bool
 	stunTo    udpio.Sockaddr // scratch: where answerSTUN replies
 	pinErr    error
+	tid       atomic.Int32 // the loop's OS thread, once it runs
 	// lc accumulates the per-packet counters during a round; publish
 	// adds them to cnt once per round (an atomic add per packet costs a
 	// locked instruction and a contended cache line when read).
@@ -137,6 +138,7 @@ func newCore(e *Engine, id, cpu int, conn *udpio.Conn, gso bool) (*core, error) 
 func (c *core) run() {
 	runtime.LockOSThread() // never unlocked: the pinned thread exits with the loop
 	c.pinErr = udpio.PinThread(c.cpu)
+	c.tid.Store(int32(unix.Gettid()))
 	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1000, 0, 0, 0) // 1 µs: FrameWait's timeouts are tens of µs
 	for !c.e.stop.Load() {
 		err := c.in.TryRecv(c.conn)

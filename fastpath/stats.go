@@ -87,8 +87,10 @@ type Stats struct {
 	FrameWaitExpired   uint64
 	STUNAnswered       uint64 // consent refreshes answered on the core
 	Drops              [NumDropReasons]uint64
-	// Core and CPU identify the loop in CoreStats (zero in totals).
-	Core, CPU int
+	// Core and CPU identify the loop in CoreStats (zero in totals);
+	// Thread is its OS thread id once it runs (its CPU time is
+	// /proc/self/task/THREAD/stat).
+	Core, CPU, Thread int
 }
 
 func (c *counters) snapshot() Stats {
