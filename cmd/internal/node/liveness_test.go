@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/stun/v4"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -154,4 +156,102 @@ func checkPrefixExact(t *testing.T, sent [][32]byte, player *testPlayer) {
 	if want := len(sent) - m.sent; n < want-5 {
 		t.Fatalf("player got %d of the %d access units from its first", n, want)
 	}
+}
+
+// TestConsentSpoofedSource (issue 19, consent): media goes only to an
+// address that proved it holds the session's credentials. A stranger that
+// knows the player's ICE usernames sends forged bindings (wrong key, no
+// MESSAGE-INTEGRITY), indications, SRTP, SRTCP and DTLS from its own
+// address while the player plays: it gets nothing back, not even an error
+// (no amplification), and the player keeps playing byte-exact.
+func TestConsentSpoofedSource(t *testing.T) {
+	h264, ogg := mediaFiles(t)
+	srv := startTestServer(t, "")
+	q := "app=live&stream=spoof"
+	pub := newTestPublisher(t, srv, q)
+	player := newTestPlayer(t, srv, q)
+	user := sdpAttr(t, player.res.Answer, "ice-ufrag") + ":" + sdpAttr(t, player.pc.LocalDescription().SDP, "ice-ufrag")
+	forged := forgedDatagrams(t, user)
+
+	stranger, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	server := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: srv.fp.Port()}
+	got := make(chan int, 1)
+	go func() {
+		n, b := 0, make([]byte, 2048)
+		for {
+			_ = stranger.SetReadDeadline(time.Now().Add(8 * time.Second))
+			if _, _, err := stranger.ReadFrom(b); err != nil {
+				got <- n
+				return
+			}
+			n++
+		}
+	}()
+	before, _ := srv.ctl.Stats()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { pub.stream(ctx, t, h264, ogg); close(done) }()
+	for i := 0; ; i++ {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Millisecond):
+			_, _ = stranger.WriteTo(forged[i%len(forged)], server)
+			continue
+		}
+		break
+	}
+	after, _ := srv.ctl.Stats()
+	_ = stranger.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	if n := <-got; n != 0 {
+		t.Errorf("the stranger got %d datagrams", n)
+	}
+	if after.STUNRejected <= before.STUNRejected {
+		t.Errorf("forged bindings not counted as rejected (%d → %d)", before.STUNRejected, after.STUNRejected)
+	}
+	time.Sleep(300 * time.Millisecond)
+	checkByteExact(t, pub, player)
+}
+
+// forgedDatagrams are what a stranger without the session's ice-pwd can
+// send: bindings with the right USERNAME (a wrong key, none at all, a
+// nomination), an indication, and media and DTLS-looking records.
+func forgedDatagrams(t *testing.T, user string) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for _, setters := range [][]stun.Setter{
+		{stun.NewUsername(user), stun.NewShortTermIntegrity("not-the-session-password-at-all"), stun.Fingerprint},
+		{stun.NewUsername(user), stun.Fingerprint},
+		{stun.NewUsername(user), ice.UseCandidate(), stun.NewShortTermIntegrity("guess"), stun.Fingerprint},
+	} {
+		m, err := stun.Build(append([]stun.Setter{stun.TransactionID, stun.BindingRequest}, setters...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m.Raw)
+	}
+	ind, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodBinding, stun.ClassIndication), stun.Fingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtp := append([]byte{0x80, 96, 0, 1, 0, 0, 0, 1, 0x11, 0x22, 0x33, 0x44}, make([]byte, 100)...)
+	rtcp := append([]byte{0x81, 201, 0, 7, 0x11, 0x22, 0x33, 0x44}, make([]byte, 40)...)
+	dtls := append([]byte{22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 60, 1}, make([]byte, 60)...)
+	return append(out, ind.Raw, rtp, rtcp, dtls)
+}
+
+// sdpAttr returns the value of the first a=name: line of an SDP.
+func sdpAttr(t *testing.T, sdp, name string) string {
+	t.Helper()
+	for _, l := range strings.Split(sdp, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "a="+name+":"); ok {
+			return v
+		}
+	}
+	t.Fatalf("no a=%s in\n%s", name, sdp)
+	return ""
 }
