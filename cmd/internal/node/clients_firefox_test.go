@@ -51,16 +51,21 @@ func TestClientsFirefox(t *testing.T) {
 		_ = ff.exited(5 * time.Second)
 		t.Fatal("Firefox's player page never decoded a frame")
 	}
-	// Both tracks go through Fanout, both ways.
+	// Both tracks go through Fanout, both ways (its counters refresh every second).
 	var pubAudio, playAudio, playVideo uint64
-	for _, c := range p.clients(t, api) {
-		if c.Stream != "firefox" || len(c.Quality.Tracks) < 2 {
-			continue
+	for deadline := time.Now().Add(4 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		for _, c := range p.clients(t, api) {
+			if c.Stream != "firefox" || len(c.Quality.Tracks) < 2 {
+				continue
+			}
+			if c.Publish {
+				pubAudio = c.Quality.Tracks[0].Packets
+			} else {
+				playAudio, playVideo = c.Quality.Tracks[0].Packets, c.Quality.Tracks[1].Packets
+			}
 		}
-		if c.Publish {
-			pubAudio = c.Quality.Tracks[0].Packets
-		} else {
-			playAudio, playVideo = c.Quality.Tracks[0].Packets, c.Quality.Tracks[1].Packets
+		if pubAudio > 0 && playAudio > 0 && playVideo > 0 {
+			break
 		}
 	}
 	if pubAudio == 0 || playAudio == 0 || playVideo == 0 {

@@ -224,40 +224,38 @@ func (r clientRecv) ordered(kind string) []string {
 // compareStreams checks that two players of one stream received the same
 // payloads in the same order over the span both were playing, and returns
 // that span's length. Each player's own sequence numbers give its order.
+// Some payloads repeat (H.264 parameter sets before every IDR), so the
+// later player's first packet is matched where the longest run agrees.
 func compareStreams(a, b []string) (overlap int, err error) {
 	if len(a) == 0 || len(b) == 0 {
 		return 0, fmt.Errorf("empty: %d and %d packets", len(a), len(b))
 	}
-	// The player that joined later starts inside the other's list.
-	ia, ib := -1, 0
-	for i, s := range a {
-		if s == b[0] {
-			ia = i
-			break
+	run := func(x, y []string) int {
+		n := 0
+		for n < len(x) && n < len(y) && x[n] == y[n] {
+			n++
 		}
+		return n
 	}
-	if ia < 0 {
-		ia = 0
-		ib = -1
-		for i, s := range b {
-			if s == a[0] {
-				ib = i
-				break
+	best, bestEnd := 0, 0 // the longest run, and the length it had to cover
+	for _, pair := range [][2][]string{{a, b}, {b, a}} {
+		x, y := pair[0], pair[1]
+		for i, s := range x {
+			if s != y[0] {
+				continue
+			}
+			if n := run(x[i:], y); n > best {
+				best, bestEnd = n, min(len(x)-i, len(y))
 			}
 		}
-		if ib < 0 {
-			return 0, errors.New("no packet in common at either start")
-		}
 	}
-	for ia < len(a) && ib < len(b) {
-		if a[ia] != b[ib] {
-			return overlap, fmt.Errorf("payloads differ after %d packets in common", overlap)
-		}
-		ia++
-		ib++
-		overlap++
+	if best == 0 {
+		return 0, errors.New("no packet in common at either start")
 	}
-	return overlap, nil
+	if best < bestEnd {
+		return best, fmt.Errorf("payloads differ after %d packets in common (of %d both played)", best, bestEnd)
+	}
+	return best, nil
 }
 
 // ---- the pion player child ----
