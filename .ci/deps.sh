@@ -4,7 +4,10 @@
 #   .ci/deps.sh run    what building and running bin/fanout needs (the FFmpeg dev headers
 #                      go-astiav links through pkg-config, for the cgo transcoder)
 #   .ci/deps.sh test   the run packages plus the tools the tests start: ffmpeg/ffprobe,
-#                      Chromium, nft, ip, nc, curl
+#                      Chromium, nft, ip, nc, curl, and the outside WebRTC clients of the
+#                      interop tests (GStreamer + simple-whip-client's build deps, aiortc,
+#                      Firefox ESR, and puppeteer-core from npm, pinned, into a git-ignored
+#                      folder of the repo)
 #   .ci/deps.sh generate   what `go generate` needs for the eBPF programs (clang, llvm, libbpf)
 #
 # Only what something uses is listed: each test tool below names its users. redis-server

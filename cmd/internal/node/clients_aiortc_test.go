@@ -33,24 +33,7 @@ func TestClientsAiortc(t *testing.T) {
 	time.Sleep(time.Duration(play-4) * time.Second)
 
 	// Both players still play: read what Fanout counted for them.
-	players := 0
-	for _, c := range p.clients(t, api) {
-		if c.Stream != stream || c.Publish || len(c.Quality.Tracks) < 2 {
-			continue
-		}
-		players++
-		v := c.Quality.Tracks[1]
-		t.Logf("player: %d video packets sent, %d replayed, %d NACKed, %d lost", v.Packets, c.Quality.Replayed, c.Quality.NACKs, v.Lost)
-		if v.Packets < 50 {
-			t.Errorf("player got %d video packets", v.Packets)
-		}
-		if c.Quality.NACKs*100 > 3*v.Packets {
-			t.Errorf("NACK storm: a player asked again for %d of %d video packets (want ≤ 3 %%)", c.Quality.NACKs, v.Packets)
-		}
-	}
-	if players != 2 {
-		t.Errorf("Fanout lists %d players of %s, want 2", players, stream)
-	}
+	checkNoNACKStorm(t, p.clients(t, api), stream, 2)
 	if err := aio.exited(15 * time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -71,5 +54,29 @@ func TestClientsAiortc(t *testing.T) {
 	}
 	if err := pub.exited(20 * time.Second); err != nil {
 		t.Error(err)
+	}
+}
+
+// checkNoNACKStorm checks Fanout's counters of stream's players: want of
+// them, each sent video and NACKing at most 3 % of its video packets.
+func checkNoNACKStorm(t *testing.T, clients []apiClient, stream string, want int) {
+	t.Helper()
+	players := 0
+	for _, c := range clients {
+		if c.Stream != stream || c.Publish || len(c.Quality.Tracks) < 2 {
+			continue
+		}
+		players++
+		v := c.Quality.Tracks[1]
+		t.Logf("player: %d video packets sent, %d replayed, %d NACKed, %d lost", v.Packets, c.Quality.Replayed, c.Quality.NACKs, v.Lost)
+		if v.Packets < 50 {
+			t.Errorf("player got %d video packets", v.Packets)
+		}
+		if c.Quality.NACKs*100 > 3*v.Packets {
+			t.Errorf("NACK storm: a player asked again for %d of %d video packets (want ≤ 3 %%)", c.Quality.NACKs, v.Packets)
+		}
+	}
+	if players != want {
+		t.Errorf("Fanout lists %d players of %s, want %d", players, stream, want)
 	}
 }

@@ -51,8 +51,29 @@ func TestClientsFirefox(t *testing.T) {
 		_ = ff.exited(5 * time.Second)
 		t.Fatal("Firefox's player page never decoded a frame")
 	}
-	// Both tracks go through Fanout, both ways (its counters refresh every second).
-	var pubAudio, playAudio, playVideo uint64
+	pubAudio, playAudio, playVideo := firefoxCounters(t, p, api)
+	if pubAudio == 0 || playAudio == 0 || playVideo == 0 {
+		t.Errorf("Fanout's counters: audio from Firefox %d, to Firefox %d; video to Firefox %d", pubAudio, playAudio, playVideo)
+	}
+	if err := ff.exited(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	got := firefoxResults(ff)
+	var play, pub pageStats
+	_ = json.Unmarshal(got["player2s"].Value, &play)
+	_ = json.Unmarshal(got["publisher2s"].Value, &pub)
+	if !strings.EqualFold(play.Codec, "video/VP8") || play.FramesDecoded < 10 || pub.FramesSent < 10 {
+		t.Errorf("Firefox: player decodes %q, %d frames; publisher sent %d frames", play.Codec, play.FramesDecoded, pub.FramesSent)
+	}
+	t.Logf("%s: published at %d ms, first frame at %d ms; 2 s later %d frames decoded, %d sent; Fanout relayed %d audio packets",
+		strings.Trim(string(got["browser"].Value), `"`), got["publisher"].Ms, got["player"].Ms, play.FramesDecoded, pub.FramesSent, playAudio)
+}
+
+// firefoxCounters waits up to 4 s for Fanout's counters of the "firefox"
+// stream (refreshed every second) to show audio from the publisher and
+// audio and video to the player, and returns them.
+func firefoxCounters(t *testing.T, p *netnsPair, api string) (pubAudio, playAudio, playVideo uint64) {
+	t.Helper()
 	for deadline := time.Now().Add(4 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
 		for _, c := range p.clients(t, api) {
 			if c.Stream != "firefox" || len(c.Quality.Tracks) < 2 {
@@ -68,14 +89,14 @@ func TestClientsFirefox(t *testing.T) {
 			break
 		}
 	}
-	if pubAudio == 0 || playAudio == 0 || playVideo == 0 {
-		t.Errorf("Fanout's counters: audio from Firefox %d, to Firefox %d; video to Firefox %d", pubAudio, playAudio, playVideo)
-	}
-	if err := ff.exited(20 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	return pubAudio, playAudio, playVideo
+}
+
+// firefoxResults collects firefox.mjs's RESULT lines by name.
+func firefoxResults(ff *netnsChild) map[string]firefoxResult {
 	got := map[string]firefoxResult{}
 	ff.mu.Lock()
+	defer ff.mu.Unlock()
 	for _, l := range ff.out {
 		if _, js, ok := strings.Cut(l, "RESULT "); ok {
 			var r firefoxResult
@@ -84,13 +105,5 @@ func TestClientsFirefox(t *testing.T) {
 			}
 		}
 	}
-	ff.mu.Unlock()
-	var play, pub pageStats
-	_ = json.Unmarshal(got["player2s"].Value, &play)
-	_ = json.Unmarshal(got["publisher2s"].Value, &pub)
-	if !strings.EqualFold(play.Codec, "video/VP8") || play.FramesDecoded < 10 || pub.FramesSent < 10 {
-		t.Errorf("Firefox: player decodes %q, %d frames; publisher sent %d frames", play.Codec, play.FramesDecoded, pub.FramesSent)
-	}
-	t.Logf("%s: published at %d ms, first frame at %d ms; 2 s later %d frames decoded, %d sent; Fanout relayed %d audio packets",
-		strings.Trim(string(got["browser"].Value), `"`), got["publisher"].Ms, got["player"].Ms, play.FramesDecoded, pub.FramesSent, playAudio)
+	return got
 }

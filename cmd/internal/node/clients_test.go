@@ -206,7 +206,7 @@ func (r clientRecv) ordered(kind string) []string {
 			ext = seq
 		} else {
 			// The extension closest to the previous packet.
-			ext = ext + int64(int16(uint16(seq)-uint16(ext)))
+			ext += int64(int16(uint16(seq) - uint16(ext)))
 		}
 		if !seen[ext] {
 			seen[ext] = true

@@ -38,6 +38,7 @@ done
 tmp="$(mktemp -d "$here/.build.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 cp -r "$src/." "$tmp/"
+chmod -R u+w "$tmp" # shared/ is laid read-only
 make -s -C "$tmp" >"$tmp/make.log" 2>&1 || { cat "$tmp/make.log" >&2; exit 1; }
 mkdir -p "$out"
 mv "$tmp/whip-client" "$out/whip-client.new"
