@@ -174,6 +174,6 @@ func checkGstPlayers(t *testing.T, s *gstStream, pub apiClient, share float64) {
 			t.Errorf("%s: the %s player's last packet came %d ms before it stopped", s.name, who, r.LastAgeM)
 		}
 	}
-	t.Logf("%s: %s; pion saw %d keyframes, aiortc decoded %d video and %d audio frames", s.name,
+	t.Logf("%s: %s; pion saw %d keyframe starts, aiortc decoded %d video and %d audio frames", s.name,
 		strings.Join(report, "; "), pion.Frames["video_keyframes"], aio.Frames["video"], aio.Frames["audio"])
 }
