@@ -259,4 +259,7 @@ require (
 	mvdan.cc/unparam v0.0.0-20260823230713-2fa3d841b0c8 // indirect
 )
 
-tool github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+tool (
+	github.com/cilium/ebpf/cmd/bpf2go
+	github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+)

@@ -114,6 +114,16 @@ type Fastpath struct {
 	// `frame_wait` in µs, default 50µs. `frame_wait 0;` (off) is stored as
 	// a negative duration, which is what fastpath.Config reads as off.
 	FrameWait time.Duration
+	// XDP lists the interfaces that carry the RTC port, where the XDP
+	// shield drops UDP to it from addresses that are no session (`xdp
+	// eth0 eth1;`, SRS_FASTPATH_XDP); nil is `xdp off;`, the default.
+	XDP []string
+	// XDPSTUNRate and XDPSTUNBurst limit the STUN Binding Requests the
+	// shield lets through from one source IP that is no session:
+	// `xdp_stun_rate` per second (default 20), `xdp_stun_burst` at once
+	// (default 40).
+	XDPSTUNRate  int
+	XDPSTUNBurst int
 }
 
 // Cluster is Fanout's `cluster { }` block (no SRS equivalent): several
@@ -317,9 +327,10 @@ func newConfig() *Config {
 			APIAsCandidates: true, ResolveAPIDomain: true,
 			ECDSA: true, Encrypt: true, Reuseport: 1,
 		},
-		Fastpath: Fastpath{Cores: 0, Batch: 64, GSO: true, BPF: "auto", FrameWait: 50 * time.Microsecond},
-		Cluster:  Cluster{Redis: "redis://127.0.0.1:6379/0"},
-		Vhosts:   map[string]*Vhost{DefaultVhost: newVhost(DefaultVhost)},
+		Fastpath: Fastpath{Cores: 0, Batch: 64, GSO: true, BPF: "auto", FrameWait: 50 * time.Microsecond,
+			XDPSTUNRate: 20, XDPSTUNBurst: 40},
+		Cluster: Cluster{Redis: "redis://127.0.0.1:6379/0"},
+		Vhosts:  map[string]*Vhost{DefaultVhost: newVhost(DefaultVhost)},
 
 		MaxConnections: 1000,
 	}

@@ -193,6 +193,25 @@ func candidates(args []string) ([]string, error) {
 	return out, nil
 }
 
+// interfaces is fastpath.xdp: interface names, or off (nil).
+func interfaces(args []string) ([]string, error) {
+	if len(args) == 0 {
+		return nil, badValue("no interface, want names or off")
+	}
+	if len(args) == 1 && args[0] == "off" {
+		return nil, nil
+	}
+	out := make([]string, 0, len(args))
+	for _, a := range args {
+		// IFNAMSIZ is 16 with the NUL; a name has no slash or space.
+		if a == "" || a == "off" || len(a) > 15 || strings.ContainsAny(a, "/ \t\r\n") {
+			return nil, badValue("interface %q", a)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
 func number(args []string) (float64, error) {
 	s, err := one(args)
 	if err != nil {

@@ -80,7 +80,12 @@ func (s *Server) controlConfig() control.Config {
 
 func (s *Server) baseControlConfig() control.Config {
 	r := s.cfg.RTCServer
+	var peers control.Peers
+	if s.shield != nil { // no typed nil in the interface
+		peers = s.shield
+	}
 	return control.Config{
+		Peers:       peers,
 		Candidates:  s.candidateParams(),
 		Crossdomain: s.cfg.HTTPAPI.Crossdomain,
 		PreferCM:    s.opts.PreferCM,

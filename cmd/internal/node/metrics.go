@@ -35,6 +35,7 @@ var (
 	mWakeups   = prometheus.NewDesc("fanout_fastpath_wakeups_total", "Wake-ups sent to sleeping peer cores, per core.", []string{"core"}, nil)
 	mSleeps    = prometheus.NewDesc("fanout_fastpath_sleeps_total", "Times a core blocked with nothing to do, per core.", []string{"core"}, nil)
 	mSTUNCore  = prometheus.NewDesc("fanout_fastpath_stun_answered_total", "Consent refreshes (STUN keepalives from a session's current address) answered on the core, per core.", []string{"core"}, nil)
+	mSTUNInd   = prometheus.NewDesc("fanout_fastpath_stun_indications_total", "Binding indications from a session's address taken as keepalives on the core, per core.", []string{"core"}, nil)
 	mFrameWait = prometheus.NewDesc("fanout_fastpath_frame_wait_expired_total", "Times a core stopped waiting for the rest of a video frame (frame_wait), per core.", []string{"core"}, nil)
 	mDrops     = prometheus.NewDesc("fanout_fastpath_drops_total", "Datagrams dropped, per core and reason.", []string{"core", "reason"}, nil)
 	mRTCP      = prometheus.NewDesc("fanout_fastpath_rtcp_total", "RTCP feedback, per core and kind.", []string{"core", "kind"}, nil)
@@ -99,6 +100,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(mSleeps, cs.Sleeps, core)
 		counter(mFrameWait, cs.FrameWaitExpired, core)
 		counter(mSTUNCore, cs.STUNAnswered, core)
+		counter(mSTUNInd, cs.STUNIndications, core)
 		for r, n := range cs.Drops {
 			counter(mDrops, n, core, fastpath.DropReasonNames[r])
 		}

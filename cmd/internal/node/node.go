@@ -1,5 +1,6 @@
 // Package node assembles a running Fanout from its parts: it starts the
-// fastpath, the WebRTC-over-TCP transport, control, the bridge and every
+// fastpath, the XDP shield (xdp.go: bpf.Shield, handed to control as its
+// Peers), the WebRTC-over-TCP transport, control, the bridge and every
 // listener in dependency order and closes them in reverse; it builds the
 // HTTP routes in one place (mux.go), links control and the bridge
 // (bridge.go: rtmp_to_rtc and rtc_to_rtmp), joins the cluster when
@@ -81,6 +82,7 @@ type Server struct {
 	apiTLS, httpTLS netip.AddrPort
 	tcpSrv          *tcpio.Server
 	tcpShared       uint16       // the HTTP port WebRTC over TCP shares, 0 if its own
+	shield          *bpf.Shield  // the XDP shield, nil when off (xdp.go)
 	clink           *clusterLink // nil without cluster { enabled on; } (cluster.go)
 	closers         []func()
 }
@@ -102,6 +104,7 @@ func Start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) {
 	if err := s.startFastpath(); err != nil {
 		return nil, err
 	}
+	s.startShield() // before control, which feeds its peer map
 	if err := s.startTCP(); err != nil {
 		s.Close()
 		return nil, err
