@@ -91,8 +91,9 @@ func (m *Member) Locate(ctx context.Context, vhost, app, stream string) (ownerUR
 	return n.URL, true, nil
 }
 
-// Full says this node is at or over its player capacity (MaxPlayers).
-func (m *Member) Full() bool { return m.self().Full() }
+// Full says this node is at or over its player capacity (MaxPlayers);
+// without a capacity it does not ask Load.
+func (m *Member) Full() bool { return m.cfg.MaxPlayers > 0 && m.self().Full() }
 
 // LeastLoaded is the live node other than this one that is not full and
 // has the fewest players (then the least CPU); ok is false when none is.
