@@ -13,7 +13,7 @@ import (
 // a publisher first calls Config.Pull, which may open a relay from the
 // stream's owner as a virtual publisher (virtual.go) before the player's
 // answer is built, so the player negotiates against the relayed codecs.
-// The relay then asks PublisherPlayers whether anyone still plays, and
+// The relay then asks StreamPlayers whether anyone still plays, and
 // reads its players' keyframe requests from VirtualPublisher.KeyframeRequests.
 
 // ErrPull is what a play answers (503) when Config.Pull failed.
@@ -24,11 +24,7 @@ func (s *Server) pull(ctx context.Context, vhost, app, stream string) error {
 	if s.cfg.Pull == nil {
 		return nil
 	}
-	s.mu.Lock()
-	st := s.streams[streamKey(vhost, app, stream)]
-	has := st != nil && st.publisher != nil
-	s.unlock()
-	if has {
+	if s.HasPublisher(vhost, app, stream) {
 		return nil
 	}
 	if err := s.cfg.Pull(ctx, vhost, app, stream); err != nil {
@@ -37,14 +33,23 @@ func (s *Server) pull(ctx context.Context, vhost, app, stream string) error {
 	return nil
 }
 
-// Players is how many players vhost/app/stream has on this node.
-func (s *Server) Players(vhost, app, stream string) int {
+// StreamPlayers is how many players vhost/app/stream has on this node.
+func (s *Server) StreamPlayers(vhost, app, stream string) int {
 	s.mu.Lock()
 	defer s.unlock()
 	if st := s.streams[streamKey(vhost, app, stream)]; st != nil {
 		return len(st.players)
 	}
 	return 0
+}
+
+// HasPublisher says whether vhost/app/stream has a publisher on this node
+// (WebRTC, RTMP or a relay's virtual one).
+func (s *Server) HasPublisher(vhost, app, stream string) bool {
+	s.mu.Lock()
+	defer s.unlock()
+	st := s.streams[streamKey(vhost, app, stream)]
+	return st != nil && st.publisher != nil
 }
 
 // onKeyframe passes a fastpath keyframe request for a virtual publisher

@@ -37,7 +37,7 @@ type session struct {
 	desc        *sdpneg.StreamDesc     // publisher: what players negotiate against
 	tracks      [route.NumKinds]route.Track
 	created     time.Time
-	lastSeen    atomic.Int64 // unix ns of the last STUN/DTLS datagram
+	lastSeen    atomic.Int64 // unix ns of the last authenticated datagram (route.Session.Seen)
 	log         *slog.Logger
 	transport   *dtlsTransport
 

@@ -15,6 +15,7 @@ func (c *core) onRTCP(s *route.Session, st *sessState, b []byte) {
 		c.cnt.drops[DropSRTP].Add(1)
 		return
 	}
+	c.alive(s, st)
 	c.cnt.rtcpIn.Add(1)
 	c.handleRTCP(s, st, plain)
 }

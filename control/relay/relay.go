@@ -45,6 +45,9 @@ type Locator interface {
 type Host interface {
 	OpenVirtual(vhost, app, stream string, audio, video *control.VirtualTrack) (*control.VirtualPublisher, error)
 	Players(vhost, app, stream string) int
+	// HasPublisher: the stream has a publisher here (a relay's own
+	// virtual publisher included).
+	HasPublisher(vhost, app, stream string) bool
 	Inject(sid route.SessionID, pkt []byte) bool
 }
 
@@ -79,12 +82,15 @@ type Stats struct {
 
 // Info describes one open relay for /api/v1/cluster.
 type Info struct {
-	Vhost, App, Stream string
-	Upstream           string // the owner base URL currently pulled from, "" while redialling
-	Connected          bool
-	Since              time.Time
-	Reconnects         uint64
-	Bytes, Packets     uint64
+	Vhost      string    `json:"vhost"`
+	App        string    `json:"app"`
+	Stream     string    `json:"stream"`
+	Upstream   string    `json:"upstream"` // the owner base URL pulled from, "" while redialling
+	Connected  bool      `json:"connected"`
+	Since      time.Time `json:"since"`
+	Reconnects uint64    `json:"reconnects"`
+	Bytes      uint64    `json:"bytes"`
+	Packets    uint64    `json:"packets"`
 }
 
 // Manager opens and closes relays (one per stream).

@@ -64,8 +64,9 @@ func (h noHost) OpenVirtual(string, string, string, *control.VirtualTrack, *cont
 	h.t.Error("OpenVirtual called")
 	return nil, errors.New("no")
 }
-func (h noHost) Players(string, string, string) int  { return 0 }
-func (h noHost) Inject(route.SessionID, []byte) bool { h.t.Error("Inject called"); return false }
+func (h noHost) Players(string, string, string) int       { return 0 }
+func (h noHost) HasPublisher(string, string, string) bool { return false }
+func (h noHost) Inject(route.SessionID, []byte) bool      { h.t.Error("Inject called"); return false }
 
 // TestPullLocal: streams nobody else owns open no relay; a Locator error
 // refuses the play.

@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -52,52 +51,77 @@ func (r *relay) markReady(err error) {
 func (r *relay) run() {
 	defer r.m.wg.Done()
 	defer r.m.forget(r)
-	backoff, first := backoffMin, true
+	backoff, first, dial := backoffMin, true, true
 	for {
 		owner := r.currentOwner()
-		up, err := r.dial(owner)
-		if err != nil {
-			r.m.cnt.failures.Add(1)
-			if first {
-				r.log.Warn("relay dial failed", "owner", owner, "err", err)
-				r.m.forget(r) // before the waiting Pulls return: the next one dials anew
-				r.markReady(err)
+		if dial {
+			ok, began := r.attempt(owner, first)
+			if first && !ok {
 				return
 			}
-			r.log.Info("relay redial failed", "owner", owner, "err", err, "backoff", backoff)
-		} else {
-			if !first {
-				r.reconnects.Add(1)
-				r.m.cnt.reconnects.Add(1)
-			}
-			first = false
-			r.markReady(nil)
-			r.setConnected(true)
-			r.log.Info("relay connected", "owner", owner)
-			began := time.Now()
-			why := r.serve(up)
-			r.setConnected(false)
-			up.close()
-			if why == endStop {
-				r.log.Info("relay closed", "bytes", r.bytes.Load(), "packets", r.packets.Load())
-				r.reopen(owner)
-				return
-			}
-			r.log.Info("relay upstream lost", "owner", owner, "moved", why == endMoved)
-			if time.Since(began) > backoffMax {
+			first = first && !ok
+			if !began.IsZero() && time.Since(began) > backoffMax {
 				backoff = backoffMin
 			}
 		}
-		if !r.sleep(backoff) {
+		if r.stopped() || !r.sleep(backoff) {
 			return
 		}
 		backoff = min(2*backoff, backoffMax)
-		if _, local := r.relocate(); local {
-			// This node owns the stream now (a republish here after
-			// the owner died): its publisher feeds the players.
-			r.log.Info("relay ended: the stream is owned here now")
+		k := r.key
+		if r.m.cfg.Host.HasPublisher(k.vhost, k.app, k.stream) {
+			// Published here (after the owner died): that publisher
+			// feeds the players now.
+			r.log.Info("relay ended: the stream is published here")
 			return
 		}
+		_, dial = r.relocate() // nobody else owns it: wait for a publisher somewhere
+	}
+}
+
+// attempt dials owner once and serves the upstream until it ends; ok is
+// false when the dial failed, began when serving started (zero if not).
+func (r *relay) attempt(owner string, first bool) (ok bool, began time.Time) {
+	up, err := r.dial(owner)
+	if err != nil {
+		r.m.cnt.failures.Add(1)
+		if first {
+			r.log.Warn("relay dial failed", "owner", owner, "err", err)
+			r.m.forget(r) // before the waiting Pulls return: the next one dials anew
+			r.markReady(err)
+			return false, began
+		}
+		r.log.Info("relay redial failed", "owner", owner, "err", err)
+		return false, began
+	}
+	if !first {
+		r.reconnects.Add(1)
+		r.m.cnt.reconnects.Add(1)
+	}
+	r.markReady(nil)
+	r.setConnected(true)
+	r.log.Info("relay connected", "owner", owner)
+	began = time.Now()
+	why := r.serve(up)
+	r.setConnected(false)
+	up.close()
+	if why == endStop {
+		r.log.Info("relay closed", "bytes", r.bytes.Load(), "packets", r.packets.Load())
+		r.stopOnce.Do(func() { close(r.stop) })
+		r.reopen(owner)
+		return true, began
+	}
+	r.log.Info("relay upstream lost", "owner", owner, "moved", why == endMoved)
+	return true, began
+}
+
+// stopped reports whether the relay was told to stop (Close, or idle).
+func (r *relay) stopped() bool {
+	select {
+	case <-r.stop:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -137,7 +161,7 @@ func (r *relay) serve(up *upstream) end {
 			}
 			if now.Sub(lastLocate) >= relocateEvery {
 				lastLocate = now
-				if owner, _ := r.relocate(); owner != up.owner {
+				if owner, found := r.relocate(); found && owner != up.owner {
 					return endMoved
 				}
 			}
@@ -163,24 +187,25 @@ func (r *relay) idle() bool {
 	return now.Sub(r.idleSince) >= r.m.cfg.Grace && r.m.retire(r)
 }
 
-// relocate asks Locator for the owner again and returns it; on an error,
-// or when no other node owns the stream now, the last owner is kept.
-// local reports that Locator names this node.
-func (r *relay) relocate() (owner string, local bool) {
+// relocate asks Locator for the owner again. found is true when another
+// node owns the stream (owner is then it), and also on a Locator error
+// (the registry is down: keep pulling from the last owner); false when no
+// other node owns it now. The last owner is kept unless another is found.
+func (r *relay) relocate() (owner string, found bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	k := r.key
 	o, ok, err := r.m.cfg.Locator.Locate(ctx, k.vhost, k.app, k.stream)
-	if err != nil && !errors.Is(err, context.Canceled) {
+	if err != nil {
 		r.m.cnt.locateErrs.Add(1)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	local = err == nil && ok && o == r.m.cfg.Self
-	if err == nil && ok && !local {
+	found = err != nil || ok && o != r.m.cfg.Self
+	if err == nil && found {
 		r.owner = o
 	}
-	return r.owner, local
+	return r.owner, found
 }
 
 func (r *relay) currentOwner() string {
@@ -210,13 +235,11 @@ func (r *relay) info() Info {
 // reopen starts a new relay when a player joined while this one retired
 // (it found the old virtual publisher and so did not Pull).
 func (r *relay) reopen(owner string) {
-	select {
-	case <-r.stop:
-		return
-	default:
-	}
+	r.m.mu.Lock()
+	closed := r.m.closed
+	r.m.mu.Unlock()
 	k := r.key
-	if r.m.cfg.Host.Players(k.vhost, k.app, k.stream) > 0 {
+	if !closed && r.m.cfg.Host.Players(k.vhost, k.app, k.stream) > 0 {
 		_, _ = r.m.open(k, owner)
 	}
 }

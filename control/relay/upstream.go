@@ -190,10 +190,9 @@ func (up *upstream) post(offer string) (string, error) {
 		up.r.m.cnt.refused.Add(1)
 		return "", fmt.Errorf("%w: %d %s", ErrRefused, resp.StatusCode, bytes.TrimSpace(body))
 	}
+	// Relative to where the answer came from (a full owner may redirect).
 	if loc, err := url.Parse(resp.Header.Get("Location")); err == nil && loc.String() != "" {
-		if base, err := url.Parse(up.owner); err == nil {
-			up.location = base.ResolveReference(loc).String()
-		}
+		up.location = resp.Request.URL.ResolveReference(loc).String()
 	}
 	return string(body), nil
 }

@@ -17,10 +17,11 @@ import (
 
 // RelayOptions turn relaying on.
 type RelayOptions struct {
-	// Locator names a stream's owner; nil (the default) relays nothing.
+	// Locator names a stream's owner; nil (the default) is the cluster
+	// registry with cluster { enabled on; }, else no relays.
 	Locator relay.Locator
-	// Self is this node's base URL as Locator names it; default
-	// "http://" + the bound API address.
+	// Self is this node's base URL as Locator names it; default the
+	// cluster's advertised URL, else "http://" + the bound API address.
 	Self string
 	// Grace is how long a relay outlives its last local player; 0 is
 	// relay.DefaultGrace (10 s).
@@ -33,6 +34,12 @@ type RelayOptions struct {
 // startRelays creates the relay manager once the API address is known.
 func (s *Server) startRelays() error {
 	o := s.opts.Relay
+	if m := s.ClusterMember(); o.Locator == nil && m != nil {
+		o.Locator = m // cluster { enabled on; }: the Redis registry names owners
+		if o.Self == "" {
+			o.Self = m.URL()
+		}
+	}
 	if o.Locator == nil {
 		return nil
 	}
@@ -48,6 +55,7 @@ func (s *Server) startRelays() error {
 		return err
 	}
 	s.relays.Store(m)
+	s.SetClusterRelays(func() any { return m.Relays() })
 	s.closers = append(s.closers, m.Close) // before control: its virtual publishers end first
 	return nil
 }
@@ -83,7 +91,13 @@ func (h relayHost) OpenVirtual(vhost, app, stream string, audio, video *control.
 	return h.s.ctl.OpenVirtual(vhost, app, stream, audio, video)
 }
 
-func (h relayHost) Players(vhost, app, stream string) int { return h.s.ctl.Players(vhost, app, stream) }
+func (h relayHost) Players(vhost, app, stream string) int {
+	return h.s.ctl.StreamPlayers(vhost, app, stream)
+}
+
+func (h relayHost) HasPublisher(vhost, app, stream string) bool {
+	return h.s.ctl.HasPublisher(vhost, app, stream)
+}
 
 func (h relayHost) Inject(sid route.SessionID, pkt []byte) bool { return h.s.fp.Inject(sid, pkt) }
 

@@ -97,7 +97,7 @@ func checkExact(t testing.TB, name string, sent [][32]byte, p *testPlayer, cut b
 
 // streamPlayers returns the players a node's stream has.
 func streamPlayers(srv *Server, stream string) int {
-	return srv.ctl.Players("__defaultVhost__", "live", stream)
+	return srv.ctl.StreamPlayers("__defaultVhost__", "live", stream)
 }
 
 // TestRelayEdgesByteExact: a stream published on A and played by three
