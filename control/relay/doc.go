@@ -25,11 +25,18 @@
 // first local play of a stream that Locator places on another node and
 // waits until its virtual publisher is registered; later plays find it.
 // The relay closes Grace after the last local player left. An upstream
-// that fails (ICE failed, WHEP refused, the owner moved) is redialled
-// with backoff (100 ms doubling to 5 s) after a fresh Locate, under a new
+// that fails (ICE failed, DTLS closed, WHEP refused) is redialled with
+// backoff (100 ms doubling to 5 s) after a fresh Locate, under a new
 // virtual publisher, so local players stay connected and see a gap, then
-// a keyframe, with sequence numbers and timestamps kept continuous by the
-// fastpath's republish rebasing.
+// a keyframe (the owner's keyframe cache), with sequence numbers and
+// timestamps kept continuous by the fastpath's republish rebasing. A
+// serving relay asks Locate again every 2 s and moves when another node
+// is named. While no other node owns the stream the relay waits (its
+// players too); it ends when the stream is published on this node. A
+// Locator error keeps the last owner: a registry outage stops nothing.
+//
+// Not guarded: a Locator that names nodes in a cycle (B pulls from C
+// pulls from B) makes the first plays wait out their request contexts.
 //
 // Who imports it: cmd (the node wires a Locator, control and the
 // fastpath). It imports control for the virtual publisher's types and
