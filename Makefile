@@ -37,7 +37,7 @@ deps: deps-run deps-test ## Install every missing Debian package for running and
 deps-run: ## Install what building and running fanout needs (FFmpeg dev headers for the cgo transcoder)
 	@./.ci/deps.sh run
 
-deps-test: ## Install the missing test packages (deps-run's, plus ffmpeg chromium nftables iproute2 netcat curl)
+deps-test: ## Install the missing test packages (deps-run's, ffmpeg chromium nftables iproute2 netcat curl, the interop clients: GStreamer, aiortc, firefox-esr, puppeteer-core)
 	@./.ci/deps.sh test
 
 deps-generate: ## Install what `make generate` needs for bpf2go (clang llvm libbpf-dev)

@@ -4,11 +4,13 @@
 #   .ci/deps.sh run    what building and running bin/fanout needs (the FFmpeg dev headers
 #                      go-astiav links through pkg-config, for the cgo transcoder)
 #   .ci/deps.sh test   the run packages plus the tools the tests start: ffmpeg/ffprobe,
-#                      Chromium, nft, ip, nc, curl
+#                      Chromium, nft, ip, nc, curl, and the outside WebRTC clients of the
+#                      interop tests (GStreamer + simple-whip-client's build deps, aiortc,
+#                      Firefox ESR, and puppeteer-core from npm, pinned, into a git-ignored
+#                      folder of the repo), and redis-server for the cluster tests
 #   .ci/deps.sh generate   what `go generate` needs for the eBPF programs (clang, llvm, libbpf)
 #
-# Only what something uses is listed: each test tool below names its users. redis-server
-# is not installed until the cluster work lands; that work adds it back with its tests.
+# Only what something uses is listed: each test tool below names its users.
 # libopus*-dev are not needed: nothing includes opus headers; FFmpeg's libavcodec brings
 # the libopus runtime, which the transcoder and `ffmpeg -c:a libopus` use.
 #
@@ -32,6 +34,16 @@ TEST_PKGS=(
 	iproute2          # ip netns, ip link: the namespace tests (cmd/fanout, bpf)
 	netcat-openbsd    # nc: the README's curl + nc connectivity check, run verbatim (cmd/fanout)
 	curl              # the same check's WHIP POST
+	# Outside WebRTC stacks, the interop tests (cmd/internal/node clients_*_test.go):
+	# Meetecho's simple-whip-client (GStreamer webrtcbin + libnice), built from source by
+	# cmd/internal/node/testdata/clients/build-whip-client.sh against these headers...
+	build-essential libgstreamer1.0-dev libgstreamer-plugins-bad1.0-dev libsoup-3.0-dev libjson-glib-dev
+	# ...and the elements its pipelines use (x264enc is in -ugly, webrtcbin in -bad, nicesrc in -nice)
+	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+	gstreamer1.0-nice
+	python3-aiortc    # aiortc publisher and players, run by /usr/bin/python3
+	firefox-esr       # Firefox through the built-in pages, driven by puppeteer-core (npm, pinned)
+	redis-server      # the cluster registry's tests start their own on a loopback port (control/cluster, cmd/internal/node cluster_test.go)
 )
 GEN_PKGS=(clang llvm libbpf-dev) # bpf2go (go generate ./bpf/...)
 
@@ -84,6 +96,19 @@ ensure() {
 	echo "deps($what): installed ${missing[*]} in $((SECONDS - start))s"
 }
 
+# npm_ci installs the pinned npm packages of DIR (its committed package-lock.json) into
+# DIR/node_modules (git-ignored), once: again only when the lock file changed.
+npm_ci() {
+	local dir
+	dir="$(cd "$(dirname "$0")/.." && pwd)/$1"
+	if [ -f "$dir/node_modules/.package-lock.json" ] && cmp -s "$dir/package-lock.json" "$dir/node_modules/.fanout-lock"; then
+		echo "deps(npm): $1 already installed"
+		return 0
+	fi
+	(cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts && cp package-lock.json node_modules/.fanout-lock)
+	echo "deps(npm): installed $1"
+}
+
 case "${1:-test}" in
 run)
 	need_go
@@ -92,6 +117,10 @@ run)
 test)
 	need_go
 	ensure test "${RUN_PKGS[@]}" "${TEST_PKGS[@]}"
+	# Node.js for puppeteer-core: any install that brings npm will do (a NodeSource nodejs
+	# bundles npm and conflicts with Debian's npm package), so Debian's only when absent.
+	if ! command -v npm >/dev/null 2>&1; then ensure test nodejs npm; fi
+	npm_ci cmd/internal/node/testdata/npm
 	;;
 generate)
 	need_go

@@ -1,6 +1,23 @@
-// Package bpf holds Fanout's eBPF programs and their loader.
+// Package bpf holds Fanout's eBPF programs and their loaders.
 //
-// Today that is one SK_REUSEPORT program that keeps every WebRTC 5-tuple on
+// The XDP shield (shield.go, c/shield.c) sits in the driver of the
+// interfaces that carry the RTC port: UDP to that port passes only from
+// the remote address of a live session (a hash map control fills through
+// Shield.Add and Remove) or as a STUN Binding Request, and those are limited
+// per source IP by a token bucket in an LRU map; everything else (other
+// ports, TCP, not IP) passes. Per-CPU counters count each verdict. It is C,
+// compiled by bpf2go (`make generate`; the object and its Go are committed
+// and `make generate-check` proves them current), attached through a
+// bpf_link that the kernel drops with the process; nothing is pinned.
+//
+// AF_XDP groundwork (issue 16 part 2, xsk.go): with ShieldConfig.AFXDP the
+// same program sends sessions' RTP and RTCP to the AF_XDP socket of their
+// RX queue (an XSKMAP; AttachXSK), and leaves them to the kernel where the
+// queue has none. An XSK is one copy-mode socket with its own UMEM, fill,
+// completion and RX rings, over golang.org/x/sys/unix; it receives, it
+// does not send yet, and nothing in Fanout uses it yet.
+//
+// The SK_REUSEPORT program keeps every WebRTC 5-tuple on
 // the fastpath core that owns its session. Control writes the owning core
 // into the first two characters of the server ICE ufrag, as lowercase hex
 // (route.UfragForCore); the program reads them from the USERNAME
@@ -12,17 +29,18 @@
 // reuseport hash, which the fastpath survives by handing datagrams to their
 // owner core.
 //
-// The program is written with cilium/ebpf's asm package, so building needs
-// no clang and there is no generated object to keep current.
+// The steering program is written with cilium/ebpf's asm package.
 //
 // Who imports it: cmd (which passes AttachUfragSteering to the fastpath
-// through fastpath.Config.Steer). It imports no other Fanout package.
+// through fastpath.Config.Steer, and hands the Shield to control as its
+// Peers). It imports no other Fanout package.
 // Loading needs CAP_BPF and CAP_NET_ADMIN (root on a default kernel,
 // kernel.unprivileged_bpf_disabled); without them AttachUfragSteering fails
 // with ErrPermission and the caller falls back to the kernel hash.
 //
-// Concurrency: a Steering is safe for concurrent use; its methods only read
-// maps or close descriptors.
+// Concurrency: a Steering and a Shield are safe for concurrent use; their
+// methods only read and write maps or close descriptors. An XSK has one
+// owner goroutine.
 package bpf
 
 import (
@@ -42,6 +60,10 @@ var (
 	ErrPermission = errors.New("bpf: permission denied: SK_REUSEPORT steering needs CAP_BPF and CAP_NET_ADMIN")
 	// ErrNoSockets means the group had no sockets to steer to.
 	ErrNoSockets = errors.New("bpf: no sockets")
+	// ErrNoInterfaces means the shield was given no interface to attach to.
+	ErrNoInterfaces = errors.New("bpf: shield: no interfaces")
+	// ErrNoPort means the shield was given no RTC port to guard.
+	ErrNoPort = errors.New("bpf: shield: no RTC port")
 )
 
 // FlowCapacity is how many 4-tuples the LRU map remembers; the least

@@ -35,6 +35,7 @@ type Config struct {
 	HTTPServer HTTPServer
 	RTCServer  RTCServer
 	Fastpath   Fastpath
+	Cluster    Cluster
 	Vhosts     map[string]*Vhost // always contains DefaultVhost
 
 	// MaxConnections is SRS's `max_connections` (env SRS_MAX_CONNECTIONS),
@@ -113,6 +114,42 @@ type Fastpath struct {
 	// `frame_wait` in µs, default 50µs. `frame_wait 0;` (off) is stored as
 	// a negative duration, which is what fastpath.Config reads as off.
 	FrameWait time.Duration
+	// XDP lists the interfaces that carry the RTC port, where the XDP
+	// shield drops UDP to it from addresses that are no session (`xdp
+	// eth0 eth1;`, SRS_FASTPATH_XDP); nil is `xdp off;`, the default.
+	XDP []string
+	// XDPSTUNRate and XDPSTUNBurst limit the STUN Binding Requests the
+	// shield lets through from one source IP that is no session:
+	// `xdp_stun_rate` per second (default 20), `xdp_stun_burst` at once
+	// (default 40).
+	XDPSTUNRate  int
+	XDPSTUNBurst int
+}
+
+// Cluster is Fanout's `cluster { }` block (no SRS equivalent): several
+// nodes sharing a stream registry in Redis (control/cluster). Off by
+// default; a single node needs none of it.
+type Cluster struct {
+	Enabled bool // default off
+	// Redis is the registry's URL, redis://[user:pass@]host:port/db or
+	// rediss:// for TLS (go-redis ParseURL), default redis://127.0.0.1:6379/0.
+	Redis string
+	// NodeID names this node in the registry; "" = the host name.
+	NodeID string
+	// RelayListen is where node-to-node relays are served; invalid (unset)
+	// = they share the HTTP API.
+	RelayListen netip.AddrPort
+	// Advertise is the base URL other nodes and redirected clients use to
+	// reach this node's HTTP API (WHIP/WHEP): http(s)://host:port, or
+	// host:port for http. "" = http:// and the bound API address.
+	Advertise string
+	// Redirect: WHIP to a stream another live node owns answers 307 to
+	// the owner (else 409), and WHEP to a full node 307 to the least
+	// loaded other node. Default off.
+	Redirect bool
+	// MaxPlayers is this node's capacity in WebRTC players: at or over it
+	// the node is full (redirect). 0 = unlimited (default).
+	MaxPlayers int
 }
 
 // HTTPRemux is `vhost.http_remux`: HTTP-FLV.
@@ -290,8 +327,10 @@ func newConfig() *Config {
 			APIAsCandidates: true, ResolveAPIDomain: true,
 			ECDSA: true, Encrypt: true, Reuseport: 1,
 		},
-		Fastpath: Fastpath{Cores: 0, Batch: 64, GSO: true, BPF: "auto", FrameWait: 50 * time.Microsecond},
-		Vhosts:   map[string]*Vhost{DefaultVhost: newVhost(DefaultVhost)},
+		Fastpath: Fastpath{Cores: 0, Batch: 64, GSO: true, BPF: "auto", FrameWait: 50 * time.Microsecond,
+			XDPSTUNRate: 20, XDPSTUNBurst: 40},
+		Cluster: Cluster{Redis: "redis://127.0.0.1:6379/0"},
+		Vhosts:  map[string]*Vhost{DefaultVhost: newVhost(DefaultVhost)},
 
 		MaxConnections: 1000,
 	}

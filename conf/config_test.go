@@ -75,7 +75,7 @@ func TestDefaultsEmptyFile(t *testing.T) {
 		{"server listen", c.HTTPServer.Listen, ap("[::]:8080")},
 		{"server dir", c.HTTPServer.Dir, "./objs/nginx/html"},
 		{"server https", c.HTTPServer.HTTPS.Listen, ap("[::]:8088")},
-		{"fastpath", c.Fastpath, Fastpath{Cores: 0, Batch: 64, GSO: true, BPF: "auto", FrameWait: 50 * time.Microsecond}},
+		{"fastpath", c.Fastpath, Fastpath{Cores: 0, Batch: 64, GSO: true, BPF: "auto", FrameWait: 50 * time.Microsecond, XDPSTUNRate: 20, XDPSTUNBurst: 40}},
 	}
 	for _, tc := range checks {
 		t.Run(tc.name, func(t *testing.T) {
@@ -145,7 +145,12 @@ func TestValues(t *testing.T) {
 		}, "active dtls1.2 96"},
 		{"log v1", "srs_log_level WARN;", func(c *Config) any { return c.LogLevel }, "warn"},
 		{"log v2 wins", "srs_log_level_v2 info; srs_log_level error;", func(c *Config) any { return c.LogLevel }, "trace"},
-		{"fastpath", "fastpath { cores 3; batch 32; gso off; bpf off; frame_wait 0; }", func(c *Config) any { return c.Fastpath }, Fastpath{Cores: 3, Batch: 32, BPF: "off", FrameWait: -1}},
+		{"fastpath", "fastpath { cores 3; batch 32; gso off; bpf off; frame_wait 0; }", func(c *Config) any { return c.Fastpath }, Fastpath{Cores: 3, Batch: 32, BPF: "off", FrameWait: -1, XDPSTUNRate: 20, XDPSTUNBurst: 40}},
+		{"xdp", "fastpath { xdp veth0 eth1; xdp_stun_rate 5; xdp_stun_burst 9; }", func(c *Config) any {
+			f := c.Fastpath
+			return fmt.Sprint(f.XDP, f.XDPSTUNRate, f.XDPSTUNBurst)
+		}, "[veth0 eth1] 5 9"},
+		{"xdp off", "fastpath { xdp off; }", func(c *Config) any { return c.Fastpath.XDP == nil }, true},
 		{"frame wait", "fastpath { frame_wait 250; }", func(c *Config) any { return c.Fastpath.FrameWait }, 250 * time.Microsecond},
 		{"cores auto", "fastpath { cores auto; }", func(c *Config) any { return c.Fastpath.Cores }, 0},
 		{"https v7", "https_api { enabled on; listen [::]:1990; key k; cert c; }", func(c *Config) any { return c.HTTPAPI.HTTPS }, HTTPS{true, ap("[::]:1990"), "k", "c"}},
@@ -185,6 +190,8 @@ func TestErrorsNameFileLine(t *testing.T) {
 		{"v6 no brackets", "rtc_server { tcp {\n listen ::1:8000; } }", "test.conf:2: rtc_server.tcp.listen", ErrValue},
 		{"frame wait range", "fastpath {\n\n frame_wait 20000; }", "test.conf:3: fastpath.frame_wait", ErrValue},
 		{"frame wait unit", "fastpath { frame_wait 50us; }", "test.conf:1: fastpath.frame_wait", ErrValue},
+		{"xdp off and more", "fastpath { xdp eth0 off; }", "test.conf:1: fastpath.xdp", ErrValue},
+		{"xdp long name", "fastpath { xdp abcdefghijklmnopq; }", "test.conf:1: fastpath.xdp", ErrValue},
 		{"hls fragment 0", "vhost v { hls {\n hls_fragment 0; } }", "test.conf:2: vhost.hls.hls_fragment", ErrValue},
 		{"hls window nan", "vhost v { hls { hls_window long; } }", "test.conf:1: vhost.hls.hls_window", ErrValue},
 		{"bitrate nan", "vhost v { rtc { opus_bitrate fast; } }", "test.conf:1: vhost.rtc.opus_bitrate", ErrValue},
@@ -380,6 +387,7 @@ func TestEnvTableNames(t *testing.T) {
 		"http_api.https.enabled":                "SRS_HTTP_API_HTTPS_ENABLED",
 		"srs_log_tank":                          "SRS_SRS_LOG_TANK",
 		"fastpath.gso":                          "SRS_FASTPATH_GSO",
+		"fastpath.xdp":                          "SRS_FASTPATH_XDP",
 	}
 	for path, env := range want {
 		if e := rootTable.entries[path]; e == nil || e.env[0] != env {

@@ -83,6 +83,18 @@ var rootTable = newTable("SRS_", concat(
 		{path: "fastpath.gso", set: global(func(c *Config) *bool { return &c.Fastpath.GSO }, flag)},
 		{path: "fastpath.bpf", set: global(func(c *Config) *string { return &c.Fastpath.BPF }, enum("auto", "on", "off"))},
 		{path: "fastpath.frame_wait", set: global(func(c *Config) *time.Duration { return &c.Fastpath.FrameWait }, microseconds)},
+		{path: "fastpath.xdp", set: global(func(c *Config) *[]string { return &c.Fastpath.XDP }, interfaces)},
+		{path: "fastpath.xdp_stun_rate", set: global(func(c *Config) *int { return &c.Fastpath.XDPSTUNRate }, intIn(1, 1000000))},
+		{path: "fastpath.xdp_stun_burst", set: global(func(c *Config) *int { return &c.Fastpath.XDPSTUNBurst }, intIn(1, 1000000))},
+
+		// Fanout: several nodes on one Redis stream registry (control/cluster).
+		{path: "cluster.enabled", set: global(func(c *Config) *bool { return &c.Cluster.Enabled }, flag)},
+		{path: "cluster.redis", set: global(func(c *Config) *string { return &c.Cluster.Redis }, redisURL)},
+		{path: "cluster.node_id", set: global(func(c *Config) *string { return &c.Cluster.NodeID }, nodeID)},
+		{path: "cluster.relay_listen", set: global(func(c *Config) *netip.AddrPort { return &c.Cluster.RelayListen }, listenOne)},
+		{path: "cluster.advertise", set: global(func(c *Config) *string { return &c.Cluster.Advertise }, advertise)},
+		{path: "cluster.redirect", set: global(func(c *Config) *bool { return &c.Cluster.Redirect }, flag)},
+		{path: "cluster.max_players", set: global(func(c *Config) *int { return &c.Cluster.MaxPlayers }, intIn(0, 10_000_000))},
 	},
 	// SRS's `https {}` inside http_api/http_server, and the v7 spelling
 	// as top-level `https_api {}` / `https_server {}`: same fields.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -192,6 +193,25 @@ func candidates(args []string) ([]string, error) {
 	return out, nil
 }
 
+// interfaces is fastpath.xdp: interface names, or off (nil).
+func interfaces(args []string) ([]string, error) {
+	if len(args) == 0 {
+		return nil, badValue("no interface, want names or off")
+	}
+	if len(args) == 1 && args[0] == "off" {
+		return nil, nil
+	}
+	out := make([]string, 0, len(args))
+	for _, a := range args {
+		// IFNAMSIZ is 16 with the NUL; a name has no slash or space.
+		if a == "" || a == "off" || len(a) > 15 || strings.ContainsAny(a, "/ \t\r\n") {
+			return nil, badValue("interface %q", a)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
 func number(args []string) (float64, error) {
 	s, err := one(args)
 	if err != nil {
@@ -338,4 +358,50 @@ func urls(args []string) ([]string, error) {
 		}
 	}
 	return append([]string(nil), args...), nil
+}
+
+// redisURL is cluster.redis: redis:// or rediss:// (TLS) with a host.
+// go-redis parses the rest (user, password, db) when the node connects.
+func redisURL(args []string) (string, error) {
+	s, err := one(args)
+	if err != nil {
+		return "", err
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		return "", badValue("%q is not a redis://host:port/db or rediss:// URL", s)
+	}
+	return s, nil
+}
+
+// nodeID is cluster.node_id: it goes into Redis key names, so it keeps to
+// [A-Za-z0-9._-].
+func nodeID(args []string) (string, error) {
+	s, err := one(args)
+	if err != nil {
+		return "", err
+	}
+	if len(s) > 64 || strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-", r))
+	}) >= 0 {
+		return "", badValue("node_id %q: want at most 64 of [A-Za-z0-9._-]", s)
+	}
+	return s, nil
+}
+
+// advertise is cluster.advertise: an http(s) base URL, or host:port
+// (then http://host:port). No path: redirects append SRS's paths.
+func advertise(args []string) (string, error) {
+	s, err := one(args)
+	if err != nil {
+		return "", err
+	}
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" {
+		return "", badValue("%q is not host:port or an http(s)://host:port base URL", args[0])
+	}
+	return strings.TrimSuffix(s, "/"), nil
 }

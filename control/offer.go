@@ -33,6 +33,11 @@ func (s *Server) negotiate(ctx context.Context, ho httpapi.Offer) (*httpapi.Answ
 	if err := s.startHooks(ctx, o, opts.Hooks); err != nil {
 		return nil, err
 	}
+	if o.Play {
+		if err := s.pull(ctx, o.Vhost, o.App, o.Stream); err != nil {
+			return nil, err
+		}
+	}
 	// Only publishers get transport-cc: Fanout sends them feedback, and
 	// consumes none from players (no per-player bandwidth estimation).
 	nopt := sdpneg.Options{VideoCodec: o.VideoCodec, AudioCodec: o.AudioCodec, NACK: opts.NACK,
@@ -84,7 +89,7 @@ func withStatus(err error) error {
 		status = http.StatusNotFound
 	case errors.Is(err, ErrRTCDisabled), errors.Is(err, errHookRefused):
 		status = http.StatusForbidden
-	case errors.Is(err, ErrDraining):
+	case errors.Is(err, ErrDraining), errors.Is(err, ErrPull):
 		status = http.StatusServiceUnavailable
 	}
 	return &httpapi.Error{Status: status, Err: err}

@@ -100,16 +100,30 @@ func routeSession(ss *session) route.Session {
 // unlock ends every critical section of s.mu. A table built under it goes
 // to the fastpath after mu is released, with the STUN answers that waited
 // for it; pubMu, taken before mu is dropped, keeps tables in build order.
+// Queued Config.Peers changes go first, in the same order.
 func (s *Server) unlock() {
-	t, replies := s.pending, s.replies
-	if t == nil {
+	t, ops := s.pending, s.peerOps
+	if t == nil && ops == nil {
 		s.mu.Unlock()
 		return
 	}
-	s.pending, s.replies = nil, nil
+	var replies []stunReply
+	if t != nil { // answers wait for the table with their address
+		replies, s.replies = s.replies, nil
+	}
+	s.pending, s.peerOps = nil, nil
 	s.pubMu.Lock()
 	s.mu.Unlock()
-	s.fp.Publish(t)
+	for _, op := range ops { // before the answer: the client's DTLS must pass the shield
+		if op.add {
+			s.cfg.Peers.Add(op.addr)
+		} else {
+			s.cfg.Peers.Remove(op.addr)
+		}
+	}
+	if t != nil {
+		s.fp.Publish(t)
+	}
 	for _, r := range replies {
 		_ = s.fp.WriteTo(r.b, r.to)
 	}

@@ -38,6 +38,21 @@ type registry struct {
 	flushPending bool
 	replies      []stunReply  // sent once the table with their address is out
 	pending      *route.Table // built, handed to the fastpath by unlock
+	peerOps      []peerOp     // Config.Peers changes, applied by unlock
+}
+
+// peerOp is a session UDP address coming (add) or going, for Config.Peers.
+type peerOp struct {
+	addr netip.AddrPort
+	add  bool
+}
+
+// peerLocked queues a change of the session addresses for Config.Peers;
+// TCP peers are no UDP 5-tuples and are skipped.
+func (s *Server) peerLocked(a netip.AddrPort, add bool) {
+	if s.cfg.Peers != nil && !route.IsTCPPeer(a) {
+		s.peerOps = append(s.peerOps, peerOp{addr: a, add: add})
+	}
 }
 
 // stream is one vhost/app/stream. Its fields are guarded by Server.mu;
@@ -263,6 +278,7 @@ func (s *Server) end(ss *session, reason string) {
 	for _, a := range ss.addrs {
 		if s.byAddr[a] == ss {
 			delete(s.byAddr, a)
+			s.peerLocked(a, false)
 		}
 	}
 	s.detachLocked(ss)

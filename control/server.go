@@ -23,7 +23,9 @@
 // mu.Unlock(): it takes pubMu before it drops mu, then hands the table,
 // and the STUN answers that waited for it, to the fastpath, so tables
 // reach the cores in the order they were built. pubMu is held only across
-// Publish and STUN answers' sends, and its holder never takes mu.
+// Publish, STUN answers' sends and Config.Peers calls (queued under mu,
+// made by unlock before the table and answers go out), and its holder
+// never takes mu.
 //
 // Goroutines: one reads STUN and DTLS upcalls from the fastpath; each
 // session's DTLS association runs in its own, which owns the session's
@@ -105,8 +107,32 @@ type Config struct {
 	VhostOf func(host string) string
 	// Events, when set, hears publishers become ready and go (virtual.go).
 	Events Events
+	// Pull, when set, is called before a play of a stream that has no
+	// publisher is answered (pull.go): cmd opens a relay from the stream's
+	// owner there (control/relay) and returns once its virtual publisher
+	// is registered, or nil at once when no other node owns the stream. An
+	// error refuses the play with 503.
+	Pull func(ctx context.Context, vhost, app, stream string) error
+	// Placement and Cluster, when set (cluster on), are handed to the HTTP
+	// layer: where offers go, and /api/v1/cluster.
+	Placement httpapi.Placement
+	Cluster   func(ctx context.Context) (any, error)
 	// HLS, when set, reports a vhost's hls settings for /api/v1/vhosts.
 	HLS func(vhost string) (enabled bool, fragment time.Duration)
+	// Peers, when set, hears the UDP addresses of sessions come and go
+	// (cmd hands it the XDP shield's peer map).
+	Peers Peers
+}
+
+// Peers hears the remote UDP addresses of sessions: Add when a verified
+// STUN binding brings a new one (a new session, or NAT rebinding moving
+// one), Remove when its session ends. Calls come in order, outside mu,
+// and Add comes before the STUN answer to that address is sent, so the
+// client's DTLS that follows finds its address added. TCP peers are not
+// reported.
+type Peers interface {
+	Add(netip.AddrPort)
+	Remove(netip.AddrPort)
 }
 
 // Server is the control plane.
@@ -183,7 +209,7 @@ func New(cfg Config, fp Fastpath) (*Server, error) {
 		s.handshakeTimeout = 30 * time.Second
 	}
 	opts := httpapi.Options{Logger: cfg.Logger, Crossdomain: cfg.Crossdomain, ServerID: cfg.ServerID,
-		BearerToken: cfg.BearerToken, VhostOf: cfg.VhostOf}
+		BearerToken: cfg.BearerToken, VhostOf: cfg.VhostOf, Placement: cfg.Placement, Cluster: cfg.Cluster}
 	opts.BasicAuth.Enabled, opts.BasicAuth.Username, opts.BasicAuth.Password =
 		cfg.APIAuth.Enabled, cfg.APIAuth.Username, cfg.APIAuth.Password
 	s.api = httpapi.New(apiView{s}, opts)

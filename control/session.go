@@ -40,7 +40,7 @@ type session struct {
 	layer       string          // player: the simulcast layer it asked for
 	temporal    uint8           // player: VP9 temporal layers below this TID, 0 = all (route.Session.Temporal)
 	created     time.Time
-	lastSeen    atomic.Int64 // unix ns of the last STUN/DTLS datagram
+	lastSeen    atomic.Int64 // unix ns of the last authenticated datagram (route.Session.Seen)
 	log         *slog.Logger
 	transport   *dtlsTransport
 
@@ -56,6 +56,9 @@ type session struct {
 	ended       bool
 	reason      string
 	virtual     bool // rtmp_to_rtc publisher: no ICE, DTLS or peer (virtual.go)
+	// keyframes carries the fastpath's keyframe requests of a virtual
+	// publisher to its source (pull.go); set at registration.
+	keyframes chan struct{}
 
 	// Events bookkeeping (virtual.go), guarded by evMu.
 	evMu       sync.Mutex

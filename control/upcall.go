@@ -26,6 +26,8 @@ func (s *Server) readUpcalls() {
 				s.onDTLS(u.Session, u.From, u.Data)
 			case route.UpTCPClosed:
 				s.onTCPClosed(u.From)
+			case route.UpKeyframe:
+				s.onKeyframe(u.Session)
 			}
 			s.fp.Release(u)
 		}
@@ -99,6 +101,7 @@ func (s *Server) bind(ss *session, from netip.AddrPort, resp []byte) (held, star
 	if !slices.Contains(ss.addrs, from) {
 		ss.addrs = append(ss.addrs, from)
 		s.byAddr[from] = ss
+		s.peerLocked(from, true)
 		changed = true
 	}
 	if ss.peer != from {
@@ -231,7 +234,19 @@ func (s *Server) feedDTLS(ss *session, from netip.AddrPort, b []byte) {
 }
 
 // sweep ends sessions silent for longer than their vhost's stun_timeout
-// (SRS sweeps every 5 s; once a second keeps the bound tight).
+// (SRS sweeps every 5 s; once a second keeps the bound tight). Silent means
+// nothing authenticated came: lastSeen moves on every binding, DTLS record,
+// binding indication from a bound address, SRTP and SRTCP that decrypts
+// (route.Session.Seen), so a stack that keeps alive with indications or
+// RTCP is never cut.
+//
+// The same window is consent (RFC 7675 §5.1, as far as an ICE-lite server
+// applies it): a player from which nothing authenticated came for
+// stun_timeout (30 s, RFC 7675's consent timeout too) is ended, and so gets
+// no more media. One knob, not a separate consent_timeout: the two would
+// coincide, and a session without consent has nothing left to do. Media
+// only ever goes to Session.Peer, set by a binding whose MESSAGE-INTEGRITY
+// verified (onSTUN), never by a packet's source alone.
 func (s *Server) sweep() {
 	defer s.wg.Done()
 	t := time.NewTicker(time.Second)

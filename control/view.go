@@ -206,3 +206,16 @@ func (s *Server) Kick(cid string) bool {
 	s.end(found, "kicked by api")
 	return true
 }
+
+// Players counts the player sessions of every stream: a cluster node's
+// load, asked on each WHEP offer when the cluster caps players, so it
+// walks streams, not sessions, and reads no fastpath counter.
+func (s *Server) Players() int {
+	s.mu.Lock()
+	defer s.unlock()
+	n := 0
+	for _, st := range s.streams {
+		n += len(st.players)
+	}
+	return n
+}

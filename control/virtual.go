@@ -78,6 +78,7 @@ func (s *Server) openVirtual(vhost, app, stream string, audio, video *VirtualTra
 	ss := s.newSessionLocked(route.RolePublisher, st, "", "", "rtmp")
 	delete(s.byUfrag, ss.localUfrag) // no STUN, no DTLS, no WHIP DELETE
 	ss.virtual, ss.cid, ss.clientIP = true, randomString(8), "127.0.0.1"
+	ss.keyframes = make(chan struct{}, 1)
 	desc := &sdpneg.StreamDesc{}
 	for k, tr := range [route.NumKinds]*VirtualTrack{route.KindAudio: audio, route.KindVideo: video} {
 		if tr == nil {

@@ -244,3 +244,40 @@ func TestAllocsBridge(t *testing.T) {
 		})
 	})
 }
+
+// TestVirtualKeyframeUpcall: a virtual publisher has no peer to send a PLI
+// to, so its players' keyframe requests go up to control as UpKeyframe
+// (control hands them to the relay that feeds it), coalesced the same way.
+func TestVirtualKeyframeUpcall(t *testing.T) {
+	r := virtualRig(t, 1, 1, func(int) int { return 0 })
+	for range 3 {
+		r.drive(0)
+	}
+	drain := func() (n int) {
+		for {
+			select {
+			case u := <-r.e.Upcalls():
+				if u.Kind == route.UpKeyframe && u.Session == 1 {
+					n++
+				}
+				r.e.Release(u)
+			default:
+				return n
+			}
+		}
+	}
+	drain()
+	time.Sleep(keyframeInterval + 10*time.Millisecond)
+	for range 3 {
+		if !r.e.RequestKeyframe(1) {
+			t.Fatal("RequestKeyframe refused")
+		}
+	}
+	r.drive(0)
+	if n := drain(); n != 1 {
+		t.Fatalf("%d UpKeyframe upcalls for three requests, want 1", n)
+	}
+	if cs := r.e.CoreStats(); cs[0].PLIOut != 0 {
+		t.Fatalf("a PLI went out for a virtual publisher: %+v", cs[0])
+	}
+}

@@ -37,6 +37,13 @@ const tickInterval = 20 * time.Millisecond
 // per-stream PLI worker for the same reason).
 const keyframeInterval = 300 * time.Millisecond
 
+// seenEvery is the least time between two stores of one session's
+// last-seen stamp (route.Session.Seen) by one core: media decrypts on every
+// packet, and a store per packet would bounce the stamp's cache line
+// between the core and control's sweeper for nothing (stun_timeout is
+// seconds).
+const seenEvery = int64(250 * time.Millisecond)
+
 // ringBurst bounds the messages a core takes from one ring per round, so a
 // hot peer cannot starve its own socket.
 const ringBurst = 256
@@ -65,6 +72,8 @@ type sessState struct {
 	lay layerSel // the simulcast layer it follows (layers.go)
 	// any session: answers its consent refreshes on this core (answerSTUN)
 	stun stunx.Responder
+	// seenAt is c.now when this core last stored the session's Seen (alive)
+	seenAt int64
 }
 
 // streamView is one core's share of a stream: the players it owns and the
@@ -103,6 +112,7 @@ type core struct {
 	frameOpen bool
 	stunTo    udpio.Sockaddr // scratch: where answerSTUN replies
 	pinErr    error
+	tid       atomic.Int32 // the loop's OS thread, once it runs
 	// lc accumulates the per-packet counters during a round; publish
 	// adds them to cnt once per round (an atomic add per packet costs a
 	// locked instruction and a contended cache line when read).
@@ -140,6 +150,7 @@ func newCore(e *Engine, id, cpu int, conn *udpio.Conn, gso bool) (*core, error) 
 func (c *core) run() {
 	runtime.LockOSThread() // never unlocked: the pinned thread exits with the loop
 	c.pinErr = udpio.PinThread(c.cpu)
+	c.tid.Store(int32(unix.Gettid()))
 	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1000, 0, 0, 0) // 1 µs: FrameWait's timeouts are tens of µs
 	for !c.e.stop.Load() {
 		err := c.in.TryRecv(c.conn)
@@ -366,7 +377,7 @@ func (c *core) handle(b []byte, from netip.AddrPort) {
 	}
 	s := c.tbl.Lookup(from)
 	if cls == ClassSTUN {
-		if s != nil && c.answerSTUN(s, b, from) {
+		if s != nil && (c.answerSTUN(s, b, from) || c.keepalive(s, b)) {
 			return
 		}
 		var sid route.SessionID
@@ -413,6 +424,35 @@ func (c *core) answerSTUN(s *route.Session, b []byte, from netip.AddrPort) bool 
 	s.Seen.Store(c.wallBase + c.now)
 	c.cnt.stunAnswered.Add(1)
 	return true
+}
+
+// keepalive takes a well-formed Binding Indication (RFC 8489 §6.3.2: what
+// libnice sends every 25 s once connected) from one of s's addresses as a
+// sign of life, and reports whether it did. Indications carry no
+// MESSAGE-INTEGRITY; the 5-tuple is the proof: the table holds an address
+// only after a binding request from it carried the session's credentials,
+// so a forger must be on the path or guess both ports, and even then it
+// can only keep a session alive towards that same, once-authenticated
+// address (media never moves on an indication: no redirection, no
+// amplification). A FINGERPRINT, when present, must be right (stunx).
+func (c *core) keepalive(s *route.Session, b []byte) bool {
+	if !stunx.IsIndication(b) {
+		return false
+	}
+	c.alive(s, &c.sess[s.ID])
+	c.cnt.stunIndications.Add(1)
+	return true
+}
+
+// alive stamps s as heard from now: a STUN indication from its address, or
+// SRTP or SRTCP that decrypted with its keys. Control's stun_timeout sweep
+// reads the stamp; at most one store per session, core and seenEvery.
+func (c *core) alive(s *route.Session, st *sessState) {
+	if s.Seen == nil || (st.seenAt != 0 && c.now-st.seenAt < seenEvery) {
+		return
+	}
+	st.seenAt = c.now
+	s.Seen.Store(c.wallBase + c.now)
 }
 
 // handoff passes a media datagram to the core that owns its session (the
@@ -467,6 +507,7 @@ func (c *core) onRTP(s *route.Session, st *sessState, b []byte) {
 		c.cnt.drops[DropSRTP].Add(1)
 		return
 	}
+	c.alive(s, st)
 	if st.pub != nil {
 		c.recordTransport(s, st.pub, plain)
 	}

@@ -361,7 +361,7 @@ func (e *Engine) CoreStats() []Stats {
 	out := make([]Stats, len(e.cores))
 	for i, c := range e.cores {
 		out[i] = c.cnt.snapshot()
-		out[i].Core, out[i].CPU = c.id, c.cpu
+		out[i].Core, out[i].CPU, out[i].Thread = c.id, c.cpu, int(c.tid.Load())
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package fastpath
 
 import (
 	"encoding/binary"
+	"net/netip"
 
 	"github.com/fanout/fanout/fastpath/route"
 	"github.com/fanout/fanout/fastpath/rtcpx"
@@ -14,6 +15,7 @@ func (c *core) onRTCP(s *route.Session, st *sessState, b []byte) {
 		c.cnt.drops[DropSRTP].Add(1)
 		return
 	}
+	c.alive(s, st)
 	c.cnt.rtcpIn.Add(1)
 	c.handleRTCP(s, st, plain)
 }
@@ -75,7 +77,7 @@ func (c *core) requestKeyframes() {
 	for _, pid := range c.want {
 		st := &c.sess[pid]
 		s := c.tbl.Session(pid)
-		if s == nil || !st.owned || st.tx == nil || s.Tracks[route.KindVideo].SSRC == 0 && s.Simulcast.N == 0 {
+		if s == nil || !st.owned || st.tx == nil && !s.Virtual || s.Tracks[route.KindVideo].SSRC == 0 && s.Simulcast.N == 0 {
 			st.keyframeWanted = false
 			continue
 		}
@@ -83,7 +85,12 @@ func (c *core) requestKeyframes() {
 			keep = append(keep, pid)
 			continue
 		}
-		c.sendKeyframeRequest(st, s) // one PLI, or one per simulcast layer asked (layers.go)
+		if s.Virtual {
+			// No peer to send a PLI to: control hands it to the source.
+			c.e.upcall(c, route.UpKeyframe, pid, netip.AddrPort{}, nil)
+		} else {
+			c.sendKeyframeRequest(st, s) // one PLI, or one per simulcast layer asked (layers.go)
+		}
 		st.lastKeyframeReq = c.now
 		st.keyframeWanted = false
 	}

@@ -59,6 +59,7 @@ type counters struct {
 	sleeps             atomic.Uint64 // times this core blocked with nothing to do
 	frameWaitExpired   atomic.Uint64 // awaitFrame gave up before a frame's marker arrived
 	stunAnswered       atomic.Uint64 // consent refreshes answered on the core (answerSTUN)
+	stunIndications    atomic.Uint64 // binding indications taken as keepalives (keepalive)
 	drops              [numDropReasons]atomic.Uint64
 }
 
@@ -92,9 +93,12 @@ type Stats struct {
 	Sleeps             uint64
 	FrameWaitExpired   uint64
 	STUNAnswered       uint64 // consent refreshes answered on the core
+	STUNIndications    uint64 // binding indications from a session's address taken as keepalives
 	Drops              [NumDropReasons]uint64
-	// Core and CPU identify the loop in CoreStats (zero in totals).
-	Core, CPU int
+	// Core and CPU identify the loop in CoreStats (zero in totals);
+	// Thread is its OS thread id once it runs (its CPU time is
+	// /proc/self/task/THREAD/stat).
+	Core, CPU, Thread int
 }
 
 func (c *counters) snapshot() Stats {
@@ -111,7 +115,7 @@ func (c *counters) snapshot() Stats {
 		RingOverflows: c.ringOverflows.Load(), RingIn: c.ringIn.Load(), Handoffs: c.handoffs.Load(),
 		GSOSends: c.gsoSends.Load(), GSOSegments: c.gsoSegments.Load(),
 		Wakeups: c.wakeups.Load(), Sleeps: c.sleeps.Load(), FrameWaitExpired: c.frameWaitExpired.Load(),
-		STUNAnswered: c.stunAnswered.Load(),
+		STUNAnswered: c.stunAnswered.Load(), STUNIndications: c.stunIndications.Load(),
 	}
 	for i := range c.drops {
 		s.Drops[i] = c.drops[i].Load()
@@ -152,6 +156,7 @@ func (s *Stats) Add(o Stats) {
 	s.Sleeps += o.Sleeps
 	s.FrameWaitExpired += o.FrameWaitExpired
 	s.STUNAnswered += o.STUNAnswered
+	s.STUNIndications += o.STUNIndications
 	for i := range s.Drops {
 		s.Drops[i] += o.Drops[i]
 	}

@@ -45,6 +45,7 @@ func (a *API) RegisterAPI(mux *http.ServeMux) {
 		"/api/v1/features":          a.apiFeatures,
 		"/api/v1/raw":               a.apiRaw,
 		"/api/v1/clusters":          a.apiClusters,
+		"/api/v1/cluster":           a.apiCluster,
 		"/api/v1/streams/":          a.apiStreams,
 		"/api/v1/clients/":          a.apiClients,
 		"/api/v1/vhosts/":           a.apiVhosts,

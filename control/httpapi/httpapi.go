@@ -104,6 +104,11 @@ type Options struct {
 	// VhostOf maps a request's vhost to the name streams are registered
 	// under; nil keeps it.
 	VhostOf func(string) string
+	// Placement, when set (cluster on), may send an offer to another node
+	// (307) or refuse it before negotiation (placement.go).
+	Placement Placement
+	// Cluster, when set, is the data of /api/v1/cluster.
+	Cluster func(ctx context.Context) (any, error)
 }
 
 // API serves the HTTP endpoints over a Registry.

@@ -69,6 +69,9 @@ func (a *API) postWHIP(w http.ResponseWriter, r *http.Request, play bool) {
 		Layer: q.Get("layer"), Temporal: temporalParam(q.Get("temporal")),
 	}
 	ans, err := a.offer(r, o)
+	if a.writeRedirect(w, r, err) {
+		return
+	}
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -103,6 +106,9 @@ func (a *API) offer(r *http.Request, o Offer) (*Answer, error) {
 	}
 	if !validName(o.App) || !validName(o.Stream) {
 		return nil, Errorf(http.StatusBadRequest, "app %q or stream %q has characters outside [A-Za-z0-9._~-]", o.App, o.Stream)
+	}
+	if err := a.place(r, o); err != nil {
+		return nil, err
 	}
 	return a.reg.Offer(r.Context(), o)
 }
@@ -181,10 +187,16 @@ func (a *API) handleLegacy(play bool) http.HandlerFunc {
 			return
 		}
 		ans, err := a.legacy(r, play)
+		if a.writeRedirect(w, r, err) {
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Connection", "close")
 		if err != nil {
 			status := statusOf(err)
+			if status == http.StatusServiceUnavailable {
+				w.Header().Set("Retry-After", "5")
+			}
 			a.refuse(r, status, err)
 			w.WriteHeader(status)
 			_ = json.NewEncoder(w).Encode(map[string]any{"code": status, "msg": err.Error()})

@@ -136,11 +136,17 @@ type Session struct {
 	Virtual bool
 	// ICEUsername is the USERNAME of a binding request from the peer
 	// ("serverUfrag:clientUfrag"), ICEKey the server's ice-pwd that keys
-	// its MESSAGE-INTEGRITY, and Seen where a core stores the time (Unix
-	// ns) of each binding request it answered itself. With all three set,
-	// consent refreshes from the current UDP peer are answered on the core
-	// (package stunx) and never reach control, whose stun_timeout sweep
-	// reads Seen; anything else still goes up.
+	// its MESSAGE-INTEGRITY. With both and Seen set, consent refreshes from
+	// the current UDP peer are answered on the core (package stunx) and
+	// never reach control; anything else still goes up.
+	//
+	// Seen is the session's last-seen stamp (Unix ns), control's per-session
+	// atomic: the cores store into it on every packet that authenticates
+	// (a binding request they answer, a binding indication from one of the
+	// session's addresses, SRTP or SRTCP that decrypts), at most once per
+	// core and 250 ms, with the clock read once per batch; control stores
+	// it on DTLS and the bindings it answers, and its stun_timeout sweep
+	// reads it. Nil: the cores store nothing.
 	ICEUsername, ICEKey string
 	Seen                *atomic.Int64
 }

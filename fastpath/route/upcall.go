@@ -10,6 +10,10 @@ const (
 	UpSTUN      UpcallKind = iota + 1 // a STUN message the cores did not answer themselves
 	UpDTLS                            // a DTLS record of a known peer
 	UpTCPClosed                       // a TCP peer's connection closed; Data is empty
+	// UpKeyframe: players of virtual publisher Session want a keyframe
+	// (coalesced like PLIs to a peer, at most one per keyframe interval);
+	// Data is empty. The virtual publisher's source (a relay) asks upstream.
+	UpKeyframe
 )
 
 // MaxUpcall is the most bytes an Upcall carries (the fastpath's largest

@@ -40,6 +40,7 @@ const (
 	magicCookie      = 0x2112A442
 	fingerprintXOR   = 0x5354554e
 	typeBindingReq   = 0x0001
+	typeBindingInd   = 0x0011
 	typeBindingOK    = 0x0101
 	attrUsername     = 0x0006
 	attrIntegrity    = 0x0008
@@ -144,6 +145,36 @@ func (r *Responder) verify(req []byte, username string) error {
 		return ErrIntegrity
 	}
 	return nil
+}
+
+// IsIndication reports whether b is a well-formed Binding Indication (RFC
+// 8489 §6.3.2: a keepalive, which gets no answer): the header, attribute
+// lengths that add up and, when its last attribute is a FINGERPRINT, a
+// right one. It allocates nothing.
+func IsIndication(b []byte) bool {
+	if len(b) < headerLen || binary.BigEndian.Uint16(b) != typeBindingInd ||
+		binary.BigEndian.Uint32(b[4:]) != magicCookie {
+		return false
+	}
+	if n := int(binary.BigEndian.Uint16(b[2:])); n%4 != 0 || headerLen+n != len(b) {
+		return false
+	}
+	last := -1
+	for off := headerLen; off < len(b); {
+		if off+4 > len(b) {
+			return false
+		}
+		next := off + 4 + (int(binary.BigEndian.Uint16(b[off+2:]))+3)&^3
+		if next > len(b) {
+			return false
+		}
+		last, off = off, next
+	}
+	if last < 0 || binary.BigEndian.Uint16(b[last:]) != attrFingerprint {
+		return true
+	}
+	return binary.BigEndian.Uint16(b[last+2:]) == 4 &&
+		crc32.ChecksumIEEE(b[:last])^fingerprintXOR == binary.BigEndian.Uint32(b[last+4:])
 }
 
 // integrity returns HMAC-SHA1(key, a || b) in r.sum.

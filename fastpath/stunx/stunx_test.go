@@ -250,3 +250,39 @@ func FuzzAnswer(f *testing.F) {
 		}
 	})
 }
+
+// TestIsIndication: pion's and libnice-like keepalives (with and without
+// FINGERPRINT) pass; requests, broken lengths and a wrong FINGERPRINT do not.
+func TestIsIndication(t *testing.T) {
+	build := func(setters ...stun.Setter) []byte {
+		m, err := stun.Build(append([]stun.Setter{stun.TransactionID, stun.NewType(stun.MethodBinding, stun.ClassIndication)}, setters...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Raw
+	}
+	withFP := build(stun.Fingerprint)
+	badFP := append([]byte(nil), withFP...)
+	badFP[len(badFP)-1] ^= 1
+	long := append(build(), 0, 0, 0, 0)
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want bool
+	}{
+		{"bare indication", build(), true},
+		{"indication with FINGERPRINT", withFP, true},
+		{"indication with SOFTWARE and FINGERPRINT", build(stun.NewSoftware("libnice"), stun.Fingerprint), true},
+		{"wrong FINGERPRINT", badFP, false},
+		{"binding request", request(t, username, pwd, true), false},
+		{"length field disagrees", long, false},
+		{"truncated header", withFP[:12], false},
+	} {
+		if got := IsIndication(tc.b); got != tc.want {
+			t.Errorf("%s: IsIndication = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if a := testing.AllocsPerRun(1000, func() { IsIndication(withFP) }); a != 0 {
+		t.Fatalf("IsIndication allocates %v times", a)
+	}
+}

@@ -101,7 +101,13 @@ func (l *bridgeLink) OpenRTC(key hub.Key, m bridge.RTCMedia) (bridge.RTPWriter, 
 	if err != nil {
 		return nil, err
 	}
-	return &virtualWriter{fp: l.s.fp, vp: vp, sid: vp.Session()}, nil
+	w := &virtualWriter{fp: l.s.fp, vp: vp, sid: vp.Session()}
+	if c := l.s.clink; c != nil { // an RTMP publisher owns its stream cluster-wide
+		info := control.PublisherInfo{Vhost: key.Vhost, App: key.App, Stream: key.Stream}
+		c.PublisherReady(info)
+		w.gone = func() { c.PublisherGone(info) }
+	}
+	return w, nil
 }
 
 // virtualTrack hands the bridge's description of its RTP output to control.
@@ -112,9 +118,10 @@ func virtualTrack(t bridge.Track) *control.VirtualTrack {
 
 // virtualWriter is the bridge's RTPWriter for one rtmp_to_rtc stream.
 type virtualWriter struct {
-	fp  *fastpath.Engine
-	vp  *control.VirtualPublisher
-	sid route.SessionID
+	fp   *fastpath.Engine
+	vp   *control.VirtualPublisher
+	sid  route.SessionID
+	gone func() // releases the cluster claim, nil without a cluster
 }
 
 // WriteRTP hands the packet to the fastpath (copied; never blocks).
@@ -128,6 +135,9 @@ func (w *virtualWriter) WriteRTP(_ bridge.Kind, pkt []byte) error {
 // Close ends the virtual publisher; its players wait for the next one.
 func (w *virtualWriter) Close() error {
 	w.vp.Close()
+	if w.gone != nil {
+		w.gone()
+	}
 	return nil
 }
 

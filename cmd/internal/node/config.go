@@ -70,8 +70,22 @@ func (s *Server) candidateParams() candidate.Params {
 }
 
 func (s *Server) controlConfig() control.Config {
+	c := s.baseControlConfig()
+	if s.clink != nil { // never a typed nil in the interfaces
+		c.Events = teeEvents{s.link, s.clink}
+		c.Placement, c.Cluster = s.clink, s.clink.status
+	}
+	return c
+}
+
+func (s *Server) baseControlConfig() control.Config {
 	r := s.cfg.RTCServer
+	var peers control.Peers
+	if s.shield != nil { // no typed nil in the interface
+		peers = s.shield
+	}
 	return control.Config{
+		Peers:       peers,
 		Candidates:  s.candidateParams(),
 		Crossdomain: s.cfg.HTTPAPI.Crossdomain,
 		PreferCM:    s.opts.PreferCM,
@@ -95,6 +109,7 @@ func (s *Server) controlConfig() control.Config {
 		Summary: s.summary,
 		VhostOf: s.vhostOf,
 		Events:  s.link,
+		Pull:    s.pull,
 		Vhosts: func() []string {
 			vh := s.config().Vhosts
 			names := make([]string, 0, len(vh))
@@ -152,6 +167,7 @@ func (s *Server) Reload(next *conf.Config) []string {
 		{"http_server", cur.HTTPServer, next.HTTPServer},
 		{"rtc_server", cur.RTCServer, next.RTCServer},
 		{"fastpath", cur.Fastpath, next.Fastpath},
+		{"cluster", cur.Cluster, next.Cluster},
 	} {
 		if !reflect.DeepEqual(c.a, c.b) {
 			restart = append(restart, c.name)

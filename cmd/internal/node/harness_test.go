@@ -212,7 +212,8 @@ func mediaFiles(t testing.TB) (h264, ogg string) {
 // namespace, re-executed by their parent test (netns_test.go). A normal run
 // leaves them out with -test.skip instead of reporting them as skipped.
 var netnsChildTests = []string{"TestNetnsFanoutServer", "TestNetnsUDPEchoChild", "TestNetnsUDPClientChild",
-	"TestNetnsPublishChild", "TestQualityChromiumPeer", "TestQualityLossPeers"}
+	"TestNetnsPublishChild", "TestQualityChromiumPeer", "TestQualityLossPeers", "TestXDPShieldPeers",
+	"TestClientsPionPlayerChild"}
 
 func TestMain(m *testing.M) {
 	flag.Parse()

@@ -38,7 +38,13 @@ func newTestPublisher(t testing.TB, srv *Server, query string) *testPublisher {
 // newTestPublisherOn publishes to a full WHIP URL over one network type.
 func newTestPublisherOn(t testing.TB, whipURL string, nt webrtc.NetworkType) *testPublisher {
 	t.Helper()
-	p := &testPublisher{pc: newPeerOn(t, nt)}
+	return newTestPublisherPC(t, whipURL, newPeerOn(t, nt))
+}
+
+// newTestPublisherPC publishes to a full WHIP URL from pc.
+func newTestPublisherPC(t testing.TB, whipURL string, pc *webrtc.PeerConnection) *testPublisher {
+	t.Helper()
+	p := &testPublisher{pc: pc}
 	var err error
 	p.video, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264}, "video", "fanout-test")
 	if err != nil {
@@ -184,7 +190,13 @@ func newTestPlayer(t testing.TB, srv *Server, query string) *testPlayer {
 // newTestPlayerOn plays a full WHEP URL over one network type.
 func newTestPlayerOn(t testing.TB, whepURL string, nt webrtc.NetworkType) *testPlayer {
 	t.Helper()
-	p := &testPlayer{pc: newPeerOn(t, nt), ssrcs: map[uint32]bool{}}
+	return newTestPlayerPC(t, whepURL, newPeerOn(t, nt))
+}
+
+// newTestPlayerPC plays a full WHEP URL on pc.
+func newTestPlayerPC(t testing.TB, whepURL string, pc *webrtc.PeerConnection) *testPlayer {
+	t.Helper()
+	p := &testPlayer{pc: pc, ssrcs: map[uint32]bool{}}
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
 		if _, err := p.pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			t.Fatal(err)

@@ -35,6 +35,7 @@ var (
 	mWakeups   = prometheus.NewDesc("fanout_fastpath_wakeups_total", "Wake-ups sent to sleeping peer cores, per core.", []string{"core"}, nil)
 	mSleeps    = prometheus.NewDesc("fanout_fastpath_sleeps_total", "Times a core blocked with nothing to do, per core.", []string{"core"}, nil)
 	mSTUNCore  = prometheus.NewDesc("fanout_fastpath_stun_answered_total", "Consent refreshes (STUN keepalives from a session's current address) answered on the core, per core.", []string{"core"}, nil)
+	mSTUNInd   = prometheus.NewDesc("fanout_fastpath_stun_indications_total", "Binding indications from a session's address taken as keepalives on the core, per core.", []string{"core"}, nil)
 	mFrameWait = prometheus.NewDesc("fanout_fastpath_frame_wait_expired_total", "Times a core stopped waiting for the rest of a video frame (frame_wait), per core.", []string{"core"}, nil)
 	mDrops     = prometheus.NewDesc("fanout_fastpath_drops_total", "Datagrams dropped, per core and reason.", []string{"core", "reason"}, nil)
 	mRTCP      = prometheus.NewDesc("fanout_fastpath_rtcp_total", "RTCP feedback, per core and kind.", []string{"core", "kind"}, nil)
@@ -99,6 +100,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(mSleeps, cs.Sleeps, core)
 		counter(mFrameWait, cs.FrameWaitExpired, core)
 		counter(mSTUNCore, cs.STUNAnswered, core)
+		counter(mSTUNInd, cs.STUNIndications, core)
 		for r, n := range cs.Drops {
 			counter(mDrops, n, core, fastpath.DropReasonNames[r])
 		}
@@ -152,4 +154,43 @@ func (m bridgeMetrics) Collect(ch chan<- prometheus.Metric) {
 		{"tapped", bs.Tapped}, {"tap_dropped", bs.TapDropped}} {
 		ch <- prometheus.MustNewConstMetric(mBridge, prometheus.CounterValue, float64(c.n), c.kind)
 	}
+}
+
+var (
+	mClusterErrors    = prometheus.NewDesc("fanout_cluster_registry_errors_total", "Cluster registry (Redis) calls that failed.", nil, nil)
+	mClusterClaims    = prometheus.NewDesc("fanout_cluster_claims_total", "Streams this node claimed in the cluster registry.", nil, nil)
+	mClusterConflicts = prometheus.NewDesc("fanout_cluster_claim_conflicts_total", "Claims lost because another node owns the stream.", nil, nil)
+	mClusterReleases  = prometheus.NewDesc("fanout_cluster_releases_total", "Streams this node released (their publisher left).", nil, nil)
+	mClusterRebuilds  = prometheus.NewDesc("fanout_cluster_rebuilds_total", "Times this node rebuilt its registry keys after an outage.", nil, nil)
+	mClusterRedirects = prometheus.NewDesc("fanout_cluster_redirects_total", "Offers answered 307 to another node, by kind (publish: to the owner; play: off a full node).", []string{"kind"}, nil)
+	mClusterNodes     = prometheus.NewDesc("fanout_cluster_nodes", "Live nodes the last registry sweep saw, this one included.", nil, nil)
+	mClusterHealthy   = prometheus.NewDesc("fanout_cluster_registry_up", "1 when the last cluster registry call succeeded.", nil, nil)
+)
+
+// clusterMetrics exports the cluster member's counters (cluster on only).
+type clusterMetrics struct{ c *clusterLink }
+
+func (m clusterMetrics) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(m, ch) }
+
+func (m clusterMetrics) Collect(ch chan<- prometheus.Metric) {
+	mem := m.c.member.Load()
+	if mem == nil {
+		return
+	}
+	n := mem.Counters()
+	for _, c := range []struct {
+		d *prometheus.Desc
+		v uint64
+	}{{mClusterErrors, n.Errors}, {mClusterClaims, n.Claims}, {mClusterConflicts, n.Conflicts},
+		{mClusterReleases, n.Releases}, {mClusterRebuilds, n.Rebuilds}} {
+		ch <- prometheus.MustNewConstMetric(c.d, prometheus.CounterValue, float64(c.v))
+	}
+	ch <- prometheus.MustNewConstMetric(mClusterRedirects, prometheus.CounterValue, float64(m.c.redirects[0].Load()), "publish")
+	ch <- prometheus.MustNewConstMetric(mClusterRedirects, prometheus.CounterValue, float64(m.c.redirects[1].Load()), "play")
+	ch <- prometheus.MustNewConstMetric(mClusterNodes, prometheus.GaugeValue, float64(mem.NodesSeen()))
+	up := 0.0
+	if mem.Healthy() {
+		up = 1
+	}
+	ch <- prometheus.MustNewConstMetric(mClusterHealthy, prometheus.GaugeValue, up)
 }

@@ -38,6 +38,9 @@ func (s *Server) mux(api, server bool) *http.ServeMux {
 func (s *Server) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&metrics{s: s}, bridgeMetrics{s: s})
+		&metrics{s: s}, bridgeMetrics{s: s}, &shieldMetrics{s: s}, relayMetrics{s: s})
+	if s.clink != nil {
+		reg.MustRegister(clusterMetrics{c: s.clink})
+	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

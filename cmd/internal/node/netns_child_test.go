@@ -67,9 +67,17 @@ func (p *netnsPair) startChild(t *testing.T, ns, test string, env ...string) *ne
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &netnsChild{name: ns + "/" + test, done: make(chan struct{}), results: map[string]string{}, changed: make(chan struct{})}
-	c.cmd = exec.Command("ip", "netns", "exec", ns, exe, "-test.run", "^"+test+"$", "-test.v", "-test.count=1", "-test.timeout=10m")
-	c.cmd.Env = append(append(os.Environ(), netnsChildEnv+"="+test), env...)
+	return p.spawn(t, ns, test, append([]string{netnsChildEnv + "=" + test}, env...),
+		exe, "-test.run", "^"+test+"$", "-test.v", "-test.count=1", "-test.timeout=10m")
+}
+
+// spawn runs argv inside namespace ns under name, with extra environment
+// entries; its output is streamed to t's log and t.Cleanup stops it.
+func (p *netnsPair) spawn(t *testing.T, ns, name string, env []string, argv ...string) *netnsChild {
+	t.Helper()
+	c := &netnsChild{name: ns + "/" + name, done: make(chan struct{}), results: map[string]string{}, changed: make(chan struct{})}
+	c.cmd = exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
+	c.cmd.Env = append(os.Environ(), env...)
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	r, w, err := os.Pipe()
 	if err != nil {

@@ -52,9 +52,10 @@ const (
 
 // netnsPair is two namespaces, A and B, joined by a veth pair on one /24.
 type netnsPair struct {
-	A, B     string
-	IPA, IPB netip.Addr
-	created  []string
+	A, B       string
+	IPA, IPB   netip.Addr
+	DevA, DevB string // the veth ends in A and B
+	created    []string
 }
 
 var (
@@ -93,6 +94,7 @@ func newNetnsPair(t testing.TB, lossPct int) *netnsPair {
 	}
 	t.Cleanup(p.close)
 	devA, devB := fmt.Sprintf("fo%d-%da", pid%100000, n%1000), fmt.Sprintf("fo%d-%db", pid%100000, n%1000)
+	p.DevA, p.DevB = devA, devB
 	for _, ns := range []string{p.A, p.B} {
 		netnsMust(t, "ip", "netns", "add", ns)
 		p.created = append(p.created, ns)
@@ -243,6 +245,19 @@ func netnsNames(t testing.TB) []string {
 // shut down cleanly.
 func (p *netnsPair) startFanout(t *testing.T, extra string) string {
 	t.Helper()
+	c := p.startFanoutChild(t, extra)
+	t.Cleanup(func() {
+		if err := c.stop(10 * time.Second); err != nil {
+			t.Errorf("fanout in %s: %v", p.B, err)
+		}
+	})
+	return fmt.Sprintf("http://%s:1985", p.IPB)
+}
+
+// startFanoutChild is startFanout for a test that stops the server itself
+// (c.stop: SIGTERM, and its test must pass) or kills it.
+func (p *netnsPair) startFanoutChild(t *testing.T, extra string) *netnsChild {
+	t.Helper()
 	cfg := fmt.Sprintf(`
 listen 1935;
 daemon off;
@@ -256,12 +271,7 @@ vhost __defaultVhost__ { rtc { enabled on; stun_timeout 30; } }
 		_ = c.stop(time.Second)
 		t.Fatalf("fanout did not start in %s", p.B)
 	}
-	t.Cleanup(func() {
-		if err := c.stop(10 * time.Second); err != nil {
-			t.Errorf("fanout in %s: %v", p.B, err)
-		}
-	})
-	return fmt.Sprintf("http://%s:1985", p.IPB)
+	return c
 }
 
 // TestNetnsFanoutServer is the body of startFanout: the real server start

@@ -1,8 +1,11 @@
 // Package node assembles a running Fanout from its parts: it starts the
-// fastpath, the WebRTC-over-TCP transport, control, the bridge and every
+// fastpath, the XDP shield (xdp.go: bpf.Shield, handed to control as its
+// Peers), the WebRTC-over-TCP transport, control, the bridge and every
 // listener in dependency order and closes them in reverse; it builds the
 // HTTP routes in one place (mux.go), links control and the bridge
-// (bridge.go: rtmp_to_rtc and rtc_to_rtmp), maps the typed conf.Config onto
+// (bridge.go: rtmp_to_rtc and rtc_to_rtmp), joins the cluster when
+// configured (cluster.go: claims, placement, /api/v1/cluster), maps the
+// typed conf.Config onto
 // each part's own options (config.go), serves Prometheus metrics
 // (metrics.go), applies reloads and prints the start banner (banner.go).
 // The system tests, which drive it with real clients (pion, Chromium,
@@ -33,6 +36,7 @@ import (
 	"github.com/fanout/fanout/cmd/internal/rooms"
 	"github.com/fanout/fanout/conf"
 	"github.com/fanout/fanout/control"
+	"github.com/fanout/fanout/control/relay"
 	"github.com/fanout/fanout/fastpath"
 	"github.com/fanout/fanout/fastpath/tcpio"
 )
@@ -53,6 +57,11 @@ type Options struct {
 	PreferCM bool
 	// RTMPListen replaces the RTMP `listen` addresses.
 	RTMPListen string
+	// Relay pulls streams other nodes own (relay.go); off by default.
+	Relay RelayOptions
+	// ClusterTTL replaces the cluster keys' TTL (cluster.DefaultTTL), so
+	// tests see a dead node expire quickly.
+	ClusterTTL time.Duration
 }
 
 // Server is a running Fanout: the fastpath, control, the bridge and the
@@ -75,8 +84,11 @@ type Server struct {
 	// HTTPS listeners, when enabled.
 	apiTLS, httpTLS netip.AddrPort
 	tcpSrv          *tcpio.Server
-	tcpShared       uint16 // the HTTP port WebRTC over TCP shares, 0 if its own
+	tcpShared       uint16       // the HTTP port WebRTC over TCP shares, 0 if its own
+	shield          *bpf.Shield  // the XDP shield, nil when off (xdp.go)
+	clink           *clusterLink // nil without cluster { enabled on; } (cluster.go)
 	closers         []func()
+	relays          atomic.Pointer[relay.Manager] // set once the API listens (relay.go)
 }
 
 // Start brings every part up in dependency order: fastpath (and the TCP
@@ -96,9 +108,13 @@ func Start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) {
 	if err := s.startFastpath(); err != nil {
 		return nil, err
 	}
+	s.startShield() // before control, which feeds its peer map
 	if err := s.startTCP(); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if cfg.Cluster.Enabled {
+		s.clink = newClusterLink(s)
 	}
 	s.ctl, err = control.New(s.controlConfig(), s.fp)
 	if err != nil {
@@ -113,6 +129,16 @@ func Start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) {
 	// leave hijacked WebSockets open for sig.Close to end.
 	s.closers = append(s.closers, s.sig.Close)
 	if err := s.startAPI(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.clink != nil {
+		if err := s.startCluster(); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	if err := s.startRelays(); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -1,0 +1,320 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/fanout/fanout/bridge/transcode"
+	"github.com/fanout/fanout/conf"
+	"github.com/fanout/fanout/control/cluster"
+)
+
+// The cluster's system tests: two Fanout nodes in this process on their own
+// loopback ports and one real redis-server (installed by .ci/deps.sh test).
+
+// clusterTTL is the registry TTL in these tests: a dead node's keys expire
+// quickly, and go-redis's one-second reconnect probe still fits one TTL.
+const clusterTTL = 3 * time.Second
+
+// testRedis is a redis-server on a free loopback port, without
+// persistence, so that a restart loses every key.
+type testRedis struct {
+	t    testing.TB
+	port int
+	cmd  *exec.Cmd
+}
+
+func startTestRedis(t testing.TB) *testRedis {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server is not installed (.ci/deps.sh test installs it)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	r := &testRedis{t: t, port: port}
+	r.start()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *testRedis) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", r.port) }
+
+func (r *testRedis) start() {
+	r.t.Helper()
+	r.cmd = exec.Command("redis-server", "--save", "", "--appendonly", "no", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1")
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", r.port))
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("redis-server on %d did not start: %v", r.port, err)
+		}
+	}
+}
+
+func (r *testRedis) stop() {
+	if r.cmd != nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Wait()
+		r.cmd = nil
+	}
+}
+
+// startClusterNode runs a Fanout node of the cluster on free loopback ports.
+func startClusterNode(t testing.TB, rd *testRedis, id, extra string) *Server {
+	t.Helper()
+	return startClusterNodeConfig(t, rd, testConfig, id, extra)
+}
+
+// startClusterNodeConfig is startClusterNode on another base config.
+func startClusterNodeConfig(t testing.TB, rd *testRedis, base, id, extra string) *Server {
+	t.Helper()
+	text := base + fmt.Sprintf("cluster { enabled on; redis %s; node_id %s; %s }\n", rd.url(), id, extra)
+	cfg, err := conf.Parse("test.conf", []byte(text), conf.Options{Env: []string{}, Warn: func(string) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := start(cfg, testLogger(), Options{APIListen: "127.0.0.1:0", RTCListen: "127.0.0.1:0",
+		HTTPListen: "127.0.0.1:0", RTMPListen: "127.0.0.1:0", ClusterTTL: clusterTTL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// postNoFollow POSTs an offer and returns the answer without following a redirect.
+func postNoFollow(t testing.TB, url, body string) *http.Response {
+	t.Helper()
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Post(url, "application/sdp", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+// offerSDP is a real recvonly/sendonly offer to POST by hand.
+func offerSDP(t testing.TB) string {
+	t.Helper()
+	pc := newPeer(t)
+	t.Cleanup(func() { pc.Close() })
+	addRecvonly(t, pc)
+	sdp, gathered := localOffer(t, pc)
+	<-gathered
+	return sdp()
+}
+
+// waitOwner waits until the registry names owner ("" = none) for the stream.
+func waitOwner(t testing.TB, srv *Server, stream, owner string, d time.Duration) {
+	t.Helper()
+	m := srv.ClusterMember()
+	for deadline := time.Now().Add(d); ; time.Sleep(20 * time.Millisecond) {
+		n, ok, err := m.Lookup(context.Background(), cluster.Stream{Vhost: conf.DefaultVhost, App: "live", Name: stream})
+		if err == nil && (ok && n.ID == owner || !ok && owner == "") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("owner of %s: %+v %v %v, want %q", stream, n, ok, err, owner)
+		}
+	}
+}
+
+// streamMedia runs a publisher over the test media in the background.
+func streamMedia(t testing.TB, pub *testPublisher) (stop func()) {
+	t.Helper()
+	h264, ogg := mediaFiles(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { pub.stream(ctx, t, h264, ogg); close(done) }()
+	return func() { cancel(); <-done }
+}
+
+func waitAUs(t testing.TB, p *testPlayer, n int, d time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(d); ; time.Sleep(20 * time.Millisecond) {
+		if got, _ := p.received(); len(got) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			got, _ := p.received()
+			t.Fatalf("player received %d access units in %v, want %d", len(got), d, n)
+		}
+	}
+}
+
+// TestClusterWHIPOwnedElsewhere: a stream published on A is refused on B
+// with 409, or sent to A with 307 when B has `redirect on`; a publisher that
+// follows the redirect works on A.
+func TestClusterWHIPOwnedElsewhere(t *testing.T) {
+	rd := startTestRedis(t)
+	a := startClusterNode(t, rd, "a", "")
+	b := startClusterNode(t, rd, "b", "")
+	br := startClusterNode(t, rd, "br", "redirect on;")
+	q := "app=live&stream=owned"
+	pub := newTestPublisher(t, a, q)
+	waitOwner(t, b, "owned", "a", 3*time.Second)
+
+	offer := offerSDP(t)
+	if resp := postNoFollow(t, b.url("/rtc/v1/whip/?"+q), offer); resp.StatusCode != http.StatusConflict {
+		t.Fatalf("WHIP to B, redirect off: %d, want 409", resp.StatusCode)
+	}
+	resp := postNoFollow(t, br.url("/rtc/v1/whip/?"+q), offer)
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusTemporaryRedirect || loc != a.url("/rtc/v1/whip/?"+q) {
+		t.Fatalf("WHIP to B, redirect on: %d Location %q, want 307 to %s", resp.StatusCode, loc, a.url("/rtc/v1/whip/?"+q))
+	}
+	// The owner's publisher leaves; the one that was redirected publishes
+	// at the Location and players on A get its media.
+	if code, _, body := httpDo(t, http.MethodDelete, a.url(pub.res.Location), nil, ""); code != http.StatusOK {
+		t.Fatalf("DELETE: %d %s", code, body)
+	}
+	pub.pc.Close()
+	pub2 := newTestPublisherOn(t, loc, webrtc.NetworkTypeUDP4)
+	stop := streamMedia(t, pub2)
+	defer stop()
+	waitOwner(t, b, "owned", "a", 3*time.Second)
+	player := newTestPlayer(t, a, q)
+	waitAUs(t, player, 30, 5*time.Second)
+
+	var api struct {
+		Data struct {
+			Node   string             `json:"node"`
+			Nodes  []cluster.NodeInfo `json:"nodes"`
+			Owners []cluster.Owner    `json:"owners"`
+		} `json:"data"`
+	}
+	_, _, body := httpDo(t, http.MethodGet, b.url("/api/v1/cluster"), nil, "")
+	if err := json.Unmarshal([]byte(body), &api); err != nil || api.Data.Node != "b" || len(api.Data.Nodes) != 3 ||
+		len(api.Data.Owners) != 1 || api.Data.Owners[0].Node != "a" {
+		t.Errorf("/api/v1/cluster on B: %v %s", err, body)
+	}
+	_, _, metrics := httpDo(t, http.MethodGet, br.url("/metrics"), nil, "")
+	for _, want := range []string{`fanout_cluster_redirects_total{kind="publish"} 1`, "fanout_cluster_nodes 3", "fanout_cluster_registry_up 1"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics on B lacks %q", want)
+		}
+	}
+}
+
+// TestClusterWHEPFullNode: with `redirect on`, a WHEP POST to a full node
+// (max_players reached) is sent to the other node, and a pion player that
+// follows the redirect plays there.
+func TestClusterWHEPFullNode(t *testing.T) {
+	rd := startTestRedis(t)
+	a := startClusterNode(t, rd, "a", "redirect on;")
+	b := startClusterNode(t, rd, "b", "redirect on; max_players 1;")
+	q := "app=live&stream=full"
+	pub := newTestPublisher(t, a, q)
+	stop := streamMedia(t, pub)
+	defer stop()
+	newTestPlayer(t, b, "app=live&stream=other") // B is now full
+
+	resp := postNoFollow(t, b.url("/rtc/v1/whep/?"+q), offerSDP(t))
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusTemporaryRedirect || loc != a.url("/rtc/v1/whep/?"+q) {
+		t.Fatalf("WHEP to full B: %d Location %q", resp.StatusCode, loc)
+	}
+	player := newTestPlayerOn(t, b.url("/rtc/v1/whep/?"+q), webrtc.NetworkTypeUDP4) // net/http follows the 307
+	waitAUs(t, player, 30, 5*time.Second)
+	for _, st := range a.ctl.Streams() {
+		if st.Name == "full" && st.Clients != 2 {
+			t.Errorf("A's stream has %d clients, want publisher + the redirected player", st.Clients)
+		}
+	}
+	// The heartbeats carry the load: B's player, A's player and egress.
+	for deadline := time.Now().Add(2 * clusterTTL); ; time.Sleep(50 * time.Millisecond) {
+		load := map[string]cluster.Load{}
+		for _, n := range a.ClusterMember().Status(context.Background()).Nodes {
+			load[n.ID] = n.Load
+		}
+		if load["b"].Players == 1 && load["a"].Players == 1 && load["a"].EgressPPS > 0 {
+			t.Logf("heartbeat load: %+v", load)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("heartbeat load %+v, want one player on each, egress on a", load)
+		}
+	}
+}
+
+// TestClusterRedisRestart: with redis-server down, cross-node decisions
+// answer 503 with Retry-After and what plays keeps playing; when it comes
+// back empty, the owner key is rebuilt within one TTL.
+func TestClusterRedisRestart(t *testing.T) {
+	rd := startTestRedis(t)
+	a := startClusterNode(t, rd, "a", "")
+	b := startClusterNode(t, rd, "b", "")
+	q := "app=live&stream=outage"
+	pub := newTestPublisher(t, a, q)
+	stop := streamMedia(t, pub)
+	defer stop()
+	player := newTestPlayer(t, a, q)
+	waitAUs(t, player, 10, 5*time.Second)
+	waitOwner(t, b, "outage", "a", 3*time.Second)
+
+	rd.stop()
+	resp := postNoFollow(t, b.url("/rtc/v1/whip/?"+q), offerSDP(t))
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("WHIP to B with redis down: %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	before, _ := player.received()
+	time.Sleep(time.Second)
+	if after, _ := player.received(); len(after) < len(before)+15 {
+		t.Fatalf("player stalled with redis down: %d → %d access units in 1s", len(before), len(after))
+	}
+	rd.start()
+	restarted := time.Now()
+	waitOwner(t, b, "outage", "a", clusterTTL)
+	t.Logf("owner key rebuilt %v after redis-server restarted (TTL %v)", time.Since(restarted), clusterTTL)
+	if resp := postNoFollow(t, b.url("/rtc/v1/whip/?"+q), offerSDP(t)); resp.StatusCode != http.StatusConflict {
+		t.Fatalf("WHIP to B after the restart: %d, want 409", resp.StatusCode)
+	}
+	if pc := player.pc.ConnectionState(); pc != webrtc.PeerConnectionStateConnected {
+		t.Fatalf("player %v after the outage", pc)
+	}
+}
+
+// TestClusterRTMPPublisherClaims: an RTMP publisher (rtmp_to_rtc) owns its
+// stream cluster-wide like a WebRTC one, and releases it when it stops.
+func TestClusterRTMPPublisherClaims(t *testing.T) {
+	if !transcode.Available() {
+		t.Skip("rtmp_to_rtc needs the cgo transcoder (built with notranscode or without cgo)")
+	}
+	rd := startTestRedis(t)
+	a := startClusterNodeConfig(t, rd, bridgeConfig("rtmp_to_rtc on;"), "a", "")
+	b := startClusterNode(t, rd, "b", "")
+	pushed := startFFmpeg(t, 20*time.Second, "-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+		"-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100", "-t", "3",
+		"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-bf", "0", "-g", "50",
+		"-c:a", "aac", "-f", "flv", fmt.Sprintf("rtmp://127.0.0.1:%d/live/rtmp", a.RTMPAddr().Port()))
+	waitOwner(t, b, "rtmp", "a", 10*time.Second)
+	if resp := postNoFollow(t, b.url("/rtc/v1/whip/?app=live&stream=rtmp"), offerSDP(t)); resp.StatusCode != http.StatusConflict {
+		t.Fatalf("WHIP to B while A has the RTMP publisher: %d, want 409", resp.StatusCode)
+	}
+	if err := <-pushed; err != nil {
+		t.Fatal(err)
+	}
+	waitOwner(t, b, "rtmp", "", 5*time.Second)
+}

@@ -1,0 +1,244 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// redisServer is a real redis-server on a free loopback port, without
+// persistence, so that a restart loses every key.
+type redisServer struct {
+	t    *testing.T
+	port int
+	cmd  *exec.Cmd
+}
+
+// startRedis runs redis-server (installed by .ci/deps.sh test).
+func startRedis(t *testing.T) *redisServer {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server is not installed (.ci/deps.sh test installs it)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	r := &redisServer{t: t, port: port}
+	r.start()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *redisServer) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", r.port) }
+
+func (r *redisServer) start() {
+	r.t.Helper()
+	r.cmd = exec.Command("redis-server", "--save", "", "--appendonly", "no", "--port", strconv.Itoa(r.port),
+		"--bind", "127.0.0.1")
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)))
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("redis-server on %d did not start: %v", r.port, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (r *redisServer) stop() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Wait()
+		r.cmd = nil
+	}
+}
+
+func newRedis(t *testing.T, r *redisServer) *Redis {
+	t.Helper()
+	reg, err := NewRedis(r.url(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	return reg
+}
+
+func TestRedisClaimRefreshRelease(t *testing.T) {
+	leakCheck(t)
+	ctx := context.Background()
+	srv := startRedis(t)
+	reg := newRedis(t, srv)
+	const ttl = 400 * time.Millisecond
+	if owner, err := reg.Claim(ctx, live, "a", ttl); err != nil || owner != "a" {
+		t.Fatalf("claim: %q %v", owner, err)
+	}
+	if owner, err := reg.Claim(ctx, live, "b", ttl); err != nil || owner != "a" {
+		t.Fatalf("second claim: %q %v", owner, err)
+	}
+	if held, err := reg.Refresh(ctx, live, "b", ttl); held || err != nil {
+		t.Fatalf("b refreshed a's claim: %v %v", held, err)
+	}
+	for range 4 { // refreshed past its TTL
+		time.Sleep(ttl / 3)
+		if held, err := reg.Refresh(ctx, live, "a", ttl); !held || err != nil {
+			t.Fatalf("refresh: %v %v", held, err)
+		}
+	}
+	if err := reg.Release(ctx, live, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if owners, err := reg.Owners(ctx); err != nil || owners[live] != "a" {
+		t.Fatalf("after b's release: %v %v", owners, err)
+	}
+	if err := reg.Release(ctx, live, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := reg.Owner(ctx, live); ok || err != nil {
+		t.Fatalf("after release: %v %v", ok, err)
+	}
+}
+
+// TestRedisNodeDiesTTL: a node that stops heartbeating disappears, with its
+// streams, within one TTL; the survivor hears it and can take the stream.
+func TestRedisNodeDiesTTL(t *testing.T) {
+	leakCheck(t)
+	ctx := context.Background()
+	srv := startRedis(t)
+	pa, pb := 0, 0
+	a := NewMember(newRedis(t, srv), MemberConfig{NodeID: "a", URL: "http://a", TTL: 600 * time.Millisecond,
+		Load: func() Load { return Load{Players: pa} }})
+	b := NewMember(newRedis(t, srv), MemberConfig{NodeID: "b", URL: "http://b", TTL: 600 * time.Millisecond,
+		Load: func() Load { return Load{Players: pb} }})
+	var rec recorder
+	b.Watch(rec.add)
+	b.Start()
+	defer b.Close()
+	a.round(ctx) // a heartbeats once and claims, then "dies" (never runs again)
+	if _, err := a.Claim(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, &rec, Event{Kind: StreamUp, Node: "a", Stream: live}, time.Second) // by pub/sub
+	start := time.Now()
+	waitEvent(t, &rec, Event{Kind: StreamDown, Node: "a", Stream: live}, 2*time.Second)
+	waitEvent(t, &rec, Event{Kind: NodeDown, Node: "a"}, time.Second)
+	t.Logf("a's death seen %v after its last write (TTL 600ms, sweep 200ms)", time.Since(start))
+	if owner, err := b.Claim(ctx, live); err != nil || owner != "b" {
+		t.Fatalf("republish on b: %q %v", owner, err)
+	}
+}
+
+func waitEvent(t *testing.T, rec *recorder, want Event, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !rec.has(want) {
+		if time.Now().After(deadline) {
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			t.Fatalf("no %+v within %v: %+v", want, d, rec.events)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestRedisRestartRebuilds: redis-server restarts empty; within one TTL
+// every member's node key and every owned stream are back, and events flow
+// again on the resubscribed channel.
+func TestRedisRestartRebuilds(t *testing.T) {
+	leakCheck(t)
+	ctx := context.Background()
+	srv := startRedis(t)
+	// go-redis probes a refused server once a second, so the TTL (and its
+	// round, TTL/3) must leave room for that probe.
+	const ttl = 3 * time.Second
+	zero := func() Load { return Load{} }
+	a := NewMember(newRedis(t, srv), MemberConfig{NodeID: "a", URL: "http://a", TTL: ttl, Load: zero})
+	b := NewMember(newRedis(t, srv), MemberConfig{NodeID: "b", URL: "http://b", TTL: ttl, Load: zero})
+	var rec recorder
+	b.Watch(rec.add)
+	a.Start()
+	defer a.Close()
+	b.Start()
+	defer b.Close()
+	if _, err := a.Claim(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	srv.stop()
+	for deadline := time.Now().Add(ttl); a.Healthy() || b.Healthy(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("members healthy one TTL after redis-server stopped")
+		}
+	}
+	if u, ok, err := b.Locate(ctx, live.Vhost, live.App, live.Name); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("locate with redis-server stopped: %q %v %v", u, ok, err)
+	}
+	srv.start()
+	restarted := time.Now()
+	reg := newRedis(t, srv)
+	for {
+		nodes, err1 := reg.Nodes(ctx)
+		owner, ok, err2 := reg.Owner(ctx, live)
+		if err1 == nil && err2 == nil && len(nodes) == 2 && ok && owner == "a" {
+			break
+		}
+		if time.Since(restarted) > ttl {
+			t.Fatalf("registry not whole one TTL after the restart: nodes %+v owner %q %v", nodes, owner, ok)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("registry whole %v after the restart (TTL %v)", time.Since(restarted), ttl)
+	if c := a.Counters(); c.Rebuilds < 1 || c.Errors < 1 {
+		t.Errorf("a counters %+v", c)
+	}
+	// pub/sub works again: b hears a new stream at once.
+	other := Stream{"v", "live", "after"}
+	deadline := time.Now().Add(2 * time.Second)
+	for !rec.has(Event{Kind: StreamUp, Node: "a", Stream: other}) && time.Now().Before(deadline) {
+		if _, err := a.Claim(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitEvent(t, &rec, Event{Kind: StreamUp, Node: "a", Stream: other}, time.Millisecond)
+}
+
+// TestRedisPubSubEvents: claims, releases and leaves reach another member
+// by pub/sub, long before its sweep (TTL/3 = 10 s here) could see them.
+func TestRedisPubSubEvents(t *testing.T) {
+	leakCheck(t)
+	ctx := context.Background()
+	srv := startRedis(t)
+	b := NewMember(newRedis(t, srv), MemberConfig{NodeID: "b", URL: "http://b", TTL: 30 * time.Second})
+	var rec recorder
+	b.Watch(rec.add)
+	b.Start()
+	defer b.Close()
+	a := NewMember(newRedis(t, srv), MemberConfig{NodeID: "a", URL: "http://a", TTL: 30 * time.Second})
+	a.Start()
+	if _, err := a.Claim(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, &rec, Event{Kind: StreamUp, Node: "a", Stream: live}, 500*time.Millisecond)
+	if err := a.Release(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, &rec, Event{Kind: StreamDown, Node: "a", Stream: live}, 500*time.Millisecond)
+	// b's snapshot knows a only from its sweep; a's leave is announced.
+	b.sweep(ctx)
+	a.Close()
+	waitEvent(t, &rec, Event{Kind: NodeDown, Node: "a"}, 500*time.Millisecond)
+}
