@@ -113,6 +113,14 @@ type Fastpath struct {
 	// `frame_wait` in µs, default 50µs. `frame_wait 0;` (off) is stored as
 	// a negative duration, which is what fastpath.Config reads as off.
 	FrameWait time.Duration
+	// ReplayMaxAge and ReplayMaxBytes bound the keyframe (GOP) replay to a
+	// joining player: `keyframe_replay_age` in seconds (default 2) and
+	// `keyframe_replay_bytes` (default 1048576); an older or larger GOP is
+	// not replayed, the player starts from the fresh keyframe its join asks
+	// for. 0 (off) is stored as a negative value, which fastpath.Config
+	// reads as off.
+	ReplayMaxAge   time.Duration
+	ReplayMaxBytes int
 }
 
 // HTTPRemux is `vhost.http_remux`: HTTP-FLV.
@@ -290,8 +298,9 @@ func newConfig() *Config {
 			APIAsCandidates: true, ResolveAPIDomain: true,
 			ECDSA: true, Encrypt: true, Reuseport: 1,
 		},
-		Fastpath: Fastpath{Cores: 0, Batch: 64, GSO: true, BPF: "auto", FrameWait: 50 * time.Microsecond},
-		Vhosts:   map[string]*Vhost{DefaultVhost: newVhost(DefaultVhost)},
+		Fastpath: Fastpath{Cores: 0, Batch: 64, GSO: true, BPF: "auto", FrameWait: 50 * time.Microsecond,
+			ReplayMaxAge: 2 * time.Second, ReplayMaxBytes: 1 << 20},
+		Vhosts: map[string]*Vhost{DefaultVhost: newVhost(DefaultVhost)},
 
 		MaxConnections: 1000,
 	}

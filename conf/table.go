@@ -83,6 +83,8 @@ var rootTable = newTable("SRS_", concat(
 		{path: "fastpath.gso", set: global(func(c *Config) *bool { return &c.Fastpath.GSO }, flag)},
 		{path: "fastpath.bpf", set: global(func(c *Config) *string { return &c.Fastpath.BPF }, enum("auto", "on", "off"))},
 		{path: "fastpath.frame_wait", set: global(func(c *Config) *time.Duration { return &c.Fastpath.FrameWait }, microseconds)},
+		{path: "fastpath.keyframe_replay_age", set: global(func(c *Config) *time.Duration { return &c.Fastpath.ReplayMaxAge }, secondsOff(time.Minute))},
+		{path: "fastpath.keyframe_replay_bytes", set: global(func(c *Config) *int { return &c.Fastpath.ReplayMaxBytes }, intOff(64<<20))},
 	},
 	// SRS's `https {}` inside http_api/http_server, and the v7 spelling
 	// as top-level `https_api {}` / `https_server {}`: same fields.

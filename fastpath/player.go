@@ -44,7 +44,9 @@ type playerQ struct {
 	served  uint64 // retransmissions sent to it
 	missed  uint64 // asked for and not in the history
 	plis    uint64
-	replay  uint64 // GOP packets replayed to it
+	replay  uint64       // GOP packets replayed to it
+	resent  *resendLog   // what was resent to it lately (resend.go)
+	budget  resendBudget // its resend token bucket (resend.go)
 	rr      [route.NumKinds]rtcpx.ReportBlock
 }
 
@@ -234,7 +236,11 @@ func (c *core) resend(ps *route.Session, pst *sessState, kind route.Kind, src ro
 	if tr.SSRC == 0 || !ot.started || ot.src != src || ot.srcEpoch != epoch || len(data) < 12 {
 		return
 	}
-	seq := binary.BigEndian.Uint16(data[2:]) + ot.seqDelta
+	pubSeq := binary.BigEndian.Uint16(data[2:])
+	if !c.allowResend(pst, kind, pubSeq, len(data)) {
+		return
+	}
+	seq := pubSeq + ot.seqDelta
 	ts := binary.BigEndian.Uint32(data[4:]) + ot.tsDelta
 	if c.emitRTP(ps, pst, kind, data, seq, ts) {
 		pst.pq.served++
@@ -269,6 +275,7 @@ func (c *core) tickPlayer(pid route.SessionID) {
 	if st.pq.joining && c.now-st.pq.joinAt > int64(joinTimeout) {
 		st.pq.joining = false
 	}
+	c.measureRate(st)
 	if c.now < st.pq.nextSR {
 		return
 	}
@@ -320,14 +327,32 @@ func (c *core) playerJoined(t *route.Table, s *route.Session, st *sessState) {
 		return
 	}
 	q := c.sess[pub.ID].pub
-	if q == nil || q.gop == nil || !q.gop.Ready() {
+	if !c.replayable(q) {
 		return
 	}
-	q.gop.Replay(func(pkt []byte) {
+	n := q.gop.Replay(func(pkt []byte) {
 		c.sendRTP(s, st, route.KindVideo, pub.ID, pub.Epoch, pkt)
 		st.pq.replay++
 	})
 	c.cnt.gopReplays.Add(1)
+	c.cnt.gopReplayed.Add(uint64(n))
+}
+
+// replayable reports whether publisher state q has a GOP to replay within
+// the age and byte bounds (Config.ReplayMaxAge, ReplayMaxBytes), counting
+// a GOP refused for either; the join's keyframe request then starts the
+// player instead.
+func (c *core) replayable(q *pubState) bool {
+	if q == nil || q.gop == nil || !q.gop.Ready() {
+		return false
+	}
+	_, bytes := q.gop.Len()
+	maxAge, maxBytes := int64(c.e.cfg.ReplayMaxAge), c.e.cfg.ReplayMaxBytes
+	if (maxAge > 0 && q.gop.Age(c.now) > maxAge) || (maxBytes > 0 && bytes > maxBytes) {
+		c.cnt.gopTooOld.Add(1)
+		return false
+	}
+	return true
 }
 
 // onGOPRequest replays the GOP of a publisher this core owns to a player
@@ -350,7 +375,7 @@ func (c *core) onGOPRequest(from int, player route.SessionID) {
 
 func (c *core) replayRemote(from int, player route.SessionID, pub *route.Session) {
 	q := c.sess[pub.ID].pub
-	if q == nil || q.gop == nil || !q.gop.Ready() {
+	if !c.replayable(q) {
 		return
 	}
 	// The replay shares the ring with the live fan-out to every player of
@@ -376,7 +401,9 @@ func (c *core) replayRemote(from int, player route.SessionID, pub *route.Session
 		if !c.push(from, msg{p: p, sid: player, op: opReplay}) {
 			c.release(p)
 			full = true
+			return
 		}
+		c.cnt.gopReplayed.Add(1)
 	})
 	c.cnt.gopReplays.Add(1)
 }

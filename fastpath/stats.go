@@ -47,6 +47,10 @@ type counters struct {
 	srOut              atomic.Uint64 // sender reports sent to players
 	gopReplays         atomic.Uint64 // joining players started from the GOP cache
 	gopSkipped         atomic.Uint64 // cross-core GOP replays skipped to keep ring and slab headroom
+	gopReplayed        atomic.Uint64 // packets replayed from the GOP cache
+	gopTooOld          atomic.Uint64 // GOP replays refused: older or larger than the bound
+	resendSuppressed   atomic.Uint64 // NACKed packets not resent: resent to that player within one RTT
+	resendPaced        atomic.Uint64 // NACKed packets not resent: over the player's resend budget
 	ringOverflows      atomic.Uint64 // messages a full ring refused (also counted as DropRingFull)
 	ringIn             atomic.Uint64 // messages taken from other cores' rings
 	handoffs           atomic.Uint64 // datagrams passed to their owning core
@@ -78,6 +82,10 @@ type Stats struct {
 	SROut              uint64
 	GOPReplays         uint64
 	GOPSkipped         uint64
+	GOPReplayed        uint64 // packets replayed from the GOP cache
+	GOPTooOld          uint64 // GOP replays refused: older or larger than the bound
+	ResendSuppressed   uint64 // NACKed packets not resent: resent to that player within one RTT
+	ResendPaced        uint64 // NACKed packets not resent: over the player's resend budget
 	RingOverflows      uint64
 	RingIn             uint64
 	Handoffs           uint64
@@ -102,6 +110,8 @@ func (c *counters) snapshot() Stats {
 		RTCPOut: c.rtcpOut.Load(), NACKOut: c.nackOut.Load(), NACKServed: c.nackServed.Load(),
 		NACKMissed: c.nackMissed.Load(), TWCCOut: c.twccOut.Load(), RROut: c.rrOut.Load(),
 		SROut: c.srOut.Load(), GOPReplays: c.gopReplays.Load(), GOPSkipped: c.gopSkipped.Load(),
+		GOPReplayed: c.gopReplayed.Load(), GOPTooOld: c.gopTooOld.Load(),
+		ResendSuppressed: c.resendSuppressed.Load(), ResendPaced: c.resendPaced.Load(),
 		RingOverflows: c.ringOverflows.Load(), RingIn: c.ringIn.Load(), Handoffs: c.handoffs.Load(),
 		GSOSends: c.gsoSends.Load(), GSOSegments: c.gsoSegments.Load(),
 		Wakeups: c.wakeups.Load(), Sleeps: c.sleeps.Load(), FrameWaitExpired: c.frameWaitExpired.Load(),
@@ -134,6 +144,10 @@ func (s *Stats) Add(o Stats) {
 	s.SROut += o.SROut
 	s.GOPReplays += o.GOPReplays
 	s.GOPSkipped += o.GOPSkipped
+	s.GOPReplayed += o.GOPReplayed
+	s.GOPTooOld += o.GOPTooOld
+	s.ResendSuppressed += o.ResendSuppressed
+	s.ResendPaced += o.ResendPaced
 	s.RingOverflows += o.RingOverflows
 	s.RingIn += o.RingIn
 	s.Handoffs += o.Handoffs

@@ -36,8 +36,9 @@ type Cache struct {
 	n, used   int
 	keyTS     uint32
 	keySeq    uint16
-	active    bool // a keyframe start was seen and the GOP is within bounds
-	confirmed bool // the keyframe picture itself (not only parameter sets) is in
+	keyAt     int64 // the caller's clock when the cached keyframe started
+	active    bool  // a keyframe start was seen and the GOP is within bounds
+	confirmed bool  // the keyframe picture itself (not only parameter sets) is in
 }
 
 // NewCache returns a cache for codec holding at most maxPackets packets and
@@ -64,12 +65,17 @@ func (c *Cache) Ready() bool { return c.active && c.confirmed && c.n > 0 }
 // Len returns the packets and bytes cached.
 func (c *Cache) Len() (packets, bytes int) { return c.n, c.used }
 
-// Push offers a publisher packet (a whole plaintext RTP packet) to the cache
-// and returns its Kind. A keyframe start with a new RTP timestamp restarts
+// Age returns how long ago, on the caller's clock, the cached keyframe
+// started (Push's now); the replay of an old GOP is long and stale.
+func (c *Cache) Age(now int64) int64 { return now - c.keyAt }
+
+// Push offers a publisher packet (a whole plaintext RTP packet) that
+// arrived at now (any monotonic clock of the caller's, read by Age) to the
+// cache and returns its Kind. A keyframe start with a new RTP timestamp restarts
 // the cache; later packets are appended until the bounds are hit, after
 // which nothing is cached until the next keyframe. Packets of the keyframe's
 // picture that arrived before its first packet (reordering) are kept.
-func (c *Cache) Push(pkt []byte) Kind {
+func (c *Cache) Push(pkt []byte, now int64) Kind {
 	start, end, ok := rtpPayload(pkt)
 	if !ok || len(pkt) > 0xffff {
 		return Other
@@ -79,6 +85,7 @@ func (c *Cache) Push(pkt []byte) Kind {
 	if kind != Other {
 		if !c.active || ts != c.keyTS {
 			c.restart(seq, ts)
+			c.keyAt = now
 		}
 		if kind == Keyframe {
 			c.confirmed = true
