@@ -212,7 +212,7 @@ func mediaFiles(t testing.TB) (h264, ogg string) {
 // namespace, re-executed by their parent test (netns_test.go). A normal run
 // leaves them out with -test.skip instead of reporting them as skipped.
 var netnsChildTests = []string{"TestNetnsFanoutServer", "TestNetnsUDPEchoChild", "TestNetnsUDPClientChild",
-	"TestNetnsPublishChild", "TestQualityChromiumPeer", "TestQualityLossPeers"}
+	"TestNetnsPublishChild", "TestQualityChromiumPeer", "TestQualityLossPeers", "TestQualityJoinLossPeers"}
 
 func TestMain(m *testing.M) {
 	flag.Parse()
