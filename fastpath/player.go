@@ -45,6 +45,7 @@ type playerQ struct {
 	missed  uint64 // asked for and not in the history
 	plis    uint64
 	replay  uint64       // GOP packets replayed to it
+	cur     replayCursor // its paced GOP replay (pace.go)
 	resent  *resendLog   // what was resent to it lately (resend.go)
 	budget  resendBudget // its resend token bucket (resend.go)
 	rr      [route.NumKinds]rtcpx.ReportBlock
@@ -275,6 +276,9 @@ func (c *core) tickPlayer(pid route.SessionID) {
 	if st.pq.joining && c.now-st.pq.joinAt > int64(joinTimeout) {
 		st.pq.joining = false
 	}
+	if st.pq.cur.on {
+		c.paceReplay(s, st)
+	}
 	c.measureRate(st)
 	if c.now < st.pq.nextSR {
 		return
@@ -326,16 +330,9 @@ func (c *core) playerJoined(t *route.Table, s *route.Session, st *sessState) {
 		}
 		return
 	}
-	q := c.sess[pub.ID].pub
-	if !c.replayable(q) {
-		return
+	if q := c.sess[pub.ID].pub; c.replayable(q) {
+		c.startReplay(s, st, pub, q) // paced (pace.go)
 	}
-	n := q.gop.Replay(func(pkt []byte) {
-		c.sendRTP(s, st, route.KindVideo, pub.ID, pub.Epoch, pkt)
-		st.pq.replay++
-	})
-	c.cnt.gopReplays.Add(1)
-	c.cnt.gopReplayed.Add(uint64(n))
 }
 
 // replayable reports whether publisher state q has a GOP to replay within

@@ -2,8 +2,10 @@ package fastpath
 
 import (
 	"testing"
+	"time"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 
 	"github.com/fanout/fanout/fastpath/route"
 )
@@ -97,4 +99,61 @@ func TestResendGuard(t *testing.T) {
 		out, _ := ctx.EncryptRTCP(enc[:0], raw, &rh)
 		q.deliver(0, 2, out)
 	})
+}
+
+// TestGOPReplayPaced: a GOP larger than the replay burst reaches a joining
+// player over several ticks, never more than the burst at once; the live
+// packets that come meanwhile follow the replay, in order, with no gap.
+func TestGOPReplayPaced(t *testing.T) {
+	q := newQRig(t, 1, 1, nil)
+	q.retable(func(route.SessionID) bool { return false })
+	q.drive(0)
+	buf := make([]byte, 1500)
+	payload := append(append([]byte(nil), nalP...), make([]byte, 1100)...)
+	const gopLen = 200
+	seq := uint16(1)
+	q.drive(0, q.packet(buf, seq, 1000, nalIDR...))
+	for seq = 2; seq <= gopLen; seq++ {
+		q.drive(0, q.packet(buf, seq, 1000+uint32(seq)*3000, payload...))
+	}
+	q.retable(func(route.SessionID) bool { return true })
+	q.drive(0, q.packet(buf, seq, 1000+uint32(seq)*3000, payload...)) // the join, and a live packet
+	seq++
+	first, _ := received(t, q.keys, q.players[0].fd)
+	if max := replayBurst/len(payload) + 1; len(first) == 0 || len(first) > max {
+		t.Fatalf("%d packets at the join, want 1…%d (the burst)", len(first), max)
+	}
+	got := append([]uint16(nil), seqsOfPkts(first)...)
+	for deadline := time.Now().Add(2 * time.Second); len(got) < gopLen+2 && time.Now().Before(deadline); {
+		time.Sleep(25 * time.Millisecond)
+		q.forceTimers()
+		q.drive(0, q.packet(buf, seq, 1000+uint32(seq)*3000, payload...))
+		seq++
+		pkts, _ := received(t, q.keys, q.players[0].fd)
+		got = append(got, seqsOfPkts(pkts)...)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i] != got[i-1]+1 {
+			t.Fatalf("packet %d: seq %d after %d (all %v)", i, got[i], got[i-1], got)
+		}
+	}
+	s := q.e.Stats()
+	t.Logf("%d packets: %d at the join, the rest paced (%d waits); %d replayed", len(got), len(first), s.GOPPaced, s.GOPReplayed)
+	if len(got) < gopLen+2 || s.GOPPaced == 0 || s.GOPReplayed < gopLen {
+		t.Fatalf("got %d packets, %d waits, %d replayed; want ≥ %d, > 0, ≥ %d", len(got), s.GOPPaced, s.GOPReplayed, gopLen+2, gopLen)
+	}
+	readAll(q.players[0].fd)
+	zeroAllocs(t, "paced replay tick", func() {
+		q.e.cores[0].sess[2].pq.cur = replayCursor{on: true, pub: 1, epoch: 1, gen: q.e.cores[0].sess[1].pub.gop.Gen()}
+		q.forceTimers()
+		q.drive(0)
+	})
+}
+
+func seqsOfPkts(pkts []*rtp.Packet) []uint16 {
+	var s []uint16
+	for _, p := range pkts {
+		s = append(s, p.SequenceNumber)
+	}
+	return s
 }

@@ -49,6 +49,7 @@ type counters struct {
 	gopSkipped         atomic.Uint64 // cross-core GOP replays skipped to keep ring and slab headroom
 	gopReplayed        atomic.Uint64 // packets replayed from the GOP cache
 	gopTooOld          atomic.Uint64 // GOP replays refused: older or larger than the bound
+	gopPaced           atomic.Uint64 // times a paced GOP replay waited for tokens (pace.go)
 	resendSuppressed   atomic.Uint64 // NACKed packets not resent: resent to that player within one RTT
 	resendPaced        atomic.Uint64 // NACKed packets not resent: over the player's resend budget
 	ringOverflows      atomic.Uint64 // messages a full ring refused (also counted as DropRingFull)
@@ -84,6 +85,7 @@ type Stats struct {
 	GOPSkipped         uint64
 	GOPReplayed        uint64 // packets replayed from the GOP cache
 	GOPTooOld          uint64 // GOP replays refused: older or larger than the bound
+	GOPPaced           uint64 // times a paced GOP replay waited for the next tick
 	ResendSuppressed   uint64 // NACKed packets not resent: resent to that player within one RTT
 	ResendPaced        uint64 // NACKed packets not resent: over the player's resend budget
 	RingOverflows      uint64
@@ -110,7 +112,7 @@ func (c *counters) snapshot() Stats {
 		RTCPOut: c.rtcpOut.Load(), NACKOut: c.nackOut.Load(), NACKServed: c.nackServed.Load(),
 		NACKMissed: c.nackMissed.Load(), TWCCOut: c.twccOut.Load(), RROut: c.rrOut.Load(),
 		SROut: c.srOut.Load(), GOPReplays: c.gopReplays.Load(), GOPSkipped: c.gopSkipped.Load(),
-		GOPReplayed: c.gopReplayed.Load(), GOPTooOld: c.gopTooOld.Load(),
+		GOPReplayed: c.gopReplayed.Load(), GOPTooOld: c.gopTooOld.Load(), GOPPaced: c.gopPaced.Load(),
 		ResendSuppressed: c.resendSuppressed.Load(), ResendPaced: c.resendPaced.Load(),
 		RingOverflows: c.ringOverflows.Load(), RingIn: c.ringIn.Load(), Handoffs: c.handoffs.Load(),
 		GSOSends: c.gsoSends.Load(), GSOSegments: c.gsoSegments.Load(),
@@ -146,6 +148,7 @@ func (s *Stats) Add(o Stats) {
 	s.GOPSkipped += o.GOPSkipped
 	s.GOPReplayed += o.GOPReplayed
 	s.GOPTooOld += o.GOPTooOld
+	s.GOPPaced += o.GOPPaced
 	s.ResendSuppressed += o.ResendSuppressed
 	s.ResendPaced += o.ResendPaced
 	s.RingOverflows += o.RingOverflows

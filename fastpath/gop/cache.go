@@ -37,8 +37,9 @@ type Cache struct {
 	keyTS     uint32
 	keySeq    uint16
 	keyAt     int64 // the caller's clock when the cached keyframe started
-	active    bool  // a keyframe start was seen and the GOP is within bounds
-	confirmed bool  // the keyframe picture itself (not only parameter sets) is in
+	resets    uint64
+	active    bool // a keyframe start was seen and the GOP is within bounds
+	confirmed bool // the keyframe picture itself (not only parameter sets) is in
 }
 
 // NewCache returns a cache for codec holding at most maxPackets packets and
@@ -56,7 +57,7 @@ func NewCache(codec route.Codec, maxPackets, maxBytes int) *Cache {
 func (c *Cache) Codec() route.Codec { return c.codec }
 
 // Reset drops the cached GOP (a new publisher), keeping Stats.
-func (c *Cache) Reset() { c.n, c.used, c.active, c.confirmed = 0, 0, false, false }
+func (c *Cache) Reset() { c.n, c.used, c.active, c.confirmed = 0, 0, false, false; c.resets++ }
 
 // Ready reports whether Replay would give a decodable start: a keyframe is
 // cached and the GOP since then is complete within the bounds.
@@ -151,6 +152,21 @@ func (c *Cache) Replay(fn func(pkt []byte)) int {
 	}
 	c.Stats.Replays++
 	return c.n
+}
+
+// Gen changes whenever the cached packets are dropped or renumbered (a new
+// keyframe, an overflow, Reset): a reader walking the cache with At across
+// rounds starts again when it moved.
+func (c *Cache) Gen() uint64 { return c.Stats.Keyframes + c.Stats.Overflows + c.resets }
+
+// At returns cached packet i (0 ≤ i < Len's packets) when Ready, else nil.
+// The slice aliases the cache, like Replay's.
+func (c *Cache) At(i int) []byte {
+	if !c.Ready() || i < 0 || i >= c.n {
+		return nil
+	}
+	o := c.offs[i]
+	return c.slab[o : o+uint32(c.lens[i]) : o+uint32(c.lens[i])]
 }
 
 // rtpPayload returns where the payload of an RTP packet starts and ends

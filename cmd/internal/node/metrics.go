@@ -118,6 +118,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(mRTCP, cs.GOPSkipped, core, "gop_replays_skipped")
 		counter(mRTCP, cs.GOPTooOld, core, "gop_replays_too_old")
 		counter(mRTCP, cs.GOPReplayed, core, "gop_replayed_packets")
+		counter(mRTCP, cs.GOPPaced, core, "gop_replay_paced")
 		counter(mRTCP, cs.ResendSuppressed, core, "nack_resend_suppressed")
 		counter(mRTCP, cs.ResendPaced, core, "nack_resend_paced")
 	}
