@@ -114,6 +114,14 @@ type Fastpath struct {
 	// `frame_wait` in µs, default 50µs. `frame_wait 0;` (off) is stored as
 	// a negative duration, which is what fastpath.Config reads as off.
 	FrameWait time.Duration
+	// ReplayMaxAge and ReplayMaxBytes bound the keyframe (GOP) replay to a
+	// joining player: `keyframe_replay_age` in seconds (default 2) and
+	// `keyframe_replay_bytes` (default 1048576); an older or larger GOP is
+	// not replayed, the player starts from the fresh keyframe its join asks
+	// for. 0 (off) is stored as a negative value, which fastpath.Config
+	// reads as off.
+	ReplayMaxAge   time.Duration
+	ReplayMaxBytes int
 	// XDP lists the interfaces that carry the RTC port, where the XDP
 	// shield drops UDP to it from addresses that are no session (`xdp
 	// eth0 eth1;`, SRS_FASTPATH_XDP); nil is `xdp off;`, the default.
@@ -328,7 +336,8 @@ func newConfig() *Config {
 			ECDSA: true, Encrypt: true, Reuseport: 1,
 		},
 		Fastpath: Fastpath{Cores: 0, Batch: 64, GSO: true, BPF: "auto", FrameWait: 50 * time.Microsecond,
-			XDPSTUNRate: 20, XDPSTUNBurst: 40},
+			XDPSTUNRate: 20, XDPSTUNBurst: 40,
+			ReplayMaxAge: 2 * time.Second, ReplayMaxBytes: 1 << 20},
 		Cluster: Cluster{Redis: "redis://127.0.0.1:6379/0"},
 		Vhosts:  map[string]*Vhost{DefaultVhost: newVhost(DefaultVhost)},
 

@@ -75,7 +75,8 @@ func TestDefaultsEmptyFile(t *testing.T) {
 		{"server listen", c.HTTPServer.Listen, ap("[::]:8080")},
 		{"server dir", c.HTTPServer.Dir, "./objs/nginx/html"},
 		{"server https", c.HTTPServer.HTTPS.Listen, ap("[::]:8088")},
-		{"fastpath", c.Fastpath, Fastpath{Cores: 0, Batch: 64, GSO: true, BPF: "auto", FrameWait: 50 * time.Microsecond, XDPSTUNRate: 20, XDPSTUNBurst: 40}},
+		{"fastpath", c.Fastpath, Fastpath{Cores: 0, Batch: 64, GSO: true, BPF: "auto", FrameWait: 50 * time.Microsecond, XDPSTUNRate: 20, XDPSTUNBurst: 40,
+			ReplayMaxAge: 2 * time.Second, ReplayMaxBytes: 1 << 20}},
 	}
 	for _, tc := range checks {
 		t.Run(tc.name, func(t *testing.T) {
@@ -145,7 +146,10 @@ func TestValues(t *testing.T) {
 		}, "active dtls1.2 96"},
 		{"log v1", "srs_log_level WARN;", func(c *Config) any { return c.LogLevel }, "warn"},
 		{"log v2 wins", "srs_log_level_v2 info; srs_log_level error;", func(c *Config) any { return c.LogLevel }, "trace"},
-		{"fastpath", "fastpath { cores 3; batch 32; gso off; bpf off; frame_wait 0; }", func(c *Config) any { return c.Fastpath }, Fastpath{Cores: 3, Batch: 32, BPF: "off", FrameWait: -1, XDPSTUNRate: 20, XDPSTUNBurst: 40}},
+		{"fastpath", "fastpath { cores 3; batch 32; gso off; bpf off; frame_wait 0; keyframe_replay_age 0; keyframe_replay_bytes 0; }",
+			func(c *Config) any { return c.Fastpath }, Fastpath{Cores: 3, Batch: 32, BPF: "off", FrameWait: -1, ReplayMaxAge: -1, ReplayMaxBytes: -1, XDPSTUNRate: 20, XDPSTUNBurst: 40}},
+		{"keyframe replay bounds", "fastpath { keyframe_replay_age 0.5; keyframe_replay_bytes 300000; }",
+			func(c *Config) any { return [2]any{c.Fastpath.ReplayMaxAge, c.Fastpath.ReplayMaxBytes} }, [2]any{500 * time.Millisecond, 300000}},
 		{"xdp", "fastpath { xdp veth0 eth1; xdp_stun_rate 5; xdp_stun_burst 9; }", func(c *Config) any {
 			f := c.Fastpath
 			return fmt.Sprint(f.XDP, f.XDPSTUNRate, f.XDPSTUNBurst)
@@ -192,6 +196,7 @@ func TestErrorsNameFileLine(t *testing.T) {
 		{"frame wait unit", "fastpath { frame_wait 50us; }", "test.conf:1: fastpath.frame_wait", ErrValue},
 		{"xdp off and more", "fastpath { xdp eth0 off; }", "test.conf:1: fastpath.xdp", ErrValue},
 		{"xdp long name", "fastpath { xdp abcdefghijklmnopq; }", "test.conf:1: fastpath.xdp", ErrValue},
+		{"keyframe replay age range", "fastpath { keyframe_replay_age 120; }", "test.conf:1: fastpath.keyframe_replay_age", ErrValue},
 		{"hls fragment 0", "vhost v { hls {\n hls_fragment 0; } }", "test.conf:2: vhost.hls.hls_fragment", ErrValue},
 		{"hls window nan", "vhost v { hls { hls_window long; } }", "test.conf:1: vhost.hls.hls_window", ErrValue},
 		{"bitrate nan", "vhost v { rtc { opus_bitrate fast; } }", "test.conf:1: vhost.rtc.opus_bitrate", ErrValue},

@@ -83,6 +83,8 @@ var rootTable = newTable("SRS_", concat(
 		{path: "fastpath.gso", set: global(func(c *Config) *bool { return &c.Fastpath.GSO }, flag)},
 		{path: "fastpath.bpf", set: global(func(c *Config) *string { return &c.Fastpath.BPF }, enum("auto", "on", "off"))},
 		{path: "fastpath.frame_wait", set: global(func(c *Config) *time.Duration { return &c.Fastpath.FrameWait }, microseconds)},
+		{path: "fastpath.keyframe_replay_age", set: global(func(c *Config) *time.Duration { return &c.Fastpath.ReplayMaxAge }, secondsOff(time.Minute))},
+		{path: "fastpath.keyframe_replay_bytes", set: global(func(c *Config) *int { return &c.Fastpath.ReplayMaxBytes }, intOff(64<<20))},
 		{path: "fastpath.xdp", set: global(func(c *Config) *[]string { return &c.Fastpath.XDP }, interfaces)},
 		{path: "fastpath.xdp_stun_rate", set: global(func(c *Config) *int { return &c.Fastpath.XDPSTUNRate }, intIn(1, 1000000))},
 		{path: "fastpath.xdp_stun_burst", set: global(func(c *Config) *int { return &c.Fastpath.XDPSTUNBurst }, intIn(1, 1000000))},

@@ -298,6 +298,34 @@ func microseconds(args []string) (time.Duration, error) {
 	return time.Duration(n) * time.Microsecond, nil
 }
 
+// secondsOff: seconds up to max; 0 (off) becomes -1.
+func secondsOff(max time.Duration) parser[time.Duration] {
+	return func(args []string) (time.Duration, error) {
+		f, err := number(args)
+		if err != nil {
+			return 0, err
+		}
+		if f < 0 || f > max.Seconds() {
+			return 0, badValue("%vs, want 0 (off) to %v", f, max)
+		}
+		if f == 0 {
+			return -1, nil
+		}
+		return time.Duration(f * float64(time.Second)), nil
+	}
+}
+
+// intOff: an integer up to max; 0 (off) becomes -1.
+func intOff(max int) parser[int] {
+	return func(args []string) (int, error) {
+		n, err := intIn(0, max)(args)
+		if err != nil || n == 0 {
+			return -1, err
+		}
+		return n, nil
+	}
+}
+
 // cores: `auto` or 0 is one loop per CPU in the affinity mask.
 func cores(args []string) (int, error) {
 	if s, err := one(args); err == nil && s == "auto" {

@@ -37,13 +37,6 @@ const tickInterval = 20 * time.Millisecond
 // per-stream PLI worker for the same reason).
 const keyframeInterval = 300 * time.Millisecond
 
-// seenEvery is the least time between two stores of one session's
-// last-seen stamp (route.Session.Seen) by one core: media decrypts on every
-// packet, and a store per packet would bounce the stamp's cache line
-// between the core and control's sweeper for nothing (stun_timeout is
-// seconds).
-const seenEvery = int64(250 * time.Millisecond)
-
 // ringBurst bounds the messages a core takes from one ring per round, so a
 // hot peer cannot starve its own socket.
 const ringBurst = 256
@@ -424,35 +417,6 @@ func (c *core) answerSTUN(s *route.Session, b []byte, from netip.AddrPort) bool 
 	s.Seen.Store(c.wallBase + c.now)
 	c.cnt.stunAnswered.Add(1)
 	return true
-}
-
-// keepalive takes a well-formed Binding Indication (RFC 8489 §6.3.2: what
-// libnice sends every 25 s once connected) from one of s's addresses as a
-// sign of life, and reports whether it did. Indications carry no
-// MESSAGE-INTEGRITY; the 5-tuple is the proof: the table holds an address
-// only after a binding request from it carried the session's credentials,
-// so a forger must be on the path or guess both ports, and even then it
-// can only keep a session alive towards that same, once-authenticated
-// address (media never moves on an indication: no redirection, no
-// amplification). A FINGERPRINT, when present, must be right (stunx).
-func (c *core) keepalive(s *route.Session, b []byte) bool {
-	if !stunx.IsIndication(b) {
-		return false
-	}
-	c.alive(s, &c.sess[s.ID])
-	c.cnt.stunIndications.Add(1)
-	return true
-}
-
-// alive stamps s as heard from now: a STUN indication from its address, or
-// SRTP or SRTCP that decrypted with its keys. Control's stun_timeout sweep
-// reads the stamp; at most one store per session, core and seenEvery.
-func (c *core) alive(s *route.Session, st *sessState) {
-	if s.Seen == nil || (st.seenAt != 0 && c.now-st.seenAt < seenEvery) {
-		return
-	}
-	st.seenAt = c.now
-	s.Seen.Store(c.wallBase + c.now)
 }
 
 // handoff passes a media datagram to the core that owns its session (the

@@ -87,6 +87,15 @@ type Config struct {
 	// soon as the marker arrives; FrameWait bounds it. Default 50 µs
 	// (DefaultFrameWait); negative turns it off.
 	FrameWait time.Duration
+	// ReplayMaxAge and ReplayMaxBytes bound the GOP replay to a joining
+	// player: a cached GOP whose keyframe is older, or that is larger, is
+	// not replayed (the player waits for the fresh keyframe its join asks
+	// the publisher for, coalesced with other joins), because a long burst
+	// of stale video overflows a default socket buffer and starts a NACK
+	// storm. Defaults DefaultReplayMaxAge and DefaultReplayMaxBytes;
+	// negative turns the bound off.
+	ReplayMaxAge   time.Duration
+	ReplayMaxBytes int
 	// BridgeDepth is the per-core queue of Inject and RequestKeyframe,
 	// default 512 (inbox.go).
 	BridgeDepth int
@@ -94,6 +103,14 @@ type Config struct {
 
 // DefaultFrameWait is Config.FrameWait's default.
 const DefaultFrameWait = 50 * time.Microsecond
+
+// Defaults of Config.ReplayMaxAge and ReplayMaxBytes: two seconds of video
+// at up to 4 Mbps (issue 15: an aiortc GOP of many seconds, 603 packets
+// replayed at once, overflowed a 212 KB socket buffer).
+const (
+	DefaultReplayMaxAge   = 2 * time.Second
+	DefaultReplayMaxBytes = 1 << 20
+)
 
 // MaxCores is the most loops an Engine runs (the per-stream core mask is 64
 // bits; a ufrag could name route.MaxUfragCore).
@@ -152,6 +169,12 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.SlabPackets <= 0 {
 		cfg.SlabPackets = 4096
+	}
+	if cfg.ReplayMaxAge == 0 {
+		cfg.ReplayMaxAge = DefaultReplayMaxAge
+	}
+	if cfg.ReplayMaxBytes == 0 {
+		cfg.ReplayMaxBytes = DefaultReplayMaxBytes
 	}
 	if cfg.FrameWait == 0 {
 		cfg.FrameWait = DefaultFrameWait

@@ -104,7 +104,7 @@ func (q *simPub) note(c *core, s *route.Session, layer uint8, plainLen int, stri
 	q.bytes[layer] += uint64(plainLen)
 	q.hist[layer].Put(seq, stripped)
 	if g := q.gop[layer]; g != nil {
-		g.Push(stripped)
+		g.Push(stripped, c.now)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 
+	"github.com/fanout/fanout/fastpath/gop"
 	"github.com/fanout/fanout/fastpath/nack"
 	"github.com/fanout/fanout/fastpath/route"
 	"github.com/fanout/fanout/fastpath/rtcpx"
@@ -44,7 +45,10 @@ type playerQ struct {
 	served  uint64 // retransmissions sent to it
 	missed  uint64 // asked for and not in the history
 	plis    uint64
-	replay  uint64 // GOP packets replayed to it
+	replay  uint64       // GOP packets replayed to it
+	cur     replayCursor // its paced GOP replay (pace.go)
+	resent  *resendLog   // what was resent to it lately (resend.go)
+	budget  resendBudget // its resend token bucket (resend.go)
 	rr      [route.NumKinds]rtcpx.ReportBlock
 }
 
@@ -245,7 +249,11 @@ func (c *core) resend(ps *route.Session, pst *sessState, kind route.Kind, src ro
 	if tr.SSRC == 0 || !ot.started || ot.src != src || ot.srcEpoch != epoch || len(data) < 12 {
 		return
 	}
-	seq := binary.BigEndian.Uint16(data[2:]) + ot.seqDelta
+	pubSeq := binary.BigEndian.Uint16(data[2:])
+	if !c.allowResend(pst, kind, pubSeq, len(data)) {
+		return
+	}
+	seq := pubSeq + ot.seqDelta
 	ts := binary.BigEndian.Uint32(data[4:]) + ot.tsDelta
 	if int16(seq-ot.firstSeq) < 0 {
 		return // numbered before a temporal-layer drop moved the rewrite (svc.go)
@@ -286,6 +294,10 @@ func (c *core) tickPlayer(pid route.SessionID) {
 	if st.pq.joining && c.now-st.pq.joinAt > int64(joinTimeout) {
 		st.pq.joining = false
 	}
+	if st.pq.cur.on {
+		c.paceReplay(s, st)
+	}
+	c.measureRate(st)
 	if c.now < st.pq.nextSR {
 		return
 	}
@@ -341,18 +353,26 @@ func (c *core) playerJoined(t *route.Table, s *route.Session, st *sessState) {
 		return
 	}
 	g, layer := q.gopFor(pub, s.Layer) // a simulcast player's layer's (layers.go)
-	if g == nil || !g.Ready() {
-		return
+	if c.replayable(g) {
+		c.startReplay(s, st, pub, g, layer) // paced (pace.go)
 	}
-	n := pub.Simulcast.N
-	g.Replay(func(pkt []byte) {
-		if (n == 0 || c.passLayer(s, st, pub.ID, pub.Epoch, layer, n, pkt)) &&
-			c.passTemporal(s, st, pub.ID, pub.Epoch, temporalOf(pub, pkt), n, pkt) { // SVC (svc.go)
-			c.sendRTP(s, st, route.KindVideo, pub.ID, pub.Epoch, pkt)
-			st.pq.replay++
-		}
-	})
-	c.cnt.gopReplays.Add(1)
+}
+
+// replayable reports whether GOP cache g holds a GOP to replay within the
+// age and byte bounds (Config.ReplayMaxAge, ReplayMaxBytes), counting a GOP
+// refused for either; the join's keyframe request then starts the player
+// instead.
+func (c *core) replayable(g *gop.Cache) bool {
+	if g == nil || !g.Ready() {
+		return false
+	}
+	_, bytes := g.Len()
+	maxAge, maxBytes := int64(c.e.cfg.ReplayMaxAge), c.e.cfg.ReplayMaxBytes
+	if (maxAge > 0 && g.Age(c.now) > maxAge) || (maxBytes > 0 && bytes > maxBytes) {
+		c.cnt.gopTooOld.Add(1)
+		return false
+	}
+	return true
 }
 
 // onGOPRequest replays the GOP of a publisher this core owns to a player
@@ -379,7 +399,7 @@ func (c *core) replayRemote(from int, player route.SessionID, want uint8, pub *r
 		return
 	}
 	g, layer := q.gopFor(pub, want)
-	if g == nil || !g.Ready() {
+	if !c.replayable(g) {
 		return
 	}
 	// The replay shares the ring with the live fan-out to every player of
@@ -406,7 +426,9 @@ func (c *core) replayRemote(from int, player route.SessionID, want uint8, pub *r
 		if !c.push(from, msg{p: p, sid: player, op: opReplay}) {
 			c.release(p)
 			full = true
+			return
 		}
+		c.cnt.gopReplayed.Add(1)
 	})
 	c.cnt.gopReplays.Add(1)
 }

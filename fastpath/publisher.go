@@ -122,7 +122,7 @@ func (c *core) notePublished(s *route.Session, q *pubState, kind route.Kind, lay
 		h.Put(seq, stripped)
 	}
 	if kind == route.KindVideo && q.gop != nil {
-		q.gop.Push(stripped)
+		q.gop.Push(stripped, c.now)
 	}
 }
 

@@ -50,6 +50,11 @@ type counters struct {
 	layersLearnt       atomic.Uint64 // simulcast layer SSRCs learnt from their RID (layers.go)
 	layerSwitches      atomic.Uint64 // players moved to another simulcast layer at a keyframe
 	temporalDrops      atomic.Uint64 // VP9 packets above a player's temporal layer cap, not sent (svc.go)
+	gopReplayed        atomic.Uint64 // packets replayed from the GOP cache
+	gopTooOld          atomic.Uint64 // GOP replays refused: older or larger than the bound
+	gopPaced           atomic.Uint64 // times a paced GOP replay waited for tokens (pace.go)
+	resendSuppressed   atomic.Uint64 // NACKed packets not resent: resent to that player within one RTT
+	resendPaced        atomic.Uint64 // NACKed packets not resent: over the player's resend budget
 	ringOverflows      atomic.Uint64 // messages a full ring refused (also counted as DropRingFull)
 	ringIn             atomic.Uint64 // messages taken from other cores' rings
 	handoffs           atomic.Uint64 // datagrams passed to their owning core
@@ -84,6 +89,11 @@ type Stats struct {
 	LayersLearnt       uint64
 	LayerSwitches      uint64
 	TemporalDrops      uint64
+	GOPReplayed        uint64 // packets replayed from the GOP cache
+	GOPTooOld          uint64 // GOP replays refused: older or larger than the bound
+	GOPPaced           uint64 // times a paced GOP replay waited for the next tick
+	ResendSuppressed   uint64 // NACKed packets not resent: resent to that player within one RTT
+	ResendPaced        uint64 // NACKed packets not resent: over the player's resend budget
 	RingOverflows      uint64
 	RingIn             uint64
 	Handoffs           uint64
@@ -112,6 +122,8 @@ func (c *counters) snapshot() Stats {
 		SROut: c.srOut.Load(), GOPReplays: c.gopReplays.Load(), GOPSkipped: c.gopSkipped.Load(),
 		LayersLearnt: c.layersLearnt.Load(), LayerSwitches: c.layerSwitches.Load(),
 		TemporalDrops: c.temporalDrops.Load(),
+		GOPReplayed:   c.gopReplayed.Load(), GOPTooOld: c.gopTooOld.Load(), GOPPaced: c.gopPaced.Load(),
+		ResendSuppressed: c.resendSuppressed.Load(), ResendPaced: c.resendPaced.Load(),
 		RingOverflows: c.ringOverflows.Load(), RingIn: c.ringIn.Load(), Handoffs: c.handoffs.Load(),
 		GSOSends: c.gsoSends.Load(), GSOSegments: c.gsoSegments.Load(),
 		Wakeups: c.wakeups.Load(), Sleeps: c.sleeps.Load(), FrameWaitExpired: c.frameWaitExpired.Load(),
@@ -147,6 +159,11 @@ func (s *Stats) Add(o Stats) {
 	s.LayersLearnt += o.LayersLearnt
 	s.LayerSwitches += o.LayerSwitches
 	s.TemporalDrops += o.TemporalDrops
+	s.GOPReplayed += o.GOPReplayed
+	s.GOPTooOld += o.GOPTooOld
+	s.GOPPaced += o.GOPPaced
+	s.ResendSuppressed += o.ResendSuppressed
+	s.ResendPaced += o.ResendPaced
 	s.RingOverflows += o.RingOverflows
 	s.RingIn += o.RingIn
 	s.Handoffs += o.Handoffs

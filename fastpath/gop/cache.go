@@ -36,6 +36,8 @@ type Cache struct {
 	n, used   int
 	keyTS     uint32
 	keySeq    uint16
+	keyAt     int64 // the caller's clock when the cached keyframe started
+	resets    uint64
 	active    bool // a keyframe start was seen and the GOP is within bounds
 	confirmed bool // the keyframe picture itself (not only parameter sets) is in
 }
@@ -55,7 +57,7 @@ func NewCache(codec route.Codec, maxPackets, maxBytes int) *Cache {
 func (c *Cache) Codec() route.Codec { return c.codec }
 
 // Reset drops the cached GOP (a new publisher), keeping Stats.
-func (c *Cache) Reset() { c.n, c.used, c.active, c.confirmed = 0, 0, false, false }
+func (c *Cache) Reset() { c.n, c.used, c.active, c.confirmed = 0, 0, false, false; c.resets++ }
 
 // Ready reports whether Replay would give a decodable start: a keyframe is
 // cached and the GOP since then is complete within the bounds.
@@ -64,12 +66,17 @@ func (c *Cache) Ready() bool { return c.active && c.confirmed && c.n > 0 }
 // Len returns the packets and bytes cached.
 func (c *Cache) Len() (packets, bytes int) { return c.n, c.used }
 
-// Push offers a publisher packet (a whole plaintext RTP packet) to the cache
-// and returns its Kind. A keyframe start with a new RTP timestamp restarts
+// Age returns how long ago, on the caller's clock, the cached keyframe
+// started (Push's now); the replay of an old GOP is long and stale.
+func (c *Cache) Age(now int64) int64 { return now - c.keyAt }
+
+// Push offers a publisher packet (a whole plaintext RTP packet) that
+// arrived at now (any monotonic clock of the caller's, read by Age) to the
+// cache and returns its Kind. A keyframe start with a new RTP timestamp restarts
 // the cache; later packets are appended until the bounds are hit, after
 // which nothing is cached until the next keyframe. Packets of the keyframe's
 // picture that arrived before its first packet (reordering) are kept.
-func (c *Cache) Push(pkt []byte) Kind {
+func (c *Cache) Push(pkt []byte, now int64) Kind {
 	start, end, ok := rtpPayload(pkt)
 	if !ok || len(pkt) > 0xffff {
 		return Other
@@ -79,6 +86,7 @@ func (c *Cache) Push(pkt []byte) Kind {
 	if kind != Other {
 		if !c.active || ts != c.keyTS {
 			c.restart(seq, ts)
+			c.keyAt = now
 		}
 		if kind == Keyframe {
 			c.confirmed = true
@@ -144,6 +152,21 @@ func (c *Cache) Replay(fn func(pkt []byte)) int {
 	}
 	c.Stats.Replays++
 	return c.n
+}
+
+// Gen changes whenever the cached packets are dropped or renumbered (a new
+// keyframe, an overflow, Reset): a reader walking the cache with At across
+// rounds starts again when it moved.
+func (c *Cache) Gen() uint64 { return c.Stats.Keyframes + c.Stats.Overflows + c.resets }
+
+// At returns cached packet i (0 ≤ i < Len's packets) when Ready, else nil.
+// The slice aliases the cache, like Replay's.
+func (c *Cache) At(i int) []byte {
+	if !c.Ready() || i < 0 || i >= c.n {
+		return nil
+	}
+	o := c.offs[i]
+	return c.slab[o : o+uint32(c.lens[i]) : o+uint32(c.lens[i])]
 }
 
 // rtpPayload returns where the payload of an RTP packet starts and ends

@@ -112,7 +112,7 @@ func TestCache(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := NewCache(route.CodecH264, tc.maxPkts, 1<<16)
 			for _, p := range tc.pushes {
-				c.Push(pkt(p.seq, p.ts, p.pl...))
+				c.Push(pkt(p.seq, p.ts, p.pl...), 0)
 			}
 			got := seqsOf(c)
 			if c.Ready() != (tc.want != nil) || len(got) != len(tc.want) || c.Stats.Overflows != tc.overflows {
@@ -129,14 +129,14 @@ func TestCache(t *testing.T) {
 
 func TestCacheBytesBoundAndReset(t *testing.T) {
 	c := NewCache(route.CodecH264, 100, 64)
-	c.Push(pkt(1, 0, idrFU...))
+	c.Push(pkt(1, 0, idrFU...), 0)
 	big := make([]byte, 60)
 	big[0] = 0x41
-	c.Push(pkt(2, 3000, big...))
+	c.Push(pkt(2, 3000, big...), 0)
 	if c.Ready() || c.Stats.Overflows != 1 {
 		t.Fatalf("byte bound not enforced: %+v", c.Stats)
 	}
-	c.Push(pkt(3, 6000, idrFU...))
+	c.Push(pkt(3, 6000, idrFU...), 0)
 	if n, b := c.Len(); !c.Ready() || n != 1 || b != 15 {
 		t.Fatalf("len %d %d", n, b)
 	}
@@ -145,7 +145,7 @@ func TestCacheBytesBoundAndReset(t *testing.T) {
 		t.Fatal("Reset kept the GOP")
 	}
 	for _, bad := range [][]byte{nil, {0x80}, {0x40, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x65}, {0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x65, 9}} {
-		if c.Push(bad) != Other {
+		if c.Push(bad, 0) != Other {
 			t.Errorf("garbage %x classified", bad)
 		}
 	}
@@ -161,12 +161,12 @@ func TestZeroAlloc(t *testing.T) {
 		"Push": func() {
 			ts += 3000
 			binary.BigEndian.PutUint32(p[4:], ts)
-			c.Push(p)
+			c.Push(p, 0)
 			if ts%(3000*300) == 0 {
-				c.Push(key)
+				c.Push(key, 0)
 			}
 		},
-		"Push keyframe": func() { ts += 3000; binary.BigEndian.PutUint32(key[4:], ts); c.Push(key) },
+		"Push keyframe": func() { ts += 3000; binary.BigEndian.PutUint32(key[4:], ts); c.Push(key, 0) },
 		"Classify":      func() { Classify(route.CodecVP8, []byte{0x90, 0x80, 0x81, 0x23, 0x00}) },
 		"Replay":        func() { c.Replay(func(b []byte) { n += len(b) }) },
 	}
@@ -188,10 +188,10 @@ func BenchmarkPush(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		if i%500 == 0 { // a keyframe every 500 packets
 			binary.BigEndian.PutUint32(key[4:], uint32(i))
-			c.Push(key)
+			c.Push(key, 0)
 		}
 		binary.BigEndian.PutUint16(p[2:], uint16(i))
-		c.Push(p)
+		c.Push(p, 0)
 	}
 }
 
@@ -218,9 +218,9 @@ func BenchmarkClassify(b *testing.B) {
 
 func BenchmarkReplay(b *testing.B) {
 	c := NewCache(route.CodecH264, DefaultMaxPackets, DefaultMaxBytes)
-	c.Push(pkt(0, 0, idrFU...))
+	c.Push(pkt(0, 0, idrFU...), 0)
 	for i := 1; i < 300; i++ {
-		c.Push(pkt(uint16(i), 3000, make([]byte, 1100)...))
+		c.Push(pkt(uint16(i), 3000, make([]byte, 1100)...), 0)
 	}
 	b.ReportAllocs()
 	sum := 0
@@ -238,7 +238,22 @@ func FuzzClassify(f *testing.F) {
 	c := NewCache(route.CodecH264, 64, 1<<14)
 	f.Fuzz(func(t *testing.T, codec uint8, payload []byte) {
 		Classify(route.Codec(codec%6), payload)
-		c.Push(payload) // as a whole "RTP packet"
+		c.Push(payload, 0) // as a whole "RTP packet"
 		c.Replay(func([]byte) {})
 	})
+}
+
+// TestCacheAge: Age runs from the Push that started the cached keyframe,
+// not from the latest packet, and a new keyframe resets it.
+func TestCacheAge(t *testing.T) {
+	c := NewCache(route.CodecH264, 16, 1<<16)
+	c.Push(pkt(1, 0, idrFU...), 100)
+	c.Push(pkt(2, 3000, pSlc...), 500)
+	if got := c.Age(1000); got != 900 {
+		t.Fatalf("Age = %d, want 900", got)
+	}
+	c.Push(pkt(3, 6000, idrFU...), 2000)
+	if got := c.Age(2500); got != 500 {
+		t.Fatalf("Age after a new keyframe = %d, want 500", got)
+	}
 }

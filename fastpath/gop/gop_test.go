@@ -193,7 +193,7 @@ func TestRealFrames(t *testing.T) {
 			c := NewCache(fx.codec, DefaultMaxPackets, DefaultMaxBytes)
 			fragmented := false
 			for i, p := range pkts {
-				kind := c.Push(p)
+				kind := c.Push(p, 0)
 				first := i == 0 || frameOf[i-1] != frameOf[i]
 				if key := frames[frameOf[i]].key; kind == Keyframe && !key || first && key && kind == Other {
 					t.Errorf("packet %d (frame %d, first %v, key %v): kind %d", i, frameOf[i], first, key, kind)

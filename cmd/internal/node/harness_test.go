@@ -213,7 +213,7 @@ func mediaFiles(t testing.TB) (h264, ogg string) {
 // leaves them out with -test.skip instead of reporting them as skipped.
 var netnsChildTests = []string{"TestNetnsFanoutServer", "TestNetnsUDPEchoChild", "TestNetnsUDPClientChild",
 	"TestNetnsPublishChild", "TestQualityChromiumPeer", "TestQualityLossPeers", "TestXDPShieldPeers",
-	"TestClientsPionPlayerChild"}
+	"TestClientsPionPlayerChild", "TestQualityJoinLossPeers"}
 
 func TestMain(m *testing.M) {
 	flag.Parse()

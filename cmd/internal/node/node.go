@@ -161,7 +161,7 @@ func (s *Server) startFastpath() error {
 	f := s.cfg.Fastpath
 	var err error
 	s.fp, err = fastpath.New(fastpath.Config{Addr: s.addrs.rtc, Batch: f.Batch, Cores: f.Cores, GSO: f.GSO,
-		BPF: f.BPF, FrameWait: f.FrameWait,
+		BPF: f.BPF, FrameWait: f.FrameWait, ReplayMaxAge: f.ReplayMaxAge, ReplayMaxBytes: f.ReplayMaxBytes,
 		Steer: func(fds []int) (io.Closer, error) { return bpf.AttachUfragSteering(fds) }})
 	if err != nil {
 		return err

@@ -1,0 +1,98 @@
+package fastpath
+
+import (
+	"time"
+
+	"github.com/fanout/fanout/fastpath/gop"
+	"github.com/fanout/fanout/fastpath/route"
+)
+
+// The GOP replay to a player of the publisher's own core is paced (issue
+// 15: 603 packets replayed at once overflowed a 212 KB socket buffer, and
+// the NACKs and resends that followed overflowed it again). The player
+// walks the publisher's GOP cache with a cursor: replayBurst at once (the
+// keyframe, usually), then at replayRateFactor times the stream's rate as
+// the cache measures it (its bytes over its age), once per tick. Its live
+// video waits meanwhile: every live packet is appended to the cache too, so
+// the cursor reaches it, in order, and the player is live again once the
+// cursor has caught up (after about a third of the GOP's age). A replay
+// from another core's cache still comes through the ring in one piece
+// (player.go: replayRemote keeps half the ring and slab free).
+
+const (
+	replayRateFactor = 4
+	minReplayRate    = 256 << 10 // bytes/s
+	replayBurst      = 64 << 10  // bytes sent at once at the join
+)
+
+// replayCursor is a player's place in its publisher's GOP cache.
+type replayCursor struct {
+	on     bool
+	pub    route.SessionID
+	epoch  uint32
+	layer  uint8  // the simulcast layer whose cache it walks (0 without simulcast)
+	gen    uint64 // the cache's Gen when the cursor started
+	next   int    // the next cached packet to send
+	tokens int64  // bytes the player may be sent now
+	at     int64  // when tokens were last refilled
+}
+
+// startReplay sets player st's cursor at the start of publisher pub's
+// cached GOP g (the player's layer's, for simulcast) and sends the first
+// burst.
+func (c *core) startReplay(s *route.Session, st *sessState, pub *route.Session, g *gop.Cache, layer uint8) {
+	st.pq.cur = replayCursor{on: true, pub: pub.ID, epoch: pub.Epoch, layer: layer, gen: g.Gen(), tokens: replayBurst, at: c.now}
+	c.cnt.gopReplays.Add(1)
+	c.paceReplay(s, st)
+}
+
+// paceReplay sends player s what its tokens allow from the cursor on,
+// and ends the replay when the cursor reaches the cache's end. When a new
+// keyframe restarted the cache meanwhile, the cursor moves to it (the
+// packets skipped are older than it; the player may NACK them).
+func (c *core) paceReplay(s *route.Session, st *sessState) {
+	r := &st.pq.cur
+	pub := c.tbl.Session(r.pub)
+	if pub == nil || pub.Epoch != r.epoch || c.sess[r.pub].pub == nil {
+		r.on = false
+		return
+	}
+	g, _ := c.sess[r.pub].pub.gopFor(pub, r.layer)
+	if g == nil || !g.Ready() {
+		r.on = false
+		return
+	}
+	if g.Gen() != r.gen { // a new keyframe came: start the player from it
+		r.gen, r.next = g.Gen(), 0
+	}
+	n, bytes := g.Len()
+	rate := int64(minReplayRate)
+	if age := g.Age(c.now); age > 0 {
+		rate = max(rate, replayRateFactor*int64(bytes)*int64(time.Second)/age)
+	}
+	r.tokens = min(int64(replayBurst), r.tokens+rate*(c.now-r.at)/int64(time.Second))
+	r.at = c.now
+	for ; r.next < n; r.next++ {
+		pkt := g.At(r.next)
+		if int64(len(pkt)) > r.tokens {
+			c.cnt.gopPaced.Add(1)
+			return
+		}
+		r.tokens -= int64(len(pkt))
+		if c.replayPasses(s, st, pub, r.layer, pkt) {
+			c.sendRTP(s, st, route.KindVideo, r.pub, r.epoch, pkt)
+			st.pq.replay++
+			c.cnt.gopReplayed.Add(1)
+		}
+	}
+	r.on = false
+}
+
+// replayPasses applies a simulcast player's layer filter and an SVC
+// player's temporal cap to a replayed packet (layers.go, svc.go), as the
+// live path does.
+func (c *core) replayPasses(s *route.Session, st *sessState, pub *route.Session, layer uint8, pkt []byte) bool {
+	n := pub.Simulcast.N
+	return (n == 0 || c.passLayer(s, st, pub.ID, pub.Epoch, layer, n, pkt)) &&
+		c.passTemporal(s, st, pub.ID, pub.Epoch, temporalOf(pub, pkt), n, pkt)
+}
