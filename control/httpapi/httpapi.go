@@ -96,6 +96,8 @@ type Options struct {
 	// VhostOf maps a request's vhost to the name streams are registered
 	// under; nil keeps it.
 	VhostOf func(string) string
+	// Limits are the per-IP rates and the body sizes (limits.go).
+	Limits Limits
 }
 
 // API serves the HTTP endpoints over a Registry.
@@ -107,6 +109,10 @@ type API struct {
 
 	mu       sync.Mutex
 	refusals map[int]uint64
+	limits   map[string]uint64    // refusals over a limit, by limit name
+	limitLog map[string]time.Time // when each limit's refusal was last logged
+
+	requests, sessions *ipRate // nil when off
 
 	cpu cpuSampler
 }
@@ -116,7 +122,16 @@ func New(reg Registry, opts Options) *API {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &API{reg: reg, opts: opts, log: opts.Logger, start: time.Now(), refusals: map[int]uint64{}}
+	if opts.Limits.SDPSize <= 0 {
+		opts.Limits.SDPSize = maxOfferBytes
+	}
+	if opts.Limits.BodySize <= 0 {
+		opts.Limits.BodySize = 1 << 20
+	}
+	return &API{reg: reg, opts: opts, log: opts.Logger, start: time.Now(), refusals: map[int]uint64{},
+		limits: map[string]uint64{}, limitLog: map[string]time.Time{},
+		requests: newIPRate(opts.Limits.RequestsPerSec, opts.Limits.RequestBurst),
+		sessions: newIPRate(opts.Limits.SessionsPerSec, opts.Limits.SessionBurst)}
 }
 
 // RegisterSignaling mounts WHIP/WHEP and the legacy API at SRS's paths.
@@ -142,6 +157,10 @@ type Error struct {
 	Status int
 	Code   int // SRS's error code in JSON bodies; 0 = the status
 	Err    error
+	// Limit names the limit a refusal is over ("" for none): it is counted
+	// by LimitRefusals. RetryAfter, when set, is sent as Retry-After.
+	Limit      string
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Err.Error() }
@@ -160,11 +179,29 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-// refuse logs and counts a 4xx/5xx answer: one line per refusal.
+// refuse logs and counts a 4xx/5xx answer: one line per refusal, except
+// refusals over a limit, which are all counted and logged at most once a
+// second per limit (a flood must not flood the log).
 func (a *API) refuse(r *http.Request, status int, err error) {
+	limit := ""
+	if e, ok := errors.AsType[*Error](err); ok {
+		limit = e.Limit
+	}
+	now := time.Now()
 	a.mu.Lock()
 	a.refusals[status]++
+	quiet := false
+	if limit != "" {
+		a.limits[limit]++
+		quiet = now.Sub(a.limitLog[limit]) < time.Second
+		if !quiet {
+			a.limitLog[limit] = now
+		}
+	}
 	a.mu.Unlock()
+	if quiet {
+		return
+	}
 	a.log.Warn("http refused", "method", r.Method, "path", r.URL.Path, "status", status,
 		"reason", oneLine(err.Error()), "remote", r.RemoteAddr)
 }
@@ -173,9 +210,7 @@ func (a *API) refuse(r *http.Request, status int, err error) {
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
 	a.refuse(r, status, err)
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "5")
-	}
+	retryAfter(w, err)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)

@@ -20,6 +20,10 @@ const maxOfferBytes = 256 << 10
 func (a *API) handleWHIP(forcePlay bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		a.cors(w, r)
+		if err := a.admit(r, r.Method == http.MethodPost); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
 		switch r.Method {
 		case http.MethodOptions:
 			if !a.opts.Crossdomain {
@@ -48,9 +52,15 @@ func (a *API) postWHIP(w http.ResponseWriter, r *http.Request, play bool) {
 			return
 		}
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxOfferBytes+1))
-	if err != nil || len(body) > maxOfferBytes {
-		a.writeError(w, r, Errorf(http.StatusBadRequest, "offer body unreadable or larger than %d bytes", maxOfferBytes))
+	limit := a.opts.Limits.SDPSize
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
+	switch {
+	case err != nil:
+		a.writeError(w, r, Errorf(http.StatusBadRequest, "offer body unreadable: %v", err))
+		return
+	case len(body) > limit:
+		a.writeError(w, r, LimitError(http.StatusRequestEntityTooLarge, LimitSDPSize, 0,
+			"offer larger than %d bytes (limits.sdp_size)", limit))
 		return
 	}
 	if err := a.checkBearer(r); err != nil {
@@ -160,6 +170,10 @@ type legacyRequest struct {
 func (a *API) handleLegacy(play bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		a.cors(w, r)
+		if err := a.admit(r, r.Method == http.MethodPost); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
 		switch r.Method {
 		case http.MethodOptions:
 			w.WriteHeader(http.StatusOK)
@@ -176,6 +190,7 @@ func (a *API) handleLegacy(play bool) http.HandlerFunc {
 		if err != nil {
 			status := statusOf(err)
 			a.refuse(r, status, err)
+			retryAfter(w, err)
 			w.WriteHeader(status)
 			_ = json.NewEncoder(w).Encode(map[string]any{"code": status, "msg": err.Error()})
 			return
@@ -189,8 +204,17 @@ func (a *API) handleLegacy(play bool) http.HandlerFunc {
 
 func (a *API) legacy(r *http.Request, play bool) (*Answer, error) {
 	var lr legacyRequest
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxOfferBytes)).Decode(&lr); err != nil {
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(a.opts.Limits.BodySize)+1))
+	if err != nil || len(body) > a.opts.Limits.BodySize {
+		return nil, LimitError(http.StatusRequestEntityTooLarge, LimitBodySize, 0,
+			"request body unreadable or larger than %d bytes (limits.http_body_size)", a.opts.Limits.BodySize)
+	}
+	if err := json.Unmarshal(body, &lr); err != nil {
 		return nil, Errorf(http.StatusBadRequest, "request body is not JSON: %v", err)
+	}
+	if len(lr.SDP) > a.opts.Limits.SDPSize {
+		return nil, LimitError(http.StatusRequestEntityTooLarge, LimitSDPSize, 0,
+			"offer larger than %d bytes (limits.sdp_size)", a.opts.Limits.SDPSize)
 	}
 	if lr.SDP == "" || lr.StreamURL == "" {
 		return nil, Errorf(http.StatusBadRequest, "sdp and streamurl are required")
