@@ -19,6 +19,7 @@ type registry struct {
 	byUfrag  map[string]*session
 	byAddr   map[netip.AddrPort]*session
 	streams  map[string]*stream // by vhost/app/stream
+	pubsByIP map[netip.Addr]int // live publishers per limited source (limits.go)
 	freeIDs  []route.SessionID
 	nextID   route.SessionID
 	nextSt   route.StreamID
@@ -166,8 +167,9 @@ func (s *Server) register(o offer, nopt sdpneg.Options) (*session, *sdpneg.Negot
 	}
 	st := s.streamLocked(o.Vhost, o.App, o.Stream)
 	var neg *sdpneg.Negotiated
-	var err error
+	err := s.admitLocked(o, st)
 	switch {
+	case err != nil:
 	case o.Play:
 		neg, err = sdpneg.NegotiatePlay(o.parsed, st.descLocked(), nopt)
 	case st.publisher != nil:
@@ -189,6 +191,10 @@ func (s *Server) register(o offer, nopt sdpneg.Options) (*session, *sdpneg.Negot
 		st.players[ss] = struct{}{}
 	} else {
 		st.publisher = ss
+		if o.Source.IsValid() {
+			ss.source = o.Source
+			s.pubsByIP[o.Source]++
+		}
 	}
 	s.changedLocked(ss)
 	return ss, neg, nil
@@ -261,6 +267,7 @@ func (s *Server) end(ss *session, reason string) {
 		}
 	}
 	s.detachLocked(ss)
+	s.releaseSourceLocked(ss)
 	s.freeIDs = append(s.freeIDs, ss.id)
 	s.counts.SessionsEnded++
 	s.changedLocked(ss)

@@ -107,6 +107,10 @@ type Config struct {
 	Events Events
 	// HLS, when set, reports a vhost's hls settings for /api/v1/vhosts.
 	HLS func(vhost string) (enabled bool, fragment time.Duration)
+	// Limits are the capacity limits register applies (limits.go);
+	// HTTPLimits the per-IP rates and sizes of the HTTP layer.
+	Limits     Limits
+	HTTPLimits httpapi.Limits
 }
 
 // Server is the control plane.
@@ -176,6 +180,7 @@ func New(cfg Config, fp Fastpath) (*Server, error) {
 			byUfrag:  map[string]*session{},
 			byAddr:   map[netip.AddrPort]*session{},
 			streams:  map[string]*stream{},
+			pubsByIP: map[netip.Addr]int{},
 			ssrc:     initialSSRC(),
 		},
 	}
@@ -183,7 +188,7 @@ func New(cfg Config, fp Fastpath) (*Server, error) {
 		s.handshakeTimeout = 30 * time.Second
 	}
 	opts := httpapi.Options{Logger: cfg.Logger, Crossdomain: cfg.Crossdomain, ServerID: cfg.ServerID,
-		BearerToken: cfg.BearerToken, VhostOf: cfg.VhostOf}
+		BearerToken: cfg.BearerToken, VhostOf: cfg.VhostOf, Limits: cfg.HTTPLimits}
 	opts.BasicAuth.Enabled, opts.BasicAuth.Username, opts.BasicAuth.Password =
 		cfg.APIAuth.Enabled, cfg.APIAuth.Username, cfg.APIAuth.Password
 	s.api = httpapi.New(apiView{s}, opts)

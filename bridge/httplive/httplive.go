@@ -77,6 +77,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
+	liftDeadlines(w, h.cfg.Wait+h.cfg.WriteTimeout)
 	vhost := h.vhost(r)
 	p := strings.Trim(r.URL.Path, "/")
 	i := strings.LastIndexByte(p, '/')
@@ -232,6 +233,19 @@ func (h *Handler) streamFLV(w http.ResponseWriter, r *http.Request, rd *hub.Read
 		}
 	}
 	log.Debug("http-flv write", "err", err)
+}
+
+// liftDeadlines frees a live request from the HTTP server's timeouts
+// (limits.http_read_timeout and http_write_timeout), which are meant for
+// signaling: the read deadline would cancel the request's context while it
+// waits for the stream or plays it, the write deadline would cut the
+// stream. The wait and the first write get first; each FLV write then sets
+// its own deadline (send). Errors (a ResponseWriter without deadlines, in
+// tests) leave the server's.
+func liftDeadlines(w http.ResponseWriter, first time.Duration) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Now().Add(first))
 }
 
 // send writes b and flushes when no more units are queued, so a burst goes

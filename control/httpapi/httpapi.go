@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -56,6 +57,9 @@ type Offer struct {
 	VideoCodec, AudioCodec string
 	SDP                    []byte
 	ClientIP, Param        string // Param: the query string, for hooks
+	// Source is the request's TCP peer as the per-IP limits key it (an
+	// IPv6 address by its /64); invalid when it is exempt (loopback).
+	Source netip.Addr
 }
 
 // Answer is a negotiated session.

@@ -77,6 +77,9 @@ func (a *API) postWHIP(w http.ResponseWriter, r *http.Request, play bool) {
 		Ufrag: q.Get("ice-ufrag"), Pwd: q.Get("ice-pwd"),
 		VideoCodec: cmp.Or(q.Get("codec"), q.Get("vcodec")), AudioCodec: q.Get("acodec"), SDP: body,
 	}
+	if ip, limited := a.sourceKey(r); limited {
+		o.Source = ip
+	}
 	ans, err := a.offer(r, o)
 	if err != nil {
 		a.writeError(w, r, err)
@@ -233,6 +236,9 @@ func (a *API) legacy(r *http.Request, play bool) (*Answer, error) {
 		EIP:     cmp.Or(q.Get("eip"), q.Get("candidate"), sq.Get("eip"), sq.Get("candidate")),
 		APIHost: u.Host, VideoCodec: cmp.Or(q.Get("codec"), sq.Get("codec")), SDP: []byte(lr.SDP),
 		ClientIP: cmp.Or(lr.ClientIP, clientIP(r)), Param: u.RawQuery,
+	}
+	if ip, limited := a.sourceKey(r); limited {
+		o.Source = ip
 	}
 	if !play {
 		// SRS tags WebRTC publishers so hooks can tell them apart.

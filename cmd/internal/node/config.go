@@ -13,6 +13,7 @@ import (
 	"github.com/fanout/fanout/conf"
 	"github.com/fanout/fanout/control"
 	"github.com/fanout/fanout/control/candidate"
+	"github.com/fanout/fanout/control/httpapi"
 )
 
 // listens is where each listener binds: the configured addresses, or
@@ -94,7 +95,10 @@ func (s *Server) controlConfig() control.Config {
 		}{s.cfg.HTTPAPI.Auth.Enabled, s.cfg.HTTPAPI.Auth.Username, s.cfg.HTTPAPI.Auth.Password},
 		Summary: s.summary,
 		VhostOf: s.vhostOf,
-		Events:  s.link,
+		Limits: control.Limits{MaxSessions: s.cfg.MaxConnections, PlayersPerStream: s.cfg.Limits.PlayersPerStream,
+			PublishersPerIP: s.cfg.Limits.PublishersPerIP},
+		HTTPLimits: httpLimits(s.cfg.Limits),
+		Events:     s.link,
 		Vhosts: func() []string {
 			vh := s.config().Vhosts
 			names := make([]string, 0, len(vh))
@@ -105,6 +109,13 @@ func (s *Server) controlConfig() control.Config {
 			return names
 		},
 	}
+}
+
+// httpLimits maps `limits { }` onto the HTTP layer's per-IP limits.
+func httpLimits(l conf.Limits) httpapi.Limits {
+	return httpapi.Limits{RequestsPerSec: l.RequestsPerIP, RequestBurst: l.RequestBurst,
+		SessionsPerSec: l.SessionsPerIP, SessionBurst: l.SessionBurst, SDPSize: l.SDPSize,
+		BodySize: l.HTTPBodySize, ExemptLoopback: l.ExemptLoopback}
 }
 
 // vhostOf maps a host (RTMP tcUrl, HTTP Host, WHIP query) to a configured
