@@ -136,17 +136,22 @@ func (h *Handler) serveHLS(w http.ResponseWriter, r *http.Request, key hub.Key, 
 		http.NotFound(w, r)
 		return
 	}
+	rq := r
 	if strings.HasSuffix(file, ".m3u8") {
+		// The wait covers the muxer's start and its first segment.
 		ctx, cancel := context.WithTimeout(r.Context(), h.cfg.Wait)
-		err := h.cfg.HLS.Wait(ctx, key)
-		cancel()
-		if err != nil {
+		defer cancel()
+		if err := h.cfg.HLS.Wait(ctx, key); err != nil {
 			h.notLive(w, r, key, err)
 			return
 		}
+		rq = r.WithContext(ctx)
 	}
-	if err := h.cfg.HLS.Serve(w, r, key, file); errors.Is(err, hls.ErrNotFound) {
+	switch err := h.cfg.HLS.Serve(w, rq, key, file); {
+	case errors.Is(err, hls.ErrNotFound):
 		http.NotFound(w, r)
+	case err != nil:
+		h.notLive(w, r, key, err)
 	}
 }
 
