@@ -261,9 +261,13 @@ func (s *Server) end(ss *session, reason string) {
 	if s.byUfrag[ss.localUfrag] == ss {
 		delete(s.byUfrag, ss.localUfrag)
 	}
+	var tcp []netip.AddrPort
 	for _, a := range ss.addrs {
 		if s.byAddr[a] == ss {
 			delete(s.byAddr, a)
+		}
+		if route.IsTCPPeer(a) {
+			tcp = append(tcp, a)
 		}
 	}
 	s.detachLocked(ss)
@@ -273,6 +277,9 @@ func (s *Server) end(ss *session, reason string) {
 	s.changedLocked(ss)
 	started, peer, profile := ss.started, ss.peer, ss.profile
 	s.unlock()
+	for _, a := range tcp {
+		s.closeTCP(a, false) // its WebRTC-over-TCP connections end with it
+	}
 	s.publisherGone(ss)
 	s.endHooks(ss)
 	ss.doneOnce.Do(func() { close(ss.done) })

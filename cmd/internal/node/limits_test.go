@@ -21,8 +21,15 @@ import (
 // `limits { }` block…) and WebRTC over TCP on its own port.
 func startLimited(t testing.TB, extra string) *Server {
 	t.Helper()
-	text := strings.Replace(testConfig, "candidate 127.0.0.1; }", "candidate 127.0.0.1; protocol all; tcp { enabled on; } }", 1)
-	cfg, err := conf.Parse("limits.conf", []byte(text+extra), conf.Options{Env: []string{}, Warn: func(string) {}})
+	return startWithTCP(t, testConfig+extra)
+}
+
+// startWithTCP runs a Fanout on loopback with the config text plus WebRTC
+// over TCP on its own port.
+func startWithTCP(t testing.TB, text string) *Server {
+	t.Helper()
+	text = strings.Replace(text, "candidate 127.0.0.1; }", "candidate 127.0.0.1; protocol all; tcp { enabled on; } }", 1)
+	cfg, err := conf.Parse("limits.conf", []byte(text), conf.Options{Env: []string{}, Warn: func(string) {}})
 	if err != nil {
 		t.Fatal(err)
 	}
