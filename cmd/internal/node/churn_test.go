@@ -61,33 +61,42 @@ const (
 	churnSlackHeap       = 8 << 20
 )
 
-// churn runs n WHEP join/leave cycles with workers in parallel against
-// whepURL: every expireEvery-th session is left without DELETE, to end by
-// stun_timeout. It returns how many cycles failed and their first error.
-func churn(ctx context.Context, srv *Server, whepURL, sdp string, n, workers, expireEvery, tcpEvery int) (fails int64, first error) {
-	tr := &http.Transport{MaxIdleConnsPerHost: workers}
+// churnPlan is a churn run: n join/leave cycles by workers in parallel;
+// every expireEvery-th session is left without DELETE (to end by
+// stun_timeout), every tcpEvery-th binds over WebRTC over TCP first (0:
+// none); each worker waits pace between its cycles.
+type churnPlan struct {
+	n, workers, expireEvery, tcpEvery int
+	pace                              time.Duration
+}
+
+// churn runs the plan against whepURL until done or ctx ends, and returns
+// how many cycles failed and the first error.
+func churn(ctx context.Context, srv *Server, whepURL, sdp string, pl churnPlan) (fails int64, first error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: pl.workers}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	var next, failed atomic.Int64
 	var once sync.Once
 	var wg sync.WaitGroup
-	for range workers {
+	for range pl.workers {
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				i := next.Add(1)
-				if i > int64(n) {
+				if i > int64(pl.n) {
 					return
 				}
 				var err error
-				if tcpEvery > 0 && i%int64(tcpEvery) == 0 {
+				if pl.tcpEvery > 0 && i%int64(pl.tcpEvery) == 0 {
 					err = tcpCycle(c, srv, whepURL, sdp)
 				} else {
-					err = cycle(c, whepURL, sdp, i%int64(expireEvery) != 0)
+					err = cycle(c, whepURL, sdp, i%int64(pl.expireEvery) != 0)
 				}
 				if err != nil {
 					failed.Add(1)
 					once.Do(func() { first = err })
 				}
+				time.Sleep(pl.pace)
 			}
 		})
 	}
@@ -145,7 +154,8 @@ func TestChurn10k(t *testing.T) {
 	time.Sleep(time.Second)
 	base := measure(srv)
 	start := time.Now()
-	fails, err := churn(ctx, srv, srv.url("/rtc/v1/whep/?"+q), offerSDP(t, true), 10_000, 8, 10, 50)
+	fails, err := churn(ctx, srv, srv.url("/rtc/v1/whep/?"+q), offerSDP(t, true),
+		churnPlan{n: 10_000, workers: 8, expireEvery: 10, tcpEvery: 50})
 	took := time.Since(start)
 	if fails > 0 {
 		t.Fatalf("%d of 10000 cycles failed, the first: %v", fails, err)

@@ -276,4 +276,3 @@ func publishFrom(t *testing.T, srv *Server, src, query string) *testPublisher {
 	}
 	return p
 }
-
