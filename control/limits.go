@@ -57,3 +57,7 @@ func (s *Server) releaseSourceLocked(ss *session) {
 // LimitRefusals counts refusals over a limit (HTTP layer and registry),
 // by limit name.
 func (s *Server) LimitRefusals() map[string]uint64 { return s.api.LimitRefusals() }
+
+// DTLSQueueDrops counts DTLS records dropped because their session's
+// queue to its DTLS goroutine was full.
+func (s *Server) DTLSQueueDrops() uint64 { return s.dtlsQueueDrops.Load() }

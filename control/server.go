@@ -41,6 +41,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/cpuid/v2"
@@ -115,6 +116,9 @@ type Config struct {
 
 // Server is the control plane.
 type Server struct {
+	// dtlsQueueDrops counts DTLS records a session's full queue refused.
+	dtlsQueueDrops atomic.Uint64
+
 	// Set by New and never changed.
 	cfg              Config
 	fp               Fastpath

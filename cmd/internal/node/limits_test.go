@@ -276,3 +276,17 @@ func publishFrom(t *testing.T, srv *Server, src, query string) *testPublisher {
 	}
 	return p
 }
+
+// TestQueueDropsExported: every bounded queue a peer can fill has its drop
+// counter on /metrics, at zero on an idle server.
+func TestQueueDropsExported(t *testing.T) {
+	srv := startLimited(t, "")
+	m := scrape(t, srv)
+	for _, name := range []string{`fanout_queue_drops_total{queue="dtls_records"}`, `fanout_queue_drops_total{queue="hub_inbox"}`,
+		`fanout_queue_drops_total{queue="hub_readers"}`, `fanout_queue_drops_total{queue="signaling_clients"}`,
+		`fanout_tcp_write_overflow_total`, `fanout_limit_refusals_total{limit="tcp_connections_per_ip"}`} {
+		if v, ok := m[name]; !ok || v != 0 {
+			t.Errorf("%s = %v (present %v), want 0", name, v, ok)
+		}
+	}
+}

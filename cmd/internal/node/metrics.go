@@ -46,6 +46,7 @@ var (
 	mTCPDrops  = prometheus.NewDesc("fanout_tcp_write_overflow_total", "Packets dropped because a TCP peer's output was full.", nil, nil)
 	mTables    = prometheus.NewDesc("fanout_route_tables_published_total", "Route tables control published to the fastpath (changes coalesce under load).", nil, nil)
 	mSessEnds  = prometheus.NewDesc("fanout_sessions_ended_total", "WebRTC sessions ended.", nil, nil)
+	mQueueDrop = prometheus.NewDesc("fanout_queue_drops_total", "Items bounded queues a remote peer can fill dropped, by queue (README \"Limits\").", []string{"queue"}, nil)
 	mLimits    = prometheus.NewDesc("fanout_limit_refusals_total", "Requests and connections refused over a limit (429 rate, 503 capacity, 413 size; WebRTC-over-TCP connections closed at accept), by limit.", []string{"limit"}, nil)
 	mRefused   = prometheus.NewDesc("fanout_http_refusals_total", "4xx/5xx answers to WHIP/WHEP/legacy/API requests, by status (each also logged once).", []string{"status"}, nil)
 )
@@ -127,6 +128,17 @@ func (m *metrics) limits(counter func(*prometheus.Desc, uint64, ...string)) {
 	}
 	if t := m.s.tcpSrv; t != nil {
 		counter(mLimits, t.Stats().Closes[tcpio.CloseIPLimit], "tcp_connections_per_ip")
+	}
+	counter(mQueueDrop, m.s.ctl.DTLSQueueDrops(), "dtls_records")
+	if m.s.sig != nil {
+		rs := m.s.sig.Stats()
+		counter(mQueueDrop, rs.DroppedSlow, "signaling_clients")
+		counter(mLimits, rs.Rejected, "signaling_connections")
+	}
+	if b := m.s.link.b; b != nil {
+		d := b.Hub().Drops()
+		counter(mQueueDrop, d.Inbox, "hub_inbox")
+		counter(mQueueDrop, d.Readers, "hub_readers")
 	}
 }
 
