@@ -118,7 +118,7 @@ func cycle(c *http.Client, whepURL, sdp string, leave bool) error {
 	if !leave {
 		return nil
 	}
-	base := whepURL[:strings.Index(whepURL, "/rtc/")]
+	base, _, _ := strings.Cut(whepURL, "/rtc/")
 	req, _ := http.NewRequest(http.MethodDelete, base+resp.Header.Get("Location"), nil)
 	if resp, err = c.Do(req); err != nil {
 		return err
@@ -213,7 +213,7 @@ func tcpCycle(c *http.Client, srv *Server, whepURL, sdp string) error {
 	if _, err := io.ReadFull(conn, make([]byte, binary.BigEndian.Uint16(hdr))); err != nil {
 		return err
 	}
-	base := whepURL[:strings.Index(whepURL, "/rtc/")]
+	base, _, _ := strings.Cut(whepURL, "/rtc/")
 	req, _ := http.NewRequest(http.MethodDelete, base+resp.Header.Get("Location"), nil)
 	if resp, err = c.Do(req); err != nil {
 		return err
