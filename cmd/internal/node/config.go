@@ -163,6 +163,8 @@ func (s *Server) Reload(next *conf.Config) []string {
 		{"http_server", cur.HTTPServer, next.HTTPServer},
 		{"rtc_server", cur.RTCServer, next.RTCServer},
 		{"fastpath", cur.Fastpath, next.Fastpath},
+		{"max_connections", cur.MaxConnections, next.MaxConnections},
+		{"limits", cur.Limits, next.Limits},
 	} {
 		if !reflect.DeepEqual(c.a, c.b) {
 			restart = append(restart, c.name)
