@@ -89,6 +89,8 @@ func TestSoakChurn(t *testing.T) {
 			t.Errorf("player %d: %.2f %% intact, want ≥ 95 %%", i, ratio)
 		}
 	}
+	fs := srv.fp.Stats()
+	t.Logf("the 2 %% loss at work: %d NACKs sent to publishers, %d retransmissions served to players", fs.NACKOut, fs.NACKServed)
 	t.Logf("start: %v", base)
 	t.Logf("end:   %v", measure(srv))
 }
