@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 )
 
 // maxOfferBytes bounds an offer body; real offers are a few kilobytes.
@@ -63,6 +64,7 @@ func (a *API) postWHIP(w http.ResponseWriter, r *http.Request, play bool) {
 			"offer larger than %d bytes (limits.sdp_size)", limit))
 		return
 	}
+	bodyRead(w)
 	if err := a.checkBearer(r); err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="fanout"`)
 		a.writeError(w, r, err)
@@ -187,7 +189,7 @@ func (a *API) handleLegacy(play bool) http.HandlerFunc {
 			a.writeError(w, r, Errorf(http.StatusMethodNotAllowed, "method %s not allowed", r.Method))
 			return
 		}
-		ans, err := a.legacy(r, play)
+		ans, err := a.legacy(w, r, play)
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Connection", "close")
 		if err != nil {
@@ -205,7 +207,7 @@ func (a *API) handleLegacy(play bool) http.HandlerFunc {
 	}
 }
 
-func (a *API) legacy(r *http.Request, play bool) (*Answer, error) {
+func (a *API) legacy(w http.ResponseWriter, r *http.Request, play bool) (*Answer, error) {
 	var lr legacyRequest
 	body, err := io.ReadAll(io.LimitReader(r.Body, int64(a.opts.Limits.BodySize)+1))
 	if err != nil || len(body) > a.opts.Limits.BodySize {
@@ -215,6 +217,7 @@ func (a *API) legacy(r *http.Request, play bool) (*Answer, error) {
 	if err := json.Unmarshal(body, &lr); err != nil {
 		return nil, Errorf(http.StatusBadRequest, "request body is not JSON: %v", err)
 	}
+	bodyRead(w)
 	if len(lr.SDP) > a.opts.Limits.SDPSize {
 		return nil, LimitError(http.StatusRequestEntityTooLarge, LimitSDPSize, 0,
 			"offer larger than %d bytes (limits.sdp_size)", a.opts.Limits.SDPSize)
@@ -302,4 +305,12 @@ func validName(s string) bool {
 		}
 	}
 	return true
+}
+
+// bodyRead lifts the HTTP server's read deadline (limits.http_read_timeout)
+// once the request is read: it bounds a slow client, not the hooks and
+// negotiation after, and net/http cancels the request's context when a
+// read deadline passes during the handler.
+func bodyRead(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 }
