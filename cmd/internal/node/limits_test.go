@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -288,5 +289,22 @@ func TestQueueDropsExported(t *testing.T) {
 		if v, ok := m[name]; !ok || v != 0 {
 			t.Errorf("%s = %v (present %v), want 0", name, v, ok)
 		}
+	}
+}
+
+// TestReadTimeoutSparesSlowHooks: http_read_timeout bounds reading the
+// request, not what follows: an on_play hook that takes longer than it
+// still lets the offer through.
+func TestReadTimeoutSparesSlowHooks(t *testing.T) {
+	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(1500 * time.Millisecond)
+		fmt.Fprint(w, `{"code":0}`)
+	}))
+	defer hooks.Close()
+	srv := startTestServerConfig(t, testConfig+fmt.Sprintf(`limits { http_read_timeout 1; }
+vhost slow.example { rtc { enabled on; } http_hooks { enabled on; on_play %s; } }`, hooks.URL))
+	code, _, body := post(t, srv.url("/rtc/v1/whep/?vhost=slow.example&app=live&stream=s"), "application/sdp", offerSDP(t, true))
+	if code != http.StatusCreated {
+		t.Fatalf("offer behind a 1.5 s hook with a 1 s read timeout: %d %s", code, body)
 	}
 }
