@@ -9,9 +9,14 @@
 // imports neither control nor the fastpath, DTLS or ICE code, so its tests
 // run over httptest with a fake registry.
 //
+// Limits (limits.go): per-source-IP token buckets for requests and offers
+// (429), offer and body sizes (413); refusals over a limit are counted by
+// limit name for /metrics, and the registry's capacity refusals (503) come
+// back as *Error with Limit set and are counted the same way.
+//
 // Concurrency: an API is safe for concurrent requests; its only mutable
-// state is the refusal counters (own mutex) and the CPU sample of
-// /api/v1/summaries (own mutex). Registry calls are made without any lock
+// state is the refusal counters (own mutex), each rate limiter's table
+// (own mutex) and the CPU sample of /api/v1/summaries (own mutex). Registry calls are made without any lock
 // held.
 package httpapi
 
