@@ -17,7 +17,8 @@ TEST_P    ?= 1
 TEST_TIMEOUT ?= 25m
 TEST_FLAGS ?=
 FUZZTIME  ?= 60s
-SOAK_TIMEOUT ?= 60m
+SOAK_TIMEOUT ?= 90m
+DURATION  ?= 3m
 BENCH_RESULTS ?= bench/results/
 
 .PHONY: help deps deps-run deps-test deps-generate build run test race lint fuzz bench soak \
@@ -97,8 +98,9 @@ bench: build ## Run fastpath micro-benchmarks, then fanout-bench against Fanout 
 		-server-pid $$pid -subs 100 -dur 10s -floor -server-cpus 0 -bench-cpus 1 -report $(BENCH_RESULTS)/; \
 	kill $$pid; BIN=./$(BIN)/fanout-bench DUR=10s sh bench/run.sh default
 
-soak: deps-test ## Run the long soak tests (build tag `soak`, tests named Soak...)
-	$(GO) test -tags soak -run Soak -count=1 -p 1 -timeout $(SOAK_TIMEOUT) ./...
+# make soak DURATION=60m: churn under 2 % loss for DURATION (SOAK_TIMEOUT must exceed it).
+soak: deps-test ## Run the long soak tests (build tag `soak`, tests named Soak...) for DURATION (default 3m)
+	FANOUT_SOAK_DURATION=$(DURATION) $(GO) test -tags soak -run Soak -count=1 -p 1 -timeout $(SOAK_TIMEOUT) ./...
 
 ## ---- code generation ----
 

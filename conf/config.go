@@ -39,8 +39,11 @@ type Config struct {
 	Vhosts     map[string]*Vhost // always contains DefaultVhost
 
 	// MaxConnections is SRS's `max_connections` (env SRS_MAX_CONNECTIONS),
-	// default 1000. Parsed for SRS compatibility; nothing enforces it yet.
+	// default 1000 (the embedded default.conf says 10000): the most live
+	// WebRTC sessions; an offer beyond it is answered 503 with Retry-After.
 	MaxConnections int
+	// Limits is Fanout's `limits { }` block (limits.go).
+	Limits Limits
 
 	levelV2 bool // srs_log_level_v2 was given; it wins over srs_log_level
 }
@@ -342,6 +345,7 @@ func newConfig() *Config {
 		Vhosts:  map[string]*Vhost{DefaultVhost: newVhost(DefaultVhost)},
 
 		MaxConnections: 1000,
+		Limits:         defaultLimits(),
 	}
 }
 

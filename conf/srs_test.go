@@ -180,3 +180,28 @@ func TestREADMENamesIgnored(t *testing.T) {
 		}
 	}
 }
+
+func TestLimits(t *testing.T) {
+	c := mustParse(t, "")
+	if c.Limits != defaultLimits() {
+		t.Errorf("defaults %+v", c.Limits)
+	}
+	c = mustParse(t, `limits { requests_per_ip 2.5; sdp_size 4096; http_read_timeout 3; exempt_loopback off;
+		tcp_connections_per_ip 0; players_per_stream 7; }`)
+	l := c.Limits
+	if l.RequestsPerIP != 2.5 || l.SDPSize != 4096 || l.HTTPReadTimeout != 3*time.Second || l.ExemptLoopback ||
+		l.TCPConnsPerIP != 0 || l.PlayersPerStream != 7 || l.SessionsPerIP != 20 {
+		t.Errorf("parsed %+v", l)
+	}
+	if _, err := Parse("x.conf", []byte("limits { requests_per_ip -1; }"), Options{Env: []string{}}); err == nil {
+		t.Error("a negative rate was accepted")
+	}
+	c, err := Parse("x.conf", nil, Options{Env: []string{"SRS_LIMITS_PUBLISHERS_PER_IP=3"}})
+	if err != nil || c.Limits.PublishersPerIP != 3 {
+		t.Errorf("env override: %v %+v", err, c.Limits)
+	}
+	d, err := Default(Options{Env: []string{}})
+	if err != nil || d.MaxConnections != 10000 || d.Limits != defaultLimits() {
+		t.Errorf("embedded default: %v max_connections=%d limits=%+v", err, d.MaxConnections, d.Limits)
+	}
+}

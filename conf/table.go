@@ -104,6 +104,7 @@ var rootTable = newTable("SRS_", concat(
 	httpsEntries("https_api.", func(c *Config) *HTTPS { return &c.HTTPAPI.HTTPS }),
 	httpsEntries("http_server.https.", func(c *Config) *HTTPS { return &c.HTTPServer.HTTPS }),
 	httpsEntries("https_server.", func(c *Config) *HTTPS { return &c.HTTPServer.HTTPS }),
+	limitEntries(),
 ))
 
 // vhostTable holds the directives inside `vhost name { }`; their env names

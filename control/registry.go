@@ -19,6 +19,7 @@ type registry struct {
 	byUfrag  map[string]*session
 	byAddr   map[netip.AddrPort]*session
 	streams  map[string]*stream // by vhost/app/stream
+	pubsByIP map[netip.Addr]int // live publishers per limited source (limits.go)
 	freeIDs  []route.SessionID
 	nextID   route.SessionID
 	nextSt   route.StreamID
@@ -181,8 +182,9 @@ func (s *Server) register(o offer, nopt sdpneg.Options) (*session, *sdpneg.Negot
 	}
 	st := s.streamLocked(o.Vhost, o.App, o.Stream)
 	var neg *sdpneg.Negotiated
-	var err error
+	err := s.admitLocked(o, st)
 	switch {
+	case err != nil:
 	case o.Play:
 		neg, err = sdpneg.NegotiatePlay(o.parsed, st.descLocked(), nopt)
 	case st.publisher != nil:
@@ -206,6 +208,10 @@ func (s *Server) register(o offer, nopt sdpneg.Options) (*session, *sdpneg.Negot
 		st.players[ss] = struct{}{}
 	} else {
 		st.publisher = ss
+		if o.Source.IsValid() {
+			ss.source = o.Source
+			s.pubsByIP[o.Source]++
+		}
 	}
 	s.changedLocked(ss)
 	return ss, neg, nil
@@ -275,18 +281,26 @@ func (s *Server) end(ss *session, reason string) {
 	if s.byUfrag[ss.localUfrag] == ss {
 		delete(s.byUfrag, ss.localUfrag)
 	}
+	var tcp []netip.AddrPort
 	for _, a := range ss.addrs {
 		if s.byAddr[a] == ss {
 			delete(s.byAddr, a)
 			s.peerLocked(a, false)
 		}
+		if route.IsTCPPeer(a) {
+			tcp = append(tcp, a)
+		}
 	}
 	s.detachLocked(ss)
+	s.releaseSourceLocked(ss)
 	s.freeIDs = append(s.freeIDs, ss.id)
 	s.counts.SessionsEnded++
 	s.changedLocked(ss)
 	started, peer, profile := ss.started, ss.peer, ss.profile
 	s.unlock()
+	for _, a := range tcp {
+		s.closeTCP(a, false) // its WebRTC-over-TCP connections end with it
+	}
 	s.publisherGone(ss)
 	s.endHooks(ss)
 	ss.doneOnce.Do(func() { close(ss.done) })

@@ -43,6 +43,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/cpuid/v2"
@@ -119,6 +120,10 @@ type Config struct {
 	Cluster   func(ctx context.Context) (any, error)
 	// HLS, when set, reports a vhost's hls settings for /api/v1/vhosts.
 	HLS func(vhost string) (enabled bool, fragment time.Duration)
+	// Limits are the capacity limits register applies (limits.go);
+	// HTTPLimits the per-IP rates and sizes of the HTTP layer.
+	Limits     Limits
+	HTTPLimits httpapi.Limits
 	// Peers, when set, hears the UDP addresses of sessions come and go
 	// (cmd hands it the XDP shield's peer map).
 	Peers Peers
@@ -137,6 +142,9 @@ type Peers interface {
 
 // Server is the control plane.
 type Server struct {
+	// dtlsQueueDrops counts DTLS records a session's full queue refused.
+	dtlsQueueDrops atomic.Uint64
+
 	// Set by New and never changed.
 	cfg              Config
 	fp               Fastpath
@@ -202,6 +210,7 @@ func New(cfg Config, fp Fastpath) (*Server, error) {
 			byUfrag:  map[string]*session{},
 			byAddr:   map[netip.AddrPort]*session{},
 			streams:  map[string]*stream{},
+			pubsByIP: map[netip.Addr]int{},
 			ssrc:     initialSSRC(),
 		},
 	}
@@ -209,7 +218,8 @@ func New(cfg Config, fp Fastpath) (*Server, error) {
 		s.handshakeTimeout = 30 * time.Second
 	}
 	opts := httpapi.Options{Logger: cfg.Logger, Crossdomain: cfg.Crossdomain, ServerID: cfg.ServerID,
-		BearerToken: cfg.BearerToken, VhostOf: cfg.VhostOf, Placement: cfg.Placement, Cluster: cfg.Cluster}
+		BearerToken: cfg.BearerToken, VhostOf: cfg.VhostOf, Placement: cfg.Placement, Cluster: cfg.Cluster,
+		Limits: cfg.HTTPLimits}
 	opts.BasicAuth.Enabled, opts.BasicAuth.Username, opts.BasicAuth.Password =
 		cfg.APIAuth.Enabled, cfg.APIAuth.Username, cfg.APIAuth.Password
 	s.api = httpapi.New(apiView{s}, opts)

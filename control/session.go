@@ -27,7 +27,8 @@ type session struct {
 	token       string
 	cid         string // client id for the API and hooks
 	clientIP    string
-	param       string // the request's query string, passed to hooks
+	source      netip.Addr // publisher: the limited source it counts against (limits.go)
+	param       string     // the request's query string, passed to hooks
 	etag        string
 	remoteFP    string // "sha-256 AA:BB…" from the offer, "" when absent
 	setup       string // our DTLS role: "passive" (server) or "active" (client)

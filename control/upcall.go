@@ -230,7 +230,9 @@ func (s *Server) feedDTLS(ss *session, from netip.AddrPort, b []byte) {
 	if !s.checkDTLS(ss, from, b) {
 		return
 	}
-	ss.transport.deliver(b)
+	if !ss.transport.deliver(b) {
+		s.dtlsQueueDrops.Add(1) // DTLS retransmits
+	}
 }
 
 // sweep ends sessions silent for longer than their vhost's stun_timeout

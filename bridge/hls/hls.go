@@ -40,10 +40,13 @@ type Config struct {
 
 // Manager runs one muxer per live stream.
 type Manager struct {
-	cfg     Config
-	log     *slog.Logger
-	mu      sync.Mutex
-	muxers  map[hub.Key]*gohlslib.Muxer
+	cfg    Config
+	log    *slog.Logger
+	mu     sync.Mutex
+	muxers map[hub.Key]*gohlslib.Muxer
+	// ready is closed once a muxer's playlist has content (or the muxer
+	// closed): see awaitContent.
+	ready   map[*gohlslib.Muxer]chan struct{}
 	readers map[*hub.Reader]struct{}
 	closed  bool
 	wg      sync.WaitGroup
@@ -57,7 +60,8 @@ func New(cfg Config) *Manager {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{cfg: cfg, log: log, muxers: map[hub.Key]*gohlslib.Muxer{}, readers: map[*hub.Reader]struct{}{}}
+	m := &Manager{cfg: cfg, log: log, muxers: map[hub.Key]*gohlslib.Muxer{},
+		ready: map[*gohlslib.Muxer]chan struct{}{}, readers: map[*hub.Reader]struct{}{}}
 	cfg.Hub.OnPublish(m.onPublish)
 	return m
 }
@@ -156,9 +160,13 @@ func (m *Manager) start(key hub.Key, tr hub.Tracks, first *hub.Unit, p Params) (
 	if err := f.mux.Start(); err != nil {
 		return nil, err
 	}
+	ready := make(chan struct{})
 	m.mu.Lock()
 	m.muxers[key] = f.mux
+	m.ready[f.mux] = ready
 	m.mu.Unlock()
+	m.wg.Add(1)
+	go m.awaitContent(f.mux, ready)
 	m.started.Wake(key)
 	return f, nil
 }
@@ -168,6 +176,7 @@ func (m *Manager) stop(key hub.Key, mux *gohlslib.Muxer) {
 	if m.muxers[key] == mux {
 		delete(m.muxers, key)
 	}
+	delete(m.ready, mux)
 	m.mu.Unlock()
 	mux.Close()
 }
@@ -227,12 +236,18 @@ func (f *feeder) write(u *hub.Unit) error {
 func (m *Manager) Serve(w http.ResponseWriter, r *http.Request, key hub.Key, file string) error {
 	m.mu.Lock()
 	mux := m.muxers[key]
+	ready := m.ready[mux]
 	m.mu.Unlock()
 	if mux == nil {
 		return ErrNotFound
 	}
 	r2 := r.Clone(r.Context())
 	if strings.HasSuffix(file, ".m3u8") {
+		select {
+		case <-ready:
+		case <-r.Context().Done():
+			return r.Context().Err()
+		}
 		r2.URL.Path = "/main_stream.m3u8"
 		rec := &recorder{h: http.Header{}, code: http.StatusOK}
 		mux.Handle(rec, r2)
@@ -250,6 +265,22 @@ func (m *Manager) Serve(w http.ResponseWriter, r *http.Request, key hub.Key, fil
 	r2.URL.Path = "/" + file
 	mux.Handle(w, r2)
 	return nil
+}
+
+// awaitContent closes ready once mux's playlist has content: gohlslib's
+// playlist handler waits on a sync.Cond for the first segment without
+// looking at the request's context, so a request for the playlist of a
+// stream whose first segment never completes (no second key frame) would
+// hold its goroutine, whatever the client did, until the stream ended
+// (found by httplive's FuzzRequest). This one goroutine per muxer does
+// that wait; requests wait for ready or their context. It returns when
+// the playlist has content or the muxer closes (stop), and Close waits
+// for it.
+func (m *Manager) awaitContent(mux *gohlslib.Muxer, ready chan struct{}) {
+	defer m.wg.Done()
+	defer close(ready)
+	r, _ := http.NewRequest(http.MethodGet, "/main_stream.m3u8", nil)
+	mux.Handle(&recorder{h: http.Header{}}, r)
 }
 
 // prefixURIs puts dir in front of every URI line of a playlist.

@@ -77,6 +77,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
+	liftDeadlines(w, h.cfg.Wait+h.cfg.WriteTimeout)
 	vhost := h.vhost(r)
 	p := strings.Trim(r.URL.Path, "/")
 	i := strings.LastIndexByte(p, '/')
@@ -135,17 +136,22 @@ func (h *Handler) serveHLS(w http.ResponseWriter, r *http.Request, key hub.Key, 
 		http.NotFound(w, r)
 		return
 	}
+	rq := r
 	if strings.HasSuffix(file, ".m3u8") {
+		// The wait covers the muxer's start and its first segment.
 		ctx, cancel := context.WithTimeout(r.Context(), h.cfg.Wait)
-		err := h.cfg.HLS.Wait(ctx, key)
-		cancel()
-		if err != nil {
+		defer cancel()
+		if err := h.cfg.HLS.Wait(ctx, key); err != nil {
 			h.notLive(w, r, key, err)
 			return
 		}
+		rq = r.WithContext(ctx)
 	}
-	if err := h.cfg.HLS.Serve(w, r, key, file); errors.Is(err, hls.ErrNotFound) {
+	switch err := h.cfg.HLS.Serve(w, rq, key, file); {
+	case errors.Is(err, hls.ErrNotFound):
 		http.NotFound(w, r)
+	case err != nil:
+		h.notLive(w, r, key, err)
 	}
 }
 
@@ -232,6 +238,19 @@ func (h *Handler) streamFLV(w http.ResponseWriter, r *http.Request, rd *hub.Read
 		}
 	}
 	log.Debug("http-flv write", "err", err)
+}
+
+// liftDeadlines frees a live request from the HTTP server's timeouts
+// (limits.http_read_timeout and http_write_timeout), which are meant for
+// signaling: the read deadline would cancel the request's context while it
+// waits for the stream or plays it, the write deadline would cut the
+// stream. The wait and the first write get first; each FLV write then sets
+// its own deadline (send). Errors (a ResponseWriter without deadlines, in
+// tests) leave the server's.
+func liftDeadlines(w http.ResponseWriter, first time.Duration) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Now().Add(first))
 }
 
 // send writes b and flushes when no more units are queued, so a burst goes

@@ -223,3 +223,32 @@ func TestHLSWait(t *testing.T) {
 		t.Fatalf("m3u8 with HLS off: %d after %v, want 404 at once", r.resp.StatusCode, r.at)
 	}
 }
+
+// TestHLSPlaylistWaitBounded: the playlist of a stream that is live but
+// whose first segment never completes (one key frame, then nothing) is
+// 404 after the cap, and a client that leaves first frees its request at
+// once: gohlslib's own wait ignores the request (found by FuzzRequest).
+func TestHLSPlaylistWaitBounded(t *testing.T) {
+	leakCheck(t)
+	h, base := liveServer(t, 300*time.Millisecond, true)
+	p, err := h.Publish(hub.NewKey("", "live", "stuck"), hub.Tracks{Video: hub.CodecH264})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.Write(&hub.Unit{Codec: hub.CodecH264, Key: true, NALUs: [][]byte{sps, pps, {0x65, 2}}})
+	r := <-get(context.Background(), base+"/live/stuck.m3u8")
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	r.resp.Body.Close()
+	if r.resp.StatusCode != http.StatusNotFound || r.at < 300*time.Millisecond || r.at > 3*time.Second {
+		t.Fatalf("playlist without a segment: %d after %v, want 404 after the 300ms cap", r.resp.StatusCode, r.at)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if r := <-get(ctx, base+"/live/stuck.m3u8"); r.err == nil {
+		r.resp.Body.Close()
+		t.Fatalf("answered %d before the client left", r.resp.StatusCode)
+	}
+}

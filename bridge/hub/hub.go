@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // Config sizes the hub's queues.
@@ -34,6 +35,19 @@ type Hub struct {
 	hooks   []PublishFunc
 	closed  bool
 	live    Waitlist // woken on every publish
+	drops   dropCounters
+}
+
+// Drops counts the units the hub's bounded queues dropped since New: a
+// publisher's inbox that was full, a reader that was (or waited for the
+// next key frame after a drop). Exported on /metrics by cmd.
+type Drops struct{ Inbox, Readers uint64 }
+
+type dropCounters struct{ inbox, readers atomic.Uint64 }
+
+// Drops returns the hub's drop counts.
+func (h *Hub) Drops() Drops {
+	return Drops{Inbox: h.drops.inbox.Load(), Readers: h.drops.readers.Load()}
 }
 
 // New returns an empty hub.
@@ -76,7 +90,7 @@ func (h *Hub) Publish(key Key, tr Tracks) (*Publisher, error) {
 		h.mu.Unlock()
 		return nil, ErrStreamBusy
 	}
-	s := newStream(key, tr, h.cfg)
+	s := newStream(key, tr, h.cfg, &h.drops)
 	h.streams[key] = s
 	hooks := append([]PublishFunc(nil), h.hooks...)
 	h.mu.Unlock()
@@ -188,6 +202,7 @@ func (p *Publisher) Write(u *Unit) {
 	case <-p.s.done:
 	default:
 		p.s.dropped.Add(1)
+		p.s.totals.inbox.Add(1)
 	}
 }
 

@@ -20,15 +20,16 @@ type stream struct {
 
 	dropped  atomic.Uint64
 	nreaders atomic.Int32
+	totals   *dropCounters // the hub's, for Hub.Drops
 
 	// owned by run
 	readers map[*Reader]struct{}
 	gop     []*Unit
 }
 
-func newStream(key Key, tr Tracks, cfg Config) *stream {
+func newStream(key Key, tr Tracks, cfg Config, totals *dropCounters) *stream {
 	return &stream{
-		key: key, tracks: tr, gopLimit: cfg.GOPCache,
+		key: key, tracks: tr, gopLimit: cfg.GOPCache, totals: totals,
 		in:   make(chan *Unit, cfg.Inbox),
 		add:  make(chan *Reader),
 		del:  make(chan *Reader),
@@ -145,6 +146,7 @@ func (r *Reader) push(u *Unit) {
 	if u.IsVideo() {
 		if r.needKey && !u.Key {
 			r.dropped.Add(1)
+			r.s.totals.readers.Add(1)
 			return
 		}
 		r.needKey = false
@@ -153,6 +155,7 @@ func (r *Reader) push(u *Unit) {
 	case r.ch <- u:
 	default:
 		r.dropped.Add(1)
+		r.s.totals.readers.Add(1)
 		if r.s.tracks.Video != CodecNone {
 			r.needKey = true
 		}

@@ -9,9 +9,14 @@
 // imports neither control nor the fastpath, DTLS or ICE code, so its tests
 // run over httptest with a fake registry.
 //
+// Limits (limits.go): per-source-IP token buckets for requests and offers
+// (429), offer and body sizes (413); refusals over a limit are counted by
+// limit name for /metrics, and the registry's capacity refusals (503) come
+// back as *Error with Limit set and are counted the same way.
+//
 // Concurrency: an API is safe for concurrent requests; its only mutable
-// state is the refusal counters (own mutex) and the CPU sample of
-// /api/v1/summaries (own mutex). Registry calls are made without any lock
+// state is the refusal counters (own mutex), each rate limiter's table
+// (own mutex) and the CPU sample of /api/v1/summaries (own mutex). Registry calls are made without any lock
 // held.
 package httpapi
 
@@ -22,6 +27,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -63,6 +69,9 @@ type Offer struct {
 	ClientIP, Param        string // Param: the query string, for hooks
 	Layer                  string // ?layer=: a player's simulcast layer, "h", "m", "l" or a RID
 	Temporal               int    // ?temporal=N: VP9 SVC, temporal layers up to N, as N+1; 0 = all
+	// Source is the request's TCP peer as the per-IP limits key it (an
+	// IPv6 address by its /64); invalid when it is exempt (loopback).
+	Source netip.Addr
 }
 
 // Answer is a negotiated session.
@@ -109,6 +118,8 @@ type Options struct {
 	Placement Placement
 	// Cluster, when set, is the data of /api/v1/cluster.
 	Cluster func(ctx context.Context) (any, error)
+	// Limits are the per-IP rates and the body sizes (limits.go).
+	Limits Limits
 }
 
 // API serves the HTTP endpoints over a Registry.
@@ -120,6 +131,10 @@ type API struct {
 
 	mu       sync.Mutex
 	refusals map[int]uint64
+	limits   map[string]uint64    // refusals over a limit, by limit name
+	limitLog map[string]time.Time // when each limit's refusal was last logged
+
+	requests, sessions *ipRate // nil when off
 
 	cpu cpuSampler
 }
@@ -129,7 +144,16 @@ func New(reg Registry, opts Options) *API {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &API{reg: reg, opts: opts, log: opts.Logger, start: time.Now(), refusals: map[int]uint64{}}
+	if opts.Limits.SDPSize <= 0 {
+		opts.Limits.SDPSize = maxOfferBytes
+	}
+	if opts.Limits.BodySize <= 0 {
+		opts.Limits.BodySize = 1 << 20
+	}
+	return &API{reg: reg, opts: opts, log: opts.Logger, start: time.Now(), refusals: map[int]uint64{},
+		limits: map[string]uint64{}, limitLog: map[string]time.Time{},
+		requests: newIPRate(opts.Limits.RequestsPerSec, opts.Limits.RequestBurst),
+		sessions: newIPRate(opts.Limits.SessionsPerSec, opts.Limits.SessionBurst)}
 }
 
 // RegisterSignaling mounts WHIP/WHEP and the legacy API at SRS's paths.
@@ -156,6 +180,10 @@ type Error struct {
 	Status int
 	Code   int // SRS's error code in JSON bodies; 0 = the status
 	Err    error
+	// Limit names the limit a refusal is over ("" for none): it is counted
+	// by LimitRefusals. RetryAfter, when set, is sent as Retry-After.
+	Limit      string
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Err.Error() }
@@ -174,11 +202,29 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-// refuse logs and counts a 4xx/5xx answer: one line per refusal.
+// refuse logs and counts a 4xx/5xx answer: one line per refusal, except
+// refusals over a limit, which are all counted and logged at most once a
+// second per limit (a flood must not flood the log).
 func (a *API) refuse(r *http.Request, status int, err error) {
+	limit := ""
+	if e, ok := errors.AsType[*Error](err); ok {
+		limit = e.Limit
+	}
+	now := time.Now()
 	a.mu.Lock()
 	a.refusals[status]++
+	quiet := false
+	if limit != "" {
+		a.limits[limit]++
+		quiet = now.Sub(a.limitLog[limit]) < time.Second
+		if !quiet {
+			a.limitLog[limit] = now
+		}
+	}
 	a.mu.Unlock()
+	if quiet {
+		return
+	}
 	a.log.Warn("http refused", "method", r.Method, "path", r.URL.Path, "status", status,
 		"reason", oneLine(err.Error()), "remote", r.RemoteAddr)
 }
@@ -187,9 +233,7 @@ func (a *API) refuse(r *http.Request, status int, err error) {
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
 	a.refuse(r, status, err)
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "5")
-	}
+	retryAfter(w, err)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)

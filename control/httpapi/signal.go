@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 )
 
 // maxOfferBytes bounds an offer body; real offers are a few kilobytes.
@@ -20,6 +21,10 @@ const maxOfferBytes = 256 << 10
 func (a *API) handleWHIP(forcePlay bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		a.cors(w, r)
+		if err := a.admit(r, r.Method == http.MethodPost); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
 		switch r.Method {
 		case http.MethodOptions:
 			if !a.opts.Crossdomain {
@@ -48,11 +53,18 @@ func (a *API) postWHIP(w http.ResponseWriter, r *http.Request, play bool) {
 			return
 		}
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxOfferBytes+1))
-	if err != nil || len(body) > maxOfferBytes {
-		a.writeError(w, r, Errorf(http.StatusBadRequest, "offer body unreadable or larger than %d bytes", maxOfferBytes))
+	limit := a.opts.Limits.SDPSize
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
+	switch {
+	case err != nil:
+		a.writeError(w, r, Errorf(http.StatusBadRequest, "offer body unreadable: %v", err))
+		return
+	case len(body) > limit:
+		a.writeError(w, r, LimitError(http.StatusRequestEntityTooLarge, LimitSDPSize, 0,
+			"offer larger than %d bytes (limits.sdp_size)", limit))
 		return
 	}
+	bodyRead(w)
 	if err := a.checkBearer(r); err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="fanout"`)
 		a.writeError(w, r, err)
@@ -67,6 +79,9 @@ func (a *API) postWHIP(w http.ResponseWriter, r *http.Request, play bool) {
 		Ufrag: q.Get("ice-ufrag"), Pwd: q.Get("ice-pwd"),
 		VideoCodec: cmp.Or(q.Get("codec"), q.Get("vcodec")), AudioCodec: q.Get("acodec"), SDP: body,
 		Layer: q.Get("layer"), Temporal: temporalParam(q.Get("temporal")),
+	}
+	if ip, limited := a.sourceKey(r); limited {
+		o.Source = ip
 	}
 	ans, err := a.offer(r, o)
 	if a.writeRedirect(w, r, err) {
@@ -176,6 +191,10 @@ type legacyRequest struct {
 func (a *API) handleLegacy(play bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		a.cors(w, r)
+		if err := a.admit(r, r.Method == http.MethodPost); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
 		switch r.Method {
 		case http.MethodOptions:
 			w.WriteHeader(http.StatusOK)
@@ -186,7 +205,7 @@ func (a *API) handleLegacy(play bool) http.HandlerFunc {
 			a.writeError(w, r, Errorf(http.StatusMethodNotAllowed, "method %s not allowed", r.Method))
 			return
 		}
-		ans, err := a.legacy(r, play)
+		ans, err := a.legacy(w, r, play)
 		if a.writeRedirect(w, r, err) {
 			return
 		}
@@ -198,6 +217,7 @@ func (a *API) handleLegacy(play bool) http.HandlerFunc {
 				w.Header().Set("Retry-After", "5")
 			}
 			a.refuse(r, status, err)
+			retryAfter(w, err)
 			w.WriteHeader(status)
 			_ = json.NewEncoder(w).Encode(map[string]any{"code": status, "msg": err.Error()})
 			return
@@ -209,10 +229,20 @@ func (a *API) handleLegacy(play bool) http.HandlerFunc {
 	}
 }
 
-func (a *API) legacy(r *http.Request, play bool) (*Answer, error) {
+func (a *API) legacy(w http.ResponseWriter, r *http.Request, play bool) (*Answer, error) {
 	var lr legacyRequest
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxOfferBytes)).Decode(&lr); err != nil {
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(a.opts.Limits.BodySize)+1))
+	if err != nil || len(body) > a.opts.Limits.BodySize {
+		return nil, LimitError(http.StatusRequestEntityTooLarge, LimitBodySize, 0,
+			"request body unreadable or larger than %d bytes (limits.http_body_size)", a.opts.Limits.BodySize)
+	}
+	if err := json.Unmarshal(body, &lr); err != nil {
 		return nil, Errorf(http.StatusBadRequest, "request body is not JSON: %v", err)
+	}
+	bodyRead(w)
+	if len(lr.SDP) > a.opts.Limits.SDPSize {
+		return nil, LimitError(http.StatusRequestEntityTooLarge, LimitSDPSize, 0,
+			"offer larger than %d bytes (limits.sdp_size)", a.opts.Limits.SDPSize)
 	}
 	if lr.SDP == "" || lr.StreamURL == "" {
 		return nil, Errorf(http.StatusBadRequest, "sdp and streamurl are required")
@@ -231,6 +261,9 @@ func (a *API) legacy(r *http.Request, play bool) (*Answer, error) {
 		EIP:     cmp.Or(q.Get("eip"), q.Get("candidate"), sq.Get("eip"), sq.Get("candidate")),
 		APIHost: u.Host, VideoCodec: cmp.Or(q.Get("codec"), sq.Get("codec")), SDP: []byte(lr.SDP),
 		ClientIP: cmp.Or(lr.ClientIP, clientIP(r)), Param: u.RawQuery,
+	}
+	if ip, limited := a.sourceKey(r); limited {
+		o.Source = ip
 	}
 	if !play {
 		// SRS tags WebRTC publishers so hooks can tell them apart.
@@ -294,4 +327,12 @@ func validName(s string) bool {
 		}
 	}
 	return true
+}
+
+// bodyRead lifts the HTTP server's read deadline (limits.http_read_timeout)
+// once the request is read: it bounds a slow client, not the hooks and
+// negotiation after, and net/http cancels the request's context when a
+// read deadline passes during the handler.
+func bodyRead(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 }

@@ -55,7 +55,7 @@ func TestSignalingStatuses(t *testing.T) {
 		{"bad stream name", "POST", "/rtc/v1/whip/?stream=a/b", "application/sdp", "v=0", nil, 400},
 		{"short ufrag", "POST", "/rtc/v1/whip/?ice-ufrag=ab", "application/sdp", "v=0", nil, 400},
 		{"short pwd", "POST", "/rtc/v1/whip/?ice-pwd=abc", "application/sdp", "v=0", nil, 400},
-		{"huge body", "POST", "/rtc/v1/whip/", "application/sdp", strings.Repeat("a", maxOfferBytes+1), nil, 400},
+		{"huge body", "POST", "/rtc/v1/whip/", "application/sdp", strings.Repeat("a", maxOfferBytes+1), nil, 413},
 		{"registry 400", "POST", "/rtc/v1/whip/", "application/sdp", "x", Errorf(400, "malformed sdp"), 400},
 		{"registry 409", "POST", "/rtc/v1/whip/", "application/sdp", "v=0", Errorf(409, "stream busy"), 409},
 		{"registry 422", "POST", "/rtc/v1/whep/", "application/sdp", "v=0", Errorf(422, "no common codec"), 422},
@@ -86,7 +86,7 @@ func TestSignalingStatuses(t *testing.T) {
 		})
 	}
 	got := h.api.Refusals()
-	if got[400] != 5 || got[415] != 1 || got[409] != 1 || got[422] != 1 || got[503] != 1 || got[500] != 1 ||
+	if got[400] != 4 || got[413] != 1 || got[415] != 1 || got[409] != 1 || got[422] != 1 || got[503] != 1 || got[500] != 1 ||
 		got[405] != 3 || got[404] != 2 {
 		t.Errorf("refusals %v", got)
 	}

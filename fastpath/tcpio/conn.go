@@ -33,12 +33,13 @@ type conn struct {
 	loop *loop
 
 	// Owned by the connection's loop goroutine.
-	fr           framer // inbound parser
-	closed       bool   // OnClose ran
-	published    bool   // in the peer table (so TCPClosed is due)
-	reason       uint8  // close reason decided on the loop
-	out          []byte // the buffer being written; swapped with pend
-	smallFlushes uint8  // flushes in a row that used little of a big out
+	fr           framer     // inbound parser
+	closed       bool       // OnClose ran
+	ipKey        netip.Addr // counted in Server.perIP under this key; invalid = not counted
+	published    bool       // in the peer table (so TCPClosed is due)
+	reason       uint8      // close reason decided on the loop
+	out          []byte     // the buffer being written; swapped with pend
+	smallFlushes uint8      // flushes in a row that used little of a big out
 
 	closeReq atomic.Uint32 // 1 + reason asked by CloseConn
 	backlog  atomic.Int64  // gnet's unsent bytes after the last flush
@@ -132,6 +133,10 @@ func (h handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	gc.SetContext(c)
 	s.ctr.connsOpen.Add(1)
 	s.ctr.connsTotal.Add(1)
+	if !s.admit(c, remote.Addr()) {
+		c.reason = CloseIPLimit
+		return nil, gnet.Close
+	}
 	if !s.insert(c) {
 		c.reason = CloseDuplicate
 		return nil, gnet.Close
@@ -163,6 +168,7 @@ func (h handler) OnClose(gc gnet.Conn, _ error) gnet.Action {
 	}
 	s.ctr.closes[reason].Add(1)
 	s.ctr.connsOpen.Add(-1)
+	s.release(c)
 	if c.published {
 		s.remove(c)
 		s.sink.TCPClosed(c.peer)

@@ -16,8 +16,10 @@
 // Rules enforced here: the first complete frame must be a STUN Binding Request
 // (ICE-TCP opens with a connectivity check; SRS rejects anything else), a
 // length of 0 or above [Config.MaxFrame] (default 1500, SRS) closes the
-// connection, and a connection's pending output is bounded (a slow peer loses
-// packets, counted, and never stalls the fastpath).
+// connection, a connection's pending output is bounded (a slow peer loses
+// packets, counted, and never stalls the fastpath), and one source IP may
+// hold at most [Config.MaxConnsPerIP] connections (counted per IP at accept
+// and close only, under a mutex that no frame path takes).
 //
 // # Who imports it
 //

@@ -32,6 +32,12 @@ type Config struct {
 	// MaxPending bounds one connection's unsent output (ours plus gnet's backlog),
 	// default 256 KiB; Write drops and counts beyond it.
 	MaxPending int
+	// MaxConnsPerIP bounds the open connections of one source IP (an IPv6
+	// source by its /64), 0 = no bound; a connection beyond it is closed at
+	// accept and counted (CloseIPLimit). ExemptLoopback lifts it for
+	// 127.0.0.0/8 and ::1.
+	MaxConnsPerIP  int
+	ExemptLoopback bool
 }
 
 const (
@@ -72,6 +78,7 @@ type Server struct {
 	stopping atomic.Bool // set under life: Close is tearing connections down
 
 	shards  [numShards]shard
+	perIP   perIP
 	loopsMu sync.Mutex
 	loops   atomic.Pointer[[]*loop] // copy-on-write, one entry per gnet loop seen
 	ctr     serverCounters

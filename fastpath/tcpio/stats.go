@@ -12,11 +12,12 @@ const (
 	CloseDuplicate                   // control: the session already has a TCP connection (or the pseudo-address is taken)
 	CloseControl                     // control: any other reason
 	CloseShutdown                    // Server.Close
+	CloseIPLimit                     // the source IP has Config.MaxConnsPerIP connections open
 	NumCloseReasons
 )
 
 var closeReasonNames = [NumCloseReasons]string{
-	"peer", "bad_length", "not_binding_request", "unknown_session", "duplicate", "control", "shutdown",
+	"peer", "bad_length", "not_binding_request", "unknown_session", "duplicate", "control", "shutdown", "ip_limit",
 }
 
 // CloseReasonName is a metric label for a close reason ("" when out of range).

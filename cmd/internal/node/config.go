@@ -13,6 +13,7 @@ import (
 	"github.com/fanout/fanout/conf"
 	"github.com/fanout/fanout/control"
 	"github.com/fanout/fanout/control/candidate"
+	"github.com/fanout/fanout/control/httpapi"
 )
 
 // listens is where each listener binds: the configured addresses, or
@@ -108,8 +109,11 @@ func (s *Server) baseControlConfig() control.Config {
 		}{s.cfg.HTTPAPI.Auth.Enabled, s.cfg.HTTPAPI.Auth.Username, s.cfg.HTTPAPI.Auth.Password},
 		Summary: s.summary,
 		VhostOf: s.vhostOf,
-		Events:  s.link,
-		Pull:    s.pull,
+		Limits: control.Limits{MaxSessions: s.cfg.MaxConnections, PlayersPerStream: s.cfg.Limits.PlayersPerStream,
+			PublishersPerIP: s.cfg.Limits.PublishersPerIP},
+		HTTPLimits: httpLimits(s.cfg.Limits),
+		Events:     s.link,
+		Pull:       s.pull,
 		Vhosts: func() []string {
 			vh := s.config().Vhosts
 			names := make([]string, 0, len(vh))
@@ -120,6 +124,13 @@ func (s *Server) baseControlConfig() control.Config {
 			return names
 		},
 	}
+}
+
+// httpLimits maps `limits { }` onto the HTTP layer's per-IP limits.
+func httpLimits(l conf.Limits) httpapi.Limits {
+	return httpapi.Limits{RequestsPerSec: l.RequestsPerIP, RequestBurst: l.RequestBurst,
+		SessionsPerSec: l.SessionsPerIP, SessionBurst: l.SessionBurst, SDPSize: l.SDPSize,
+		BodySize: l.HTTPBodySize, ExemptLoopback: l.ExemptLoopback}
 }
 
 // vhostOf maps a host (RTMP tcUrl, HTTP Host, WHIP query) to a configured
@@ -168,6 +179,8 @@ func (s *Server) Reload(next *conf.Config) []string {
 		{"rtc_server", cur.RTCServer, next.RTCServer},
 		{"fastpath", cur.Fastpath, next.Fastpath},
 		{"cluster", cur.Cluster, next.Cluster},
+		{"max_connections", cur.MaxConnections, next.MaxConnections},
+		{"limits", cur.Limits, next.Limits},
 	} {
 		if !reflect.DeepEqual(c.a, c.b) {
 			restart = append(restart, c.name)

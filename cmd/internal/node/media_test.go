@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +25,11 @@ type testPublisher struct {
 	pc           *webrtc.PeerConnection
 	video, audio *webrtc.TrackLocalStaticSample
 	res          whipResult
+
+	// unique adds an SEI NAL with a running number to every access unit,
+	// so that units of a looped file hash apart (the soak test).
+	unique bool
+	tag    int
 
 	mu       sync.Mutex
 	sent     [][32]byte // hash of every access unit, in order
@@ -108,6 +114,14 @@ func (p *testPublisher) sendVideo(ctx context.Context, t testing.TB, file string
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+		if p.unique {
+			// user_data_unregistered: a 16-byte UUID, then the number in
+			// ASCII digits (no zero bytes, so no start code inside).
+			p.tag++
+			digits := []byte(strconv.Itoa(100000000 + p.tag))
+			sei := append([]byte{0x06, 0x05, byte(16 + len(digits))}, []byte("fanout-soak-0001")...)
+			au = append(append(append(au, annexB...), sei...), append(digits, 0x80)...)
 		}
 		p.mu.Lock()
 		p.sent = append(p.sent, sha256.Sum256(au))

@@ -47,6 +47,8 @@ var (
 	mTCPDrops  = prometheus.NewDesc("fanout_tcp_write_overflow_total", "Packets dropped because a TCP peer's output was full.", nil, nil)
 	mTables    = prometheus.NewDesc("fanout_route_tables_published_total", "Route tables control published to the fastpath (changes coalesce under load).", nil, nil)
 	mSessEnds  = prometheus.NewDesc("fanout_sessions_ended_total", "WebRTC sessions ended.", nil, nil)
+	mQueueDrop = prometheus.NewDesc("fanout_queue_drops_total", "Items bounded queues a remote peer can fill dropped, by queue (README \"Limits\").", []string{"queue"}, nil)
+	mLimits    = prometheus.NewDesc("fanout_limit_refusals_total", "Requests and connections refused over a limit (429 rate, 503 capacity, 413 size; WebRTC-over-TCP connections closed at accept), by limit.", []string{"limit"}, nil)
 	mRefused   = prometheus.NewDesc("fanout_http_refusals_total", "4xx/5xx answers to WHIP/WHEP/legacy/API requests, by status (each also logged once).", []string{"status"}, nil)
 )
 
@@ -69,6 +71,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	for status, n := range m.s.ctl.RefusalsByStatus() {
 		counter(mRefused, n, strconv.Itoa(status))
 	}
+	m.limits(counter)
 	total := m.s.fp.Stats()
 	counter(mSTUN, counts.STUNBindings+total.STUNAnswered) // control's and the cores'
 	counter(mSTUNBad, counts.STUNRejected)
@@ -124,6 +127,28 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(mRTCP, cs.GOPPaced, core, "gop_replay_paced")
 		counter(mRTCP, cs.ResendSuppressed, core, "nack_resend_suppressed")
 		counter(mRTCP, cs.ResendPaced, core, "nack_resend_paced")
+	}
+}
+
+// limits exports fanout_limit_refusals_total: the HTTP layer's and the
+// registry's refusals, and the TCP transport's per-IP closes.
+func (m *metrics) limits(counter func(*prometheus.Desc, uint64, ...string)) {
+	for limit, n := range m.s.ctl.LimitRefusals() {
+		counter(mLimits, n, limit)
+	}
+	if t := m.s.tcpSrv; t != nil {
+		counter(mLimits, t.Stats().Closes[tcpio.CloseIPLimit], "tcp_connections_per_ip")
+	}
+	counter(mQueueDrop, m.s.ctl.DTLSQueueDrops(), "dtls_records")
+	if m.s.sig != nil {
+		rs := m.s.sig.Stats()
+		counter(mQueueDrop, rs.DroppedSlow, "signaling_clients")
+		counter(mLimits, rs.Rejected, "signaling_connections")
+	}
+	if b := m.s.link.b; b != nil {
+		d := b.Hub().Drops()
+		counter(mQueueDrop, d.Inbox, "hub_inbox")
+		counter(mQueueDrop, d.Readers, "hub_readers")
 	}
 }
 

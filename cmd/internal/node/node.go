@@ -230,7 +230,10 @@ func (s *Server) sharedHTTP() bool {
 }
 
 func (s *Server) serve(name string, ln net.Listener, h http.Handler) {
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	l := s.cfg.Limits
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: min(10*time.Second, l.HTTPReadTimeout),
+		ReadTimeout: l.HTTPReadTimeout, WriteTimeout: l.HTTPWriteTimeout, IdleTimeout: l.HTTPIdleTimeout,
+		MaxHeaderBytes: l.HTTPHeaderSize}
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error(name+" stopped", "err", err)

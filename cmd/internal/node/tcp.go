@@ -24,7 +24,7 @@ func (s *Server) newTCP() error {
 	if port != 0 && (port == s.addrs.api.Port() || s.cfg.HTTPServer.Enabled && port == s.addrs.http.Port()) {
 		s.tcpShared = port
 	}
-	var cfg tcpio.Config
+	cfg := tcpio.Config{MaxConnsPerIP: s.cfg.Limits.TCPConnsPerIP, ExemptLoopback: s.cfg.Limits.ExemptLoopback}
 	if s.tcpShared == 0 {
 		cfg.Listen = s.addrs.tcp.String() // else the HTTP listener feeds it through tcpio.Sniff
 	}
