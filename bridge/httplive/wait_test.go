@@ -166,6 +166,10 @@ func TestFLVWaitTimesOut(t *testing.T) {
 		t.Fatal(r.err)
 	}
 	r.resp.Body.Close()
+	// The reader detaches on the stream's owner goroutine: the count follows.
+	for end := time.Now().Add(2 * time.Second); p.Readers() != 0 && time.Now().Before(end); {
+		time.Sleep(time.Millisecond)
+	}
 	if r.resp.StatusCode != http.StatusNotFound || p.Readers() != 0 {
 		t.Fatalf("no key frame: %d with %d readers left", r.resp.StatusCode, p.Readers())
 	}

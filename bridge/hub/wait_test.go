@@ -39,6 +39,10 @@ func TestSubscribeWait(t *testing.T) {
 		}
 		defer r.r.Close()
 	}
+	// Readers attach on the stream's owner goroutine: the count follows.
+	for end := time.Now().Add(2 * time.Second); p.Readers() != 3 && time.Now().Before(end); {
+		time.Sleep(time.Millisecond)
+	}
 	if p.Readers() != 3 || h.Waiting() != 0 {
 		t.Fatalf("%d readers, %d keys waited on", p.Readers(), h.Waiting())
 	}
