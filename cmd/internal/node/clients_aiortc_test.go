@@ -18,7 +18,11 @@ func TestClientsAiortc(t *testing.T) {
 	api := p.startFanout(t, "")
 	const play = 12
 	stream := "aiortc"
-	pub := p.startAiortc(t, "aiortc-publisher", "publish", api+"/rtc/v1/whip/?app=live&stream="+stream, strconv.Itoa(play+10))
+	// VP8: Debian's aiortc 1.4.0 makes keyframes only when asked, and only
+	// its VP8 encoder honours the ask (its H.264 _encode_frame drops
+	// force_keyframe), so a GOP older than keyframe_replay_age is started
+	// by the PLI each join sends, as the issue wants it tested.
+	pub := p.startAiortc(t, "aiortc-publisher", "publish", api+"/rtc/v1/whip/?app=live&codec=vp8&stream="+stream, strconv.Itoa(play+10))
 	p.waitPublisher(t, api, stream, 20*time.Second)
 	time.Sleep(3 * time.Second) // a GOP that only grows: no keyframe unless asked
 
