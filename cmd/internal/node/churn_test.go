@@ -138,7 +138,9 @@ func cycle(c *http.Client, whepURL, sdp string, leave bool) error {
 // throughout received every access unit byte-exact.
 func TestChurn10k(t *testing.T) {
 	h264, ogg := mediaFiles(t)
-	srv := startWithTCP(t, strings.Replace(testConfig, "stun_timeout 30;", "stun_timeout 3;", 1))
+	// The sessions left to expire live 3 s: thousands at a fast machine's
+	// churn rate, over SRS's default max_connections of 1000.
+	srv := startWithTCP(t, "max_connections 100000;\n"+strings.Replace(testConfig, "stun_timeout 30;", "stun_timeout 3;", 1))
 	q := "app=live&stream=churn"
 	player := newTestPlayer(t, srv, q)
 	pub := newTestPublisher(t, srv, q)

@@ -39,7 +39,7 @@ func TestSoakChurn(t *testing.T) {
 	dur := envDuration("FANOUT_SOAK_DURATION", 3*time.Minute)
 	every := envDuration("FANOUT_SOAK_REPUBLISH", 3*time.Minute)
 	h264, ogg := mediaFiles(t)
-	srv := startWithTCP(t, strings.Replace(testConfig, "stun_timeout 30;", "stun_timeout 5;", 1))
+	srv := startWithTCP(t, "max_connections 100000;\n"+strings.Replace(testConfig, "stun_timeout 30;", "stun_timeout 5;", 1))
 	q := "app=live&stream=soak"
 	players := []*recPlayer{newRecPlayer(t, qualityPeer(t, netip.Addr{}), srv.url("/rtc/v1/whep/?"+q)),
 		newRecPlayer(t, qualityPeer(t, netip.Addr{}), srv.url("/rtc/v1/whep/?"+q))}
