@@ -1,8 +1,8 @@
 // Package cluster is Fanout's stream registry across nodes: which nodes
 // are alive and how loaded, and which node owns (holds the publisher of)
 // each stream. It owns the Registry interface, its Redis implementation
-// (NewRedis, go-redis v9), an in-memory one (NewMemory: one process, unit
-// tests), and Member, the node-side agent that keeps this node's keys alive,
+// (NewRedis, go-redis v9), an in-memory one for the unit tests
+// (memory_test.go), and Member, the node-side agent that keeps this node's keys alive,
 // claims and releases its streams, rebuilds its keys after a Redis outage,
 // turns pub/sub messages and expiries into Events, and answers placement
 // questions (Locate, LeastLoaded, Full).

@@ -112,13 +112,6 @@ func (l *ipRate) makeRoom(now time.Time) {
 	}
 }
 
-// tracked is how many IPs the limiter holds (tests).
-func (l *ipRate) tracked() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.m)
-}
-
 // sourceKey is the limiter key of a request's TCP peer: the address, or
 // its /64 for IPv6; ok is false for loopback when it is exempt.
 func (a *API) sourceKey(r *http.Request) (netip.Addr, bool) {

@@ -117,3 +117,10 @@ func TestIPRateBounded(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// tracked is how many IPs the limiter holds (tests).
+func (l *ipRate) tracked() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.m)
+}
