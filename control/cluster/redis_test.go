@@ -3,74 +3,15 @@ package cluster
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net"
-	"os/exec"
-	"strconv"
 	"testing"
 	"time"
+
+	"github.com/fanout/fanout/control/cluster/redistest"
 )
 
-// redisServer is a real redis-server on a free loopback port, without
-// persistence, so that a restart loses every key.
-type redisServer struct {
-	t    *testing.T
-	port int
-	cmd  *exec.Cmd
-}
-
-// startRedis runs redis-server (installed by .ci/deps.sh test).
-func startRedis(t *testing.T) *redisServer {
+func newRedis(t *testing.T, r *redistest.Server) *Redis {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("redis-server is not installed (.ci/deps.sh test installs it)")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	r := &redisServer{t: t, port: port}
-	r.start()
-	t.Cleanup(r.stop)
-	return r
-}
-
-func (r *redisServer) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", r.port) }
-
-func (r *redisServer) start() {
-	r.t.Helper()
-	r.cmd = exec.Command("redis-server", "--save", "", "--appendonly", "no", "--port", strconv.Itoa(r.port),
-		"--bind", "127.0.0.1")
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)))
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("redis-server on %d did not start: %v", r.port, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func (r *redisServer) stop() {
-	if r.cmd != nil && r.cmd.Process != nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
-		r.cmd = nil
-	}
-}
-
-func newRedis(t *testing.T, r *redisServer) *Redis {
-	t.Helper()
-	reg, err := NewRedis(r.url(), nil)
+	reg, err := NewRedis(r.URL(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +22,7 @@ func newRedis(t *testing.T, r *redisServer) *Redis {
 func TestRedisClaimRefreshRelease(t *testing.T) {
 	leakCheck(t)
 	ctx := context.Background()
-	srv := startRedis(t)
+	srv := redistest.New(t)
 	reg := newRedis(t, srv)
 	const ttl = 400 * time.Millisecond
 	if owner, err := reg.Claim(ctx, live, "a", ttl); err != nil || owner != "a" {
@@ -118,7 +59,7 @@ func TestRedisClaimRefreshRelease(t *testing.T) {
 func TestRedisNodeDiesTTL(t *testing.T) {
 	leakCheck(t)
 	ctx := context.Background()
-	srv := startRedis(t)
+	srv := redistest.New(t)
 	pa, pb := 0, 0
 	a := NewMember(newRedis(t, srv), MemberConfig{NodeID: "a", URL: "http://a", TTL: 600 * time.Millisecond,
 		Load: func() Load { return Load{Players: pa} }})
@@ -161,7 +102,7 @@ func waitEvent(t *testing.T, rec *recorder, want Event, d time.Duration) {
 func TestRedisRestartRebuilds(t *testing.T) {
 	leakCheck(t)
 	ctx := context.Background()
-	srv := startRedis(t)
+	srv := redistest.New(t)
 	// go-redis probes a refused server once a second, so the TTL (and its
 	// round, TTL/3) must leave room for that probe.
 	const ttl = 3 * time.Second
@@ -177,7 +118,7 @@ func TestRedisRestartRebuilds(t *testing.T) {
 	if _, err := a.Claim(ctx, live); err != nil {
 		t.Fatal(err)
 	}
-	srv.stop()
+	srv.Stop()
 	for deadline := time.Now().Add(ttl); a.Healthy() || b.Healthy(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("members healthy one TTL after redis-server stopped")
@@ -186,7 +127,7 @@ func TestRedisRestartRebuilds(t *testing.T) {
 	if u, ok, err := b.Locate(ctx, live.Vhost, live.App, live.Name); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("locate with redis-server stopped: %q %v %v", u, ok, err)
 	}
-	srv.start()
+	srv.Start()
 	restarted := time.Now()
 	reg := newRedis(t, srv)
 	for {
@@ -221,7 +162,7 @@ func TestRedisRestartRebuilds(t *testing.T) {
 func TestRedisPubSubEvents(t *testing.T) {
 	leakCheck(t)
 	ctx := context.Background()
-	srv := startRedis(t)
+	srv := redistest.New(t)
 	b := NewMember(newRedis(t, srv), MemberConfig{NodeID: "b", URL: "http://b", TTL: 30 * time.Second})
 	var rec recorder
 	b.Watch(rec.add)

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/fanout/fanout/control/cluster/redistest"
 )
 
 // TestClusterRelayOwnerDies: with the Redis registry as Locator, players on
@@ -11,7 +13,7 @@ import (
 // stream is republished on C, and B's players, never reconnected, get media
 // again from C while the owner key names C.
 func TestClusterRelayOwnerDies(t *testing.T) {
-	rd := startTestRedis(t)
+	rd := redistest.New(t)
 	a, b, c := startClusterNode(t, rd, "a", ""), startClusterNode(t, rd, "b", ""), startClusterNode(t, rd, "c", "")
 	q := "app=live&stream=moving"
 	stop := streamMedia(t, newTestPublisher(t, a, q))

@@ -5,10 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +15,7 @@ import (
 	"github.com/fanout/fanout/bridge/transcode"
 	"github.com/fanout/fanout/conf"
 	"github.com/fanout/fanout/control/cluster"
+	"github.com/fanout/fanout/control/cluster/redistest"
 )
 
 // The cluster's system tests: two Fanout nodes in this process on their own
@@ -27,69 +25,16 @@ import (
 // quickly, and go-redis's one-second reconnect probe still fits one TTL.
 const clusterTTL = 3 * time.Second
 
-// testRedis is a redis-server on a free loopback port, without
-// persistence, so that a restart loses every key.
-type testRedis struct {
-	t    testing.TB
-	port int
-	cmd  *exec.Cmd
-}
-
-func startTestRedis(t testing.TB) *testRedis {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("redis-server is not installed (.ci/deps.sh test installs it)")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	r := &testRedis{t: t, port: port}
-	r.start()
-	t.Cleanup(r.stop)
-	return r
-}
-
-func (r *testRedis) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", r.port) }
-
-func (r *testRedis) start() {
-	r.t.Helper()
-	r.cmd = exec.Command("redis-server", "--save", "", "--appendonly", "no", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1")
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", r.port))
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("redis-server on %d did not start: %v", r.port, err)
-		}
-	}
-}
-
-func (r *testRedis) stop() {
-	if r.cmd != nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
-		r.cmd = nil
-	}
-}
-
 // startClusterNode runs a Fanout node of the cluster on free loopback ports.
-func startClusterNode(t testing.TB, rd *testRedis, id, extra string) *Server {
+func startClusterNode(t testing.TB, rd *redistest.Server, id, extra string) *Server {
 	t.Helper()
 	return startClusterNodeConfig(t, rd, testConfig, id, extra)
 }
 
 // startClusterNodeConfig is startClusterNode on another base config.
-func startClusterNodeConfig(t testing.TB, rd *testRedis, base, id, extra string) *Server {
+func startClusterNodeConfig(t testing.TB, rd *redistest.Server, base, id, extra string) *Server {
 	t.Helper()
-	text := base + fmt.Sprintf("cluster { enabled on; redis %s; node_id %s; %s }\n", rd.url(), id, extra)
+	text := base + fmt.Sprintf("cluster { enabled on; redis %s; node_id %s; %s }\n", rd.URL(), id, extra)
 	cfg, err := conf.Parse("test.conf", []byte(text), conf.Options{Env: []string{}, Warn: func(string) {}})
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +114,7 @@ func waitAUs(t testing.TB, p *testPlayer, n int, d time.Duration) {
 // with 409, or sent to A with 307 when B has `redirect on`; a publisher that
 // follows the redirect works on A.
 func TestClusterWHIPOwnedElsewhere(t *testing.T) {
-	rd := startTestRedis(t)
+	rd := redistest.New(t)
 	a := startClusterNode(t, rd, "a", "")
 	b := startClusterNode(t, rd, "b", "")
 	br := startClusterNode(t, rd, "br", "redirect on;")
@@ -223,7 +168,7 @@ func TestClusterWHIPOwnedElsewhere(t *testing.T) {
 // (max_players reached) is sent to the other node, and a pion player that
 // follows the redirect plays there.
 func TestClusterWHEPFullNode(t *testing.T) {
-	rd := startTestRedis(t)
+	rd := redistest.New(t)
 	a := startClusterNode(t, rd, "a", "redirect on;")
 	b := startClusterNode(t, rd, "b", "redirect on; max_players 1;")
 	q := "app=live&stream=full"
@@ -263,7 +208,7 @@ func TestClusterWHEPFullNode(t *testing.T) {
 // answer 503 with Retry-After and what plays keeps playing; when it comes
 // back empty, the owner key is rebuilt within one TTL.
 func TestClusterRedisRestart(t *testing.T) {
-	rd := startTestRedis(t)
+	rd := redistest.New(t)
 	a := startClusterNode(t, rd, "a", "")
 	b := startClusterNode(t, rd, "b", "")
 	q := "app=live&stream=outage"
@@ -274,7 +219,7 @@ func TestClusterRedisRestart(t *testing.T) {
 	waitAUs(t, player, 10, 5*time.Second)
 	waitOwner(t, b, "outage", "a", 3*time.Second)
 
-	rd.stop()
+	rd.Stop()
 	resp := postNoFollow(t, b.url("/rtc/v1/whip/?"+q), offerSDP(t))
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("WHIP to B with redis down: %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
@@ -284,7 +229,7 @@ func TestClusterRedisRestart(t *testing.T) {
 	if after, _ := player.received(); len(after) < len(before)+15 {
 		t.Fatalf("player stalled with redis down: %d → %d access units in 1s", len(before), len(after))
 	}
-	rd.start()
+	rd.Start()
 	restarted := time.Now()
 	waitOwner(t, b, "outage", "a", clusterTTL)
 	t.Logf("owner key rebuilt %v after redis-server restarted (TTL %v)", time.Since(restarted), clusterTTL)
@@ -302,7 +247,7 @@ func TestClusterRTMPPublisherClaims(t *testing.T) {
 	if !transcode.Available() {
 		t.Skip("rtmp_to_rtc needs the cgo transcoder (built with notranscode or without cgo)")
 	}
-	rd := startTestRedis(t)
+	rd := redistest.New(t)
 	a := startClusterNodeConfig(t, rd, bridgeConfig("rtmp_to_rtc on;"), "a", "")
 	b := startClusterNode(t, rd, "b", "")
 	pushed := startFFmpeg(t, 20*time.Second, "-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
