@@ -7,19 +7,15 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/bluenviron/gortmplib/pkg/amf0"
-	"github.com/bluenviron/gortmplib/pkg/bytecounter"
-	"github.com/bluenviron/gortmplib/pkg/handshake"
-	"github.com/bluenviron/gortmplib/pkg/message"
-	"github.com/bluenviron/gortmplib/pkg/rawmessage"
 
 	"github.com/fanout/fanout/bridge/flv"
+	"github.com/fanout/fanout/bridge/rtmp/rtmptest"
 )
 
 // Issue 14, items 4 and 5: players that come before the stream, RTMP
@@ -174,103 +170,31 @@ func TestRTMPTCURLOnlyClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := srv.RTMPAddr().String()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-	bc := bytecounter.NewReadWriter(c)
-	if _, _, err := handshake.DoClient(bc, false, false); err != nil {
-		t.Fatal(err)
-	}
-	mrw := message.NewReadWriter(bc, bc, false)
+	c := rtmptest.Dial(t, addr)
 	steps := []struct {
-		cmd  message.CommandAMF0
+		csid byte
+		msid uint32
+		name string
+		args []any
 		want string
 	}{
-		{message.CommandAMF0{ChunkStreamID: 3, Name: "connect", CommandID: 1, Arguments: []any{amf0.Object{
-			{Key: "tcUrl", Value: "rtmp://" + addr + "/live"}, {Key: "type", Value: "nonprivate"}}}},
+		{3, 0, "connect", []any{amf0.Object{{Key: "tcUrl", Value: "rtmp://" + addr + "/live"}, {Key: "type", Value: "nonprivate"}}},
 			"NetConnection.Connect.Success"},
-		{message.CommandAMF0{ChunkStreamID: 3, Name: "createStream", CommandID: 2, Arguments: []any{nil}}, ""},
-		{message.CommandAMF0{ChunkStreamID: 8, MessageStreamID: 0x1000000, Name: "publish", CommandID: 3,
-			Arguments: []any{nil, "tconly", "live"}}, "NetStream.Publish.Start"},
+		{3, 0, "createStream", []any{nil}, ""},
+		{8, rtmptest.StreamID, "publish", []any{nil, "tconly", "live"}, "NetStream.Publish.Start"},
 	}
-	for _, s := range steps {
-		if err := mrw.Write(&s.cmd); err != nil {
-			t.Fatal(err)
-		}
-		if name, code := readReply(t, mrw); name == "_error" || code != s.want {
-			t.Fatalf("%s: %s %q, want %q", s.cmd.Name, name, code, s.want)
+	for i, s := range steps {
+		c.Command(t, s.csid, s.msid, s.name, i+1, s.args...)
+		if name, code := c.Reply(t); name == "_error" || code != s.want {
+			t.Fatalf("%s: %s %q, want %q", s.name, name, code, s.want)
 		}
 	}
 	sent := make(chan error, 1)
-	go func() { sent <- pumpFLV(ctx, bc, src) }()
+	go func() { sent <- c.PumpFLV(ctx, src) }()
 	waitHub(t, srv, "live", "tconly")
 	probeAll(t, 20*time.Second, fmt.Sprintf("rtmp://%s/live/tconly", addr),
 		fmt.Sprintf("http://127.0.0.1:%d/live/tconly.flv", srv.HTTPAddr().Port()))
 	if err := <-sent; err != nil {
 		t.Fatal(err)
 	}
-}
-
-// readReply reads up to the next _result, _error or onStatus and returns
-// its name and info code.
-func readReply(t *testing.T, mrw *message.ReadWriter) (name, code string) {
-	t.Helper()
-	for {
-		msg, err := mrw.Read()
-		if err != nil {
-			t.Fatalf("reading the reply: %v", err)
-		}
-		cmd, ok := msg.(*message.CommandAMF0)
-		if !ok || cmd.Name != "_result" && cmd.Name != "_error" && cmd.Name != "onStatus" {
-			continue
-		}
-		for _, a := range cmd.Arguments {
-			if o, ok := a.(amf0.Object); ok {
-				if c, ok := o.GetString("code"); ok {
-					code = c
-				}
-			}
-		}
-		return cmd.Name, code
-	}
-}
-
-// pumpFLV sends an FLV file's audio and video tags as RTMP messages on
-// message stream 1, in real time.
-func pumpFLV(ctx context.Context, bc *bytecounter.ReadWriter, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	r := flv.NewReader(f)
-	if _, _, err := r.ReadHeader(); err != nil {
-		return err
-	}
-	w := rawmessage.NewWriter(bc, bc.Writer, false)
-	start := time.Now()
-	for ctx.Err() == nil {
-		tag, err := r.ReadTag()
-		if err != nil {
-			return nil // end of file
-		}
-		csid := byte(message.VideoChunkStreamID)
-		switch tag.Type {
-		case flv.TagVideo:
-		case flv.TagAudio:
-			csid = message.AudioChunkStreamID
-		default:
-			continue
-		}
-		ts := time.Duration(tag.Timestamp) * time.Millisecond
-		time.Sleep(time.Until(start.Add(ts)))
-		if err := w.Write(&rawmessage.Message{ChunkStreamID: csid, Timestamp: ts, Type: uint8(tag.Type),
-			MessageStreamID: 0x1000000, Body: tag.Body}); err != nil {
-			return err
-		}
-	}
-	return ctx.Err()
 }
