@@ -273,18 +273,7 @@ func (c *core) onLayerSR(s *route.Session, q *simPub, si rtcpx.SenderInfo) {
 		return
 	}
 	v.lsr[l] = streamSR{src: src, pub: s.ID, epoch: s.Epoch, ok: true}
-	for m := v.remote; m != 0; m &= m - 1 {
-		pk := c.getPkt()
-		if pk == nil {
-			return
-		}
-		pk.stream, pk.src, pk.srcEpoch, pk.kind = s.Stream, s.ID, s.Epoch, route.KindVideo
-		pk.layer, pk.layers = l, s.Simulcast.N
-		pk.n = putSR(pk.buf[:], src)
-		if !c.push(trailingCore(m), msg{p: pk, op: opSR}) {
-			c.release(pk)
-		}
-	}
+	c.shareSR(s, v, route.KindVideo, l, s.Simulcast.N, src)
 }
 
 // srOf is the publisher SR a player's SR of kind is translated from: its

@@ -277,12 +277,19 @@ func (c *core) onPublisherSR(s *route.Session, q *pubState, p []byte) {
 		return
 	}
 	v.sr[kind] = streamSR{src: src, pub: s.ID, epoch: s.Epoch, ok: true}
+	c.shareSR(s, v, kind, 0, 0, src)
+}
+
+// shareSR hands publisher s's SR of a track (or of simulcast layer layer
+// of layers, layers.go) to the other cores with players of its stream.
+func (c *core) shareSR(s *route.Session, v *streamView, kind route.Kind, layer, layers uint8, src rtcpx.SRSource) {
 	for m := v.remote; m != 0; m &= m - 1 {
 		pk := c.getPkt()
 		if pk == nil {
 			return
 		}
 		pk.stream, pk.src, pk.srcEpoch, pk.kind = s.Stream, s.ID, s.Epoch, kind
+		pk.layer, pk.layers = layer, layers
 		pk.n = putSR(pk.buf[:], src)
 		if !c.push(trailingCore(m), msg{p: pk, op: opSR}) {
 			c.release(pk)
