@@ -263,9 +263,28 @@ func (m *Manager) Serve(w http.ResponseWriter, r *http.Request, key hub.Key, fil
 		return nil
 	}
 	r2.URL.Path = "/" + file
-	mux.Handle(w, r2)
+	tw := &touched{ResponseWriter: w}
+	mux.Handle(tw, r2)
+	if !tw.wrote {
+		// gohlslib answers nothing for a file it does not have, which
+		// net/http would send as an empty 200 (found by httplive's
+		// FuzzRequest).
+		return ErrNotFound
+	}
 	return nil
 }
+
+// touched notes whether a handler wrote a status or a byte.
+type touched struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (t *touched) WriteHeader(code int) { t.wrote = true; t.ResponseWriter.WriteHeader(code) }
+
+func (t *touched) Write(b []byte) (int, error) { t.wrote = true; return t.ResponseWriter.Write(b) }
+
+func (t *touched) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 
 // awaitContent closes ready once mux's playlist has content: gohlslib's
 // playlist handler waits on a sync.Cond for the first segment without

@@ -47,7 +47,7 @@ func FuzzRequest(f *testing.F) {
 		r.Host = host
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
 		defer cancel()
-		w := httptest.NewRecorder()
+		w := &codeRecorder{ResponseRecorder: httptest.NewRecorder()}
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -59,11 +59,38 @@ func FuzzRequest(f *testing.F) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("%s %s did not end with its context", method, target)
 		}
-		if w.Code == http.StatusOK && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if w.code == 0 && ctx.Err() == nil {
+			t.Fatalf("%s %s: no answer, and the client had not left", method, target)
+		}
+		if w.code == http.StatusOK && r.Method != http.MethodGet && r.Method != http.MethodHead {
 			t.Fatalf("%s %s answered 200", method, target)
 		}
-		if w.Code == http.StatusOK && !strings.Contains(r.URL.Path, "/s") {
+		if w.code == http.StatusOK && !strings.Contains(r.URL.Path, "/s") {
 			t.Fatalf("%s %s: 200 for a stream that is not live", method, target)
 		}
 	})
 }
+
+// codeRecorder remembers the status the handler wrote, 0 if none: a
+// handler whose client left writes nothing, which httptest's Code would
+// show as 200.
+type codeRecorder struct {
+	*httptest.ResponseRecorder
+	code int
+}
+
+func (c *codeRecorder) WriteHeader(code int) {
+	if c.code == 0 {
+		c.code = code
+	}
+	c.ResponseRecorder.WriteHeader(code)
+}
+
+func (c *codeRecorder) Write(b []byte) (int, error) {
+	if c.code == 0 {
+		c.code = http.StatusOK
+	}
+	return c.ResponseRecorder.Write(b)
+}
+
+func (c *codeRecorder) Unwrap() http.ResponseWriter { return c.ResponseRecorder }
