@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -134,7 +135,8 @@ func (p *ddPlayer) frames(t *testing.T, name string) (pkts []rtp.Packet, frames 
 // descriptors they receive (forwarded under their own ids), only those
 // temporal layers, about 1/4, 1/2 and all of the frames, with consecutive
 // sequence numbers, each frame byte for byte (payloads and descriptors)
-// what the uncapped player got of it.
+// what the uncapped player got of it; a Chromium player capped at TID 0
+// keeps decoding.
 func TestSVCChromiumAV1(t *testing.T) {
 	b := startPagesBrowser(t)
 	srv := startTestServer(t, "")
@@ -146,7 +148,20 @@ func TestSVCChromiumAV1(t *testing.T) {
 	q := "app=live&stream=svc-av1"
 	caps := []int{0, 1, 2}
 	players := []*ddPlayer{newDDPlayer(t, srv, q+"&temporal=0"), newDDPlayer(t, srv, q+"&temporal=1"), newDDPlayer(t, srv, q)}
+	// A Chromium player capped at TID 0 decodes what the descriptors it
+	// gets describe: every frame it is sent refers only to frames it got.
+	view := b.tab(t, "player", fmt.Sprintf("http://%s/players/whep.html?autostart=true&api=%d&stream=svc-av1&temporal=0",
+		srv.HTTPAddr(), srv.APIAddr().Port()))
 	time.Sleep(4 * time.Second)
+	st := b.waitAll(t, 10*time.Second, map[string]context.Context{"player": view}, func(s pageStats) bool {
+		return s.FramesDecoded >= 12
+	})["player"]
+	time.Sleep(time.Second)
+	if again := b.stats(t, view); again.FramesDecoded <= st.FramesDecoded || !strings.Contains(strings.ToUpper(again.Codec), "AV1") {
+		t.Errorf("Chromium player at TID 0: %d frames decoded, then %d a second later, codec %q", st.FramesDecoded, again.FramesDecoded, again.Codec)
+	} else {
+		t.Logf("Chromium player at TID 0 (%s): %d frames decoded, %d a second later", again.Codec, st.FramesDecoded, again.FramesDecoded)
+	}
 	var got [3][]ddFrame
 	for i, p := range players {
 		name := fmt.Sprintf("player TID<=%d", caps[i])
