@@ -20,10 +20,11 @@ import (
 // ddPlayer is a pion WHEP player that negotiates the AV1 dependency
 // descriptor and keeps every video packet it gets.
 type ddPlayer struct {
-	pc   *webrtc.PeerConnection
-	mu   sync.Mutex
-	id   uint8 // its descriptor id, from the answer
-	pkts []rtp.Packet
+	pc       *webrtc.PeerConnection
+	mu       sync.Mutex
+	id       uint8 // its descriptor id, from the answer
+	pkts     []rtp.Packet
+	layerURL string // the WHEP layer extension's
 }
 
 // newDDPeer is newPeer whose media engine offers the dependency descriptor.
@@ -74,9 +75,20 @@ func newDDPlayer(t testing.TB, srv *Server, query string) *ddPlayer {
 			p.mu.Unlock()
 		}
 	})
-	exchangeHdr(t, p.pc, srv.url("/rtc/v1/whep/?"+query))
+	_, hdr := exchangeHdr(t, p.pc, srv.url("/rtc/v1/whep/?"+query))
+	for _, l := range hdr.Values("Link") {
+		if m := linkRe.FindStringSubmatch(l); m != nil && m[2] == "urn:ietf:params:whep:ext:core:layer" {
+			p.layerURL = m[1]
+		}
+	}
 	waitConnected(t, p.pc, 5*time.Second)
 	return p
+}
+
+func (p *ddPlayer) received() []rtp.Packet {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]rtp.Packet(nil), p.pkts...)
 }
 
 // ddFrame is one frame a player got: its packets' payloads and
