@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -134,9 +135,11 @@ func (p *av1Publisher) sentUpTo(tid uint8) []av1Sent {
 // descriptor; players with ?temporal=0, ?temporal=1 and none get exactly
 // the packets of their temporal layers, payload and descriptor byte for
 // byte, with consecutive sequence numbers; one more, capped live by the
-// WHEP layer extension, moves at a frame boundary (whole frames only).
+// WHEP layer extension, moves at a frame boundary (whole frames only);
+// with keyframe_cache on, a capped player joining mid-GOP starts from the
+// replayed key frame, whose descriptor carries the template structure.
 func TestSVCTemporalAV1(t *testing.T) {
-	srv := startTestServer(t, "")
+	srv := startTestServerConfig(t, strings.Replace(testConfig, "stun_timeout 30;", "stun_timeout 30; keyframe_cache on;", 1))
 	q := "app=live&stream=svc-av1-pion"
 	pub := newAV1Publisher(t, srv, q+"&codec=av1")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -155,6 +158,7 @@ func TestSVCTemporalAV1(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("temporalLayerId: %d %s", code, body)
 	}
+	late := newDDPlayer(t, srv, q+"&temporal=0") // mid-GOP: from the key frame the cache replays
 	time.Sleep(1500 * time.Millisecond)
 	cancel()
 	<-done
@@ -166,7 +170,15 @@ func TestSVCTemporalAV1(t *testing.T) {
 		checkContinuous(t, "AV1 temporal player", got)
 		t.Logf("AV1 TID<=%d: %d packets, payloads and descriptors byte-exact, seq continuous", tid, len(got))
 	}
-	got := players[3].received()
+	got := late.received()
+	checkAV1Run(t, 0, got, late.id, pub.sentUpTo(0))
+	checkContinuous(t, "AV1 late player", got)
+	if dd := got[0].GetExtension(late.id); len(dd) <= 3 || dd[3]&0x80 == 0 {
+		t.Fatalf("AV1 late player: first descriptor %x carries no template structure", dd)
+	}
+	t.Logf("AV1 late TID 0 player: %d packets from the replayed key frame's (frame %d) with the structure on",
+		len(got), binary.BigEndian.Uint32(got[0].Payload[1:]))
+	got = players[3].received()
 	checkContinuous(t, "AV1 live-capped player", got)
 	hi := 0
 	for i, pk := range got {
