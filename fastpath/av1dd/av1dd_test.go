@@ -218,3 +218,26 @@ func FuzzDependencyDescriptor(f *testing.F) {
 		}
 	})
 }
+
+// chromiumKey is the first packet's descriptor of a key frame Chromium 156
+// sent for scalabilityMode L1T3 (libaom, 640x480; TestSVCChromiumAV1).
+var chromiumKey = []byte{0x80, 0x00, 0x01, 0x80, 0x02, 0x14, 0xea, 0xa8, 0x60, 0x41, 0x4d, 0x14, 0x10, 0x20, 0x84, 0x27, 0x02, 0x7f, 0x01, 0xdf}
+
+// TestParseChromium: Chromium's L1T3 structure is libwebrtc's: templates
+// of temporal ids 0, 0, 1, 2, 2, three decode targets, one chain.
+func TestParseChromium(t *testing.T) {
+	var s Structure
+	var d Descriptor
+	if err := Parse(chromiumKey, &s, &d); err != nil {
+		t.Fatal(err)
+	}
+	if !d.HasStructure || !d.StartOfFrame || d.EndOfFrame || d.FrameNumber != 1 || d.Temporal != 0 {
+		t.Fatalf("descriptor %+v", d)
+	}
+	if s.templates != 5 || s.dts != 3 || s.chains != 1 || s.offset != 0 {
+		t.Fatalf("structure: %d templates, %d decode targets, %d chains, offset %d", s.templates, s.dts, s.chains, s.offset)
+	}
+	if want := [5]uint8{0, 0, 1, 2, 2}; [5]uint8(s.tid[:5]) != want {
+		t.Fatalf("temporal ids %v, want %v", s.tid[:5], want)
+	}
+}

@@ -129,6 +129,9 @@ func (p *ddPlayer) frames(t *testing.T, name string) (pkts []rtp.Packet, frames 
 		if len(pkts) == 0 && !d.HasStructure {
 			continue
 		}
+		if len(pkts) == 0 {
+			t.Logf("%s: first key frame descriptor (id %d): %x", name, id, dd)
+		}
 		if d.StartOfFrame {
 			frames = append(frames, ddFrame{ts: pk.Timestamp, tid: d.Temporal})
 		}
