@@ -40,7 +40,7 @@ type session struct {
 	tracks      [route.NumKinds]route.Track
 	sim         route.Simulcast // publisher: its simulcast video (layer.go)
 	layer       string          // player: the simulcast layer it asked for
-	temporal    uint8           // player: VP9 temporal layers below this TID, 0 = all (route.Session.Temporal)
+	temporal    uint8           // player: VP9 or AV1 temporal layers below this TID, 0 = all (route.Session.Temporal)
 	created     time.Time
 	lastSeen    atomic.Int64 // unix ns of the last authenticated datagram (route.Session.Seen)
 	log         *slog.Logger
