@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fanout/fanout/fastpath/route"
+	"github.com/fanout/fanout/fastpath/twcc"
 )
 
 // l1t3Structure is the dependency descriptor tail (after the 3 mandatory
@@ -235,4 +236,34 @@ func TestTemporalAutoAV1(t *testing.T) {
 			t.Fatalf("after the move: packet %d is the publisher's %d seq %d", j, n, pk.SequenceNumber)
 		}
 	}
+}
+
+// FuzzKeepExtension: keeping a publisher packet's descriptor and copying
+// the result out under another id never panics, keeps the payload, and
+// carries the descriptor unchanged.
+func FuzzKeepExtension(f *testing.F) {
+	f.Add(av1Plain(1, 9, 0, 0), uint8(9), uint8(3))
+	f.Add(av1Plain(2, 3, 5, 1), uint8(3), uint8(0))
+	f.Add([]byte{0x90, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 5, 0xbe, 0xde, 0, 1, 0x31, 0xbe, 0xef, 0, 7}, uint8(3), uint8(20))
+	stored, out := make([]byte, 1600), make([]byte, 1600)
+	f.Fuzz(func(t *testing.T, p []byte, id, to uint8) {
+		if len(p) < 12 || len(p) > 1500 || payloadOffset(p) < 0 { // SRTP's header parse drops these
+			return
+		}
+		n := keepExtension(stored, p, id, id)
+		if n > len(stored) || payloadOffset(stored[:n]) < 0 {
+			t.Fatalf("kept %d bytes, payload offset %d", n, payloadOffset(stored[:n]))
+		}
+		m := copyOut(out, stored[:n], to)
+		dd, had := twcc.FindExtension(p, id)
+		got, has := twcc.FindExtension(out[:m], to)
+		if po := payloadOffset(p); had && len(dd) > 0 && to != 0 && to != 15 {
+			if !has || !bytes.Equal(got, dd) {
+				t.Fatalf("descriptor %x became %x (%v) under id %d", dd, got, has, to)
+			}
+			if !bytes.Equal(out[payloadOffset(out[:m]):m], p[po:]) {
+				t.Fatal("payload changed")
+			}
+		}
+	})
 }
