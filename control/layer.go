@@ -133,7 +133,7 @@ func layerURL(ss *session) string {
 	return "/rtc/v1/whep/layer/?" + url.Values{"session": {ss.sessionName()}, "token": {ss.token}}.Encode()
 }
 
-// SetTemporal caps player name's VP9 temporal layers at tid (-1: all).
+// SetTemporal caps player name's VP9 or AV1 temporal layers at tid (-1: all).
 func (s *Server) SetTemporal(name, token string, tid int) error {
 	ss := s.byName(name)
 	if ss == nil || subtle.ConstantTimeCompare([]byte(token), []byte(ss.token)) != 1 {

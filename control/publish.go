@@ -81,7 +81,8 @@ func routeSession(ss *session) route.Session {
 	rs := route.Session{
 		ID: ss.id, Epoch: ss.epoch, Role: ss.role, Stream: ss.stream.id,
 		Peer: ss.peer, Keys: ss.keys, NACK: ss.nack, Tracks: ss.tracks, TWCCExt: ss.twccExt,
-		Core: route.CoreOfUfrag(ss.localUfrag), Virtual: ss.virtual, Simulcast: ss.sim,
+		DDExt: ss.ddExt,
+		Core:  route.CoreOfUfrag(ss.localUfrag), Virtual: ss.virtual, Simulcast: ss.sim,
 	}
 	if !ss.virtual {
 		rs.ICEUsername, rs.ICEKey, rs.Seen = ss.iceUser, ss.localPwd, &ss.lastSeen

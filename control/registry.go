@@ -231,6 +231,9 @@ func (s *Server) applyTracksLocked(ss *session, neg *sdpneg.Negotiated) {
 		if t.TWCCExt != 0 && ss.role == route.RolePublisher {
 			ss.twccExt = t.TWCCExt // one id per BUNDLE transport (RFC 8285 §6)
 		}
+		if k == route.KindVideo {
+			ss.ddExt = t.DDExt
+		}
 		if t.Simulcast != nil && ss.role == route.RolePublisher {
 			ss.sim = simulcastOf(t.Simulcast)
 		}

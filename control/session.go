@@ -34,12 +34,13 @@ type session struct {
 	setup       string // our DTLS role: "passive" (server) or "active" (client)
 	nack        bool
 	twccExt     uint8                  // publisher: negotiated transport-cc extension id, 0 = none
+	ddExt       uint8                  // negotiated AV1 dependency descriptor id, 0 = none (route.Session.DDExt)
 	codecs      [route.NumKinds]string // negotiated codec names, "" = no track
 	desc        *sdpneg.StreamDesc     // publisher: what players negotiate against
 	tracks      [route.NumKinds]route.Track
 	sim         route.Simulcast // publisher: its simulcast video (layer.go)
 	layer       string          // player: the simulcast layer it asked for
-	temporal    uint8           // player: VP9 temporal layers below this TID, 0 = all (route.Session.Temporal)
+	temporal    uint8           // player: VP9 or AV1 temporal layers below this TID, 0 = all (route.Session.Temporal)
 	created     time.Time
 	lastSeen    atomic.Int64 // unix ns of the last authenticated datagram (route.Session.Seen)
 	log         *slog.Logger

@@ -517,11 +517,16 @@ func (c *core) deliverLayer(s *route.Session, st *sessState, kind route.Kind, la
 	}
 	// Strip header extensions once: players negotiated their own (or none),
 	// and the publisher's ids mean nothing to them (SRS keeps only TWCC).
-	p.n = stripExtensions(p.buf[:], plain, &c.hdr)
+	// An AV1 video packet keeps its dependency descriptor (svcav1.go).
+	if kind == route.KindVideo && s.DDExt != 0 {
+		p.n = keepExtension(p.buf[:], plain, s.DDExt, s.DDExt)
+	} else {
+		p.n = stripExtensions(p.buf[:], plain)
+	}
 	p.stream, p.src, p.srcEpoch, p.kind = s.Stream, s.ID, s.Epoch, kind
 	if kind == route.KindVideo {
 		p.layer, p.layers = layer, s.Simulcast.N
-		p.tid = temporalOf(s, p.data()) // VP9 SVC (svc.go)
+		p.tid, p.tstart = c.temporalOf(s, layer, p.data()) // VP9 and AV1 SVC (svc.go)
 		c.frameOpen = !c.hdr.Marker
 	}
 	if st.pub != nil {
@@ -570,7 +575,7 @@ func trackOf(s *route.Session, ssrc uint32) (route.Kind, bool) {
 
 // stripExtensions copies the RTP packet p into dst without its header
 // extension (RFC 3550 §5.3.1) and padding kept as is; it returns the length.
-func stripExtensions(dst, p []byte, h *rtp.Header) int {
+func stripExtensions(dst, p []byte) int {
 	fixed := 12 + 4*int(p[0]&0x0f)
 	if p[0]&0x10 == 0 || len(p) < fixed+4 {
 		return copy(dst, p)

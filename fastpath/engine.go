@@ -16,7 +16,10 @@
 // rtcp.go (RTCP in, PLI out), qstats.go (the quality board), queues.go
 // (slab, core rings, inboxes, tap rings), inbox.go (Inject,
 // RequestKeyframe), tap.go (rtc_to_rtmp taps), tcp.go (frames from
-// fastpath/tcpio), demux.go (RFC 7983), stats.go (counters).
+// fastpath/tcpio), demux.go (RFC 7983), stats.go (counters), layers.go
+// and layerauto.go (simulcast, the per-player layer estimator), svc.go and
+// svcav1.go (temporal layers of VP9 and of AV1 by its dependency
+// descriptor, fastpath/av1dd).
 //
 // Shape (DESIGN.md "Cores and fan-out"): one loop per core, each locked to
 // its OS thread and pinned to one CPU of the process's affinity mask, each

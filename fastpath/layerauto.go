@@ -103,7 +103,7 @@ func (c *core) autoLevels(st *sessState) uint8 {
 		return 0
 	case pub.Simulcast.N >= 2:
 		return pub.Simulcast.N
-	case pub.Tracks[route.KindVideo].Codec == route.CodecVP9:
+	case temporalScalable(pub):
 		return maxAutoTemporal
 	}
 	return 0

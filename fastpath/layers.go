@@ -52,6 +52,7 @@ type layerSel struct {
 	switches uint64
 	auto     layerAuto // the RR-loss cap of a player without a pinned layer (layerauto.go)
 	tdrops   uint64    // packets of temporal layers above its cap (svc.go)
+	tcap     uint8     // the temporal cap in force, 0 = none (svc.go)
 }
 
 func newSimPub(s *route.Session, keyframeCache bool) *simPub {
@@ -244,14 +245,14 @@ func (c *core) passLayer(ps *route.Session, pst *sessState, src route.SessionID,
 }
 
 // keyframeStart reports whether data, a plaintext RTP packet of publisher
-// src without header extensions, starts a keyframe (or its parameter sets).
+// src as stored (no header extension but AV1's descriptor), starts a keyframe (or its parameter sets).
 func (c *core) keyframeStart(src route.SessionID, data []byte) bool {
 	s := c.tbl.Session(src)
-	if s == nil || len(data) < 12 {
+	if s == nil {
 		return false
 	}
-	off := 12 + 4*int(data[0]&0x0f)
-	if off >= len(data) {
+	off := payloadOffset(data) // an AV1 packet keeps its dependency descriptor (svcav1.go)
+	if off < 0 || off >= len(data) {
 		return false
 	}
 	return gop.Classify(s.Tracks[route.KindVideo].Codec, data[off:]) != gop.Other

@@ -93,6 +93,9 @@ func (c *core) paceReplay(s *route.Session, st *sessState) {
 // live path does.
 func (c *core) replayPasses(s *route.Session, st *sessState, pub *route.Session, layer uint8, pkt []byte) bool {
 	n := pub.Simulcast.N
-	return (n == 0 || c.passLayer(s, st, pub.ID, pub.Epoch, layer, n, pkt)) &&
-		c.passTemporal(s, st, pub.ID, pub.Epoch, temporalOf(pub, pkt), n, pkt)
+	if n != 0 && !c.passLayer(s, st, pub.ID, pub.Epoch, layer, n, pkt) {
+		return false
+	}
+	tid, start := c.temporalOf(pub, layer, pkt)
+	return c.passTemporal(s, st, pub.ID, pub.Epoch, tid, start, n, pkt)
 }

@@ -422,7 +422,8 @@ func (c *core) replayRemote(from int, player route.SessionID, want uint8, pub *r
 		}
 		p.n = copy(p.buf[:], pkt)
 		p.stream, p.src, p.srcEpoch, p.kind = pub.Stream, pub.ID, pub.Epoch, route.KindVideo
-		p.layer, p.layers, p.tid = layer, pub.Simulcast.N, temporalOf(pub, p.data())
+		p.layer, p.layers = layer, pub.Simulcast.N
+		p.tid, p.tstart = c.temporalOf(pub, layer, p.data())
 		if !c.push(from, msg{p: p, sid: player, op: opReplay}) {
 			c.release(p)
 			full = true

@@ -3,6 +3,7 @@ package fastpath
 import (
 	"time"
 
+	"github.com/fanout/fanout/fastpath/av1dd"
 	"github.com/fanout/fanout/fastpath/gop"
 	"github.com/fanout/fanout/fastpath/nack"
 	"github.com/fanout/fanout/fastpath/route"
@@ -49,9 +50,10 @@ type pubState struct {
 	rx      [route.NumKinds]nack.Receiver
 	rs      [route.NumKinds]rtcpx.ReceiveStats
 	hist    [route.NumKinds]*nack.History
-	gop     *gop.Cache     // video, when the stream's keyframe_cache is on
-	sim     *simPub        // simulcast video: per-layer state (layers.go)
-	tw      *twcc.Recorder // when transport-cc was negotiated
+	gop     *gop.Cache                       // video, when the stream's keyframe_cache is on
+	sim     *simPub                          // simulcast video: per-layer state (layers.go)
+	tw      *twcc.Recorder                   // when transport-cc was negotiated
+	dd      [route.MaxLayers]av1dd.Structure // AV1 template structure per track or simulcast layer (svcav1.go)
 	rttLog  rtcpx.RTTLog
 	rtt     int64 // ns, EWMA of XR DLRR samples; 0 = unknown
 	fbCount uint8

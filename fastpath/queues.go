@@ -32,9 +32,11 @@ type pkt struct {
 	kind     route.Kind
 	// layer is a simulcast video packet's layer, of layers (0: no simulcast).
 	layer, layers uint8
-	// tid is a VP9 packet's temporal layer id (svc.go), noTID otherwise.
-	tid uint8
-	buf [udpio.MaxDatagram]byte
+	// tid is a VP9 or AV1 packet's temporal layer id (svc.go), noTID
+	// otherwise; tstart says it starts a frame.
+	tid    uint8
+	tstart bool
+	buf    [udpio.MaxDatagram]byte
 }
 
 // data returns the packet's bytes.

@@ -91,6 +91,11 @@ type rigOptions struct {
 	layers int
 	auto   bool        // the players' layers follow their loss (LayerAuto)
 	codec  route.Codec // the publisher's video codec (svc_test.go: VP9)
+	// dd is the publisher's AV1 dependency descriptor id, playerDD and
+	// temporal player i's id and cap (svcav1_test.go).
+	dd       uint8
+	playerDD func(i int) uint8
+	temporal func(i int) uint8
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
@@ -117,7 +122,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	b := route.NewBuilder(1, route.SessionID(o.subs+1), 1)
 	st := route.Stream{ID: 1, Publisher: 1}
 	pub := route.Session{ID: 1, Epoch: 1, Role: route.RolePublisher, Stream: 1, Peer: r.pub.addr,
-		Keys: r.keys, Core: o.pubCore}
+		Keys: r.keys, Core: o.pubCore, DDExt: o.dd}
 	pub.Tracks[route.KindVideo] = route.Track{SSRC: pubSSRC, PT: pubPT, ClockRate: 90000, Codec: o.codec}
 	if o.layers > 0 {
 		pub.Tracks[route.KindVideo] = route.Track{PT: pubPT, ClockRate: 90000, Codec: route.CodecVP8}
@@ -135,6 +140,12 @@ func newRig(t testing.TB, o rigOptions) *rig {
 			ps.Layer = uint8(i % o.layers)
 		}
 		ps.LayerAuto = o.auto
+		if o.playerDD != nil {
+			ps.DDExt = o.playerDD(i)
+		}
+		if o.temporal != nil {
+			ps.Temporal = o.temporal(i)
+		}
 		b.AddSession(ps, s.addr)
 		st.Players = append(st.Players, id)
 	}

@@ -86,7 +86,7 @@ func (c *core) forward(ps *route.Session, pst *sessState, p *pkt) {
 	if p.layers != 0 && !c.passLayer(ps, pst, p.src, p.srcEpoch, p.layer, p.layers, p.data()) {
 		return // simulcast: another layer than the player's (layers.go)
 	}
-	if p.tid != noTID && !c.passTemporal(ps, pst, p.src, p.srcEpoch, p.tid, p.layers, p.data()) {
+	if p.tid != noTID && !c.passTemporal(ps, pst, p.src, p.srcEpoch, p.tid, p.tstart, p.layers, p.data()) {
 		return // SVC: a temporal layer above the player's (svc.go)
 	}
 	c.sendRTP(ps, pst, p.kind, p.src, p.srcEpoch, p.data())
@@ -120,7 +120,7 @@ func (c *core) sendRTP(ps *route.Session, pst *sessState, kind route.Kind, src r
 func (c *core) emitRTP(ps *route.Session, pst *sessState, kind route.Kind, pkt []byte, seq uint16, ts uint32) bool {
 	tr := &ps.Tracks[kind]
 	buf := c.outBuf()
-	n := copy(buf, pkt)
+	n := copyOut(buf, pkt, ps.DDExt) // an AV1 dependency descriptor under the player's id (svcav1.go)
 	buf[1] = buf[1]&0x80 | tr.PT&0x7f
 	binary.BigEndian.PutUint16(buf[2:], seq)
 	binary.BigEndian.PutUint32(buf[4:], ts)

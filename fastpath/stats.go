@@ -49,7 +49,8 @@ type counters struct {
 	gopSkipped         atomic.Uint64 // cross-core GOP replays skipped to keep ring and slab headroom
 	layersLearnt       atomic.Uint64 // simulcast layer SSRCs learnt from their RID (layers.go)
 	layerSwitches      atomic.Uint64 // players moved to another simulcast layer at a keyframe
-	temporalDrops      atomic.Uint64 // VP9 packets above a player's temporal layer cap, not sent (svc.go)
+	temporalDrops      atomic.Uint64 // VP9/AV1 packets above a player's temporal layer cap, not sent (svc.go)
+	ddInvalid          atomic.Uint64 // AV1 dependency descriptors not parsed (no structure yet, malformed): sent to every player
 	gopReplayed        atomic.Uint64 // packets replayed from the GOP cache
 	gopTooOld          atomic.Uint64 // GOP replays refused: older or larger than the bound
 	gopPaced           atomic.Uint64 // times a paced GOP replay waited for tokens (pace.go)
@@ -89,6 +90,7 @@ type Stats struct {
 	LayersLearnt       uint64
 	LayerSwitches      uint64
 	TemporalDrops      uint64
+	DDInvalid          uint64 // AV1 dependency descriptors not parsed, their packets sent uncapped (svcav1.go)
 	GOPReplayed        uint64 // packets replayed from the GOP cache
 	GOPTooOld          uint64 // GOP replays refused: older or larger than the bound
 	GOPPaced           uint64 // times a paced GOP replay waited for the next tick
@@ -121,8 +123,8 @@ func (c *counters) snapshot() Stats {
 		NACKMissed: c.nackMissed.Load(), TWCCOut: c.twccOut.Load(), RROut: c.rrOut.Load(),
 		SROut: c.srOut.Load(), GOPReplays: c.gopReplays.Load(), GOPSkipped: c.gopSkipped.Load(),
 		LayersLearnt: c.layersLearnt.Load(), LayerSwitches: c.layerSwitches.Load(),
-		TemporalDrops: c.temporalDrops.Load(),
-		GOPReplayed:   c.gopReplayed.Load(), GOPTooOld: c.gopTooOld.Load(), GOPPaced: c.gopPaced.Load(),
+		TemporalDrops: c.temporalDrops.Load(), DDInvalid: c.ddInvalid.Load(),
+		GOPReplayed: c.gopReplayed.Load(), GOPTooOld: c.gopTooOld.Load(), GOPPaced: c.gopPaced.Load(),
 		ResendSuppressed: c.resendSuppressed.Load(), ResendPaced: c.resendPaced.Load(),
 		RingOverflows: c.ringOverflows.Load(), RingIn: c.ringIn.Load(), Handoffs: c.handoffs.Load(),
 		GSOSends: c.gsoSends.Load(), GSOSegments: c.gsoSegments.Load(),
@@ -159,6 +161,7 @@ func (s *Stats) Add(o Stats) {
 	s.LayersLearnt += o.LayersLearnt
 	s.LayerSwitches += o.LayerSwitches
 	s.TemporalDrops += o.TemporalDrops
+	s.DDInvalid += o.DDInvalid
 	s.GOPReplayed += o.GOPReplayed
 	s.GOPTooOld += o.GOPTooOld
 	s.GOPPaced += o.GOPPaced

@@ -54,7 +54,7 @@ type Registry interface {
 	// SetLayer makes player name (with its token) follow a simulcast layer
 	// ("h", "m", "l" or a RID): the WHEP layer extension (layer.go).
 	SetLayer(name, token, layer string) error
-	// SetTemporal caps a VP9 SVC player's temporal layers at tid (-1: all).
+	// SetTemporal caps a VP9 or AV1 SVC player's temporal layers at tid (-1: all).
 	SetTemporal(name, token string, tid int) error
 }
 
@@ -68,7 +68,7 @@ type Offer struct {
 	SDP                    []byte
 	ClientIP, Param        string // Param: the query string, for hooks
 	Layer                  string // ?layer=: a player's simulcast layer, "h", "m", "l" or a RID
-	Temporal               int    // ?temporal=N: VP9 SVC, temporal layers up to N, as N+1; 0 = all
+	Temporal               int    // ?temporal=N: VP9 or AV1 SVC, temporal layers up to N, as N+1; 0 = all
 	// Source is the request's TCP peer as the per-IP limits key it (an
 	// IPv6 address by its /64); invalid when it is exempt (loopback).
 	Source netip.Addr

@@ -35,7 +35,7 @@ type LayerInfo struct {
 type layerRequest struct {
 	MediaID    string `json:"mediaId"`
 	EncodingID string `json:"encodingId"`
-	// TemporalLayerID (or MaxTemporalLayerID) caps a VP9 SVC player's
+	// TemporalLayerID (or MaxTemporalLayerID) caps a VP9 or AV1 SVC player's
 	// temporal layers: it gets TIDs up to this one.
 	TemporalLayerID    *int `json:"temporalLayerId"`
 	MaxTemporalLayerID *int `json:"maxTemporalLayerId"`

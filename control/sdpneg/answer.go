@@ -34,7 +34,8 @@ const candidatePriority = 2130706431
 // BuildAnswer writes the answer for n in SRS's shape (srs-reference §1.9):
 // ICE-lite, BUNDLE of the offer's mids in offer order, one PT per m-line,
 // rtcp-mux and rtcp-mux-only (RFC 9725 §4.2), transport-cc as the only
-// extmap, every candidate on every m-line, CRLF line ends.
+// extmap besides simulcast's and AV1's dependency descriptor (with
+// a=extmap-allow-mixed), every candidate on every m-line, CRLF line ends.
 func BuildAnswer(n *Negotiated, p AnswerParams) ([]byte, error) {
 	if n == nil || len(n.lines) == 0 {
 		return nil, fmt.Errorf("%w: empty negotiation", ErrAnswerParams)
@@ -65,6 +66,9 @@ func BuildAnswer(n *Negotiated, p AnswerParams) ([]byte, error) {
 	} else {
 		w("a=msid-semantic: WMS")
 	}
+	if n.mixed {
+		w("a=", AllowMixedAttr)
+	}
 	for i := range n.lines {
 		writeLine(w, &n.lines[i], &p)
 	}
@@ -82,6 +86,9 @@ func writeLine(w func(...string), l *line, p *AnswerParams) {
 	w("a=mid:", l.mid)
 	if l.twcc != 0 {
 		w("a=extmap:", strconv.Itoa(int(l.twcc)), " ", TWCCURI)
+	}
+	if l.dd != 0 {
+		w("a=extmap:", strconv.Itoa(int(l.dd)), " ", DDURI)
 	}
 	if l.sim != nil {
 		writeSimulcast(w, l.sim)

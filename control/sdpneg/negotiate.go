@@ -23,6 +23,9 @@ type Track struct {
 	SSRC    uint32 // publish: from a=ssrc (FID group first); play: 0
 	RTXSSRC uint32 // publish: from a=ssrc-group:FID; 0 if absent
 	TWCCExt uint8  // negotiated transport-cc extmap id, 0 = none
+	// DDExt is the negotiated AV1 dependency descriptor extmap id (dd.go),
+	// 0 = none: the publisher's, or the player's to forward it under.
+	DDExt uint8
 	// Simulcast is a publisher's negotiated simulcast video (RFC 8853),
 	// nil for one encoding (simulcast.go).
 	Simulcast *Simulcast
@@ -34,6 +37,7 @@ type Negotiated struct {
 	Play   bool
 	Tracks []Track // one per m-line that carries media; inactive m-lines have none
 	lines  []line
+	mixed  bool // the answer allows mixed extension headers (dd.go)
 }
 
 // line is one answer m-line.
@@ -44,6 +48,7 @@ type line struct {
 	codec    Codec
 	encoding string // rtpmap name as the peer wrote it
 	twcc     uint8
+	dd       uint8      // AV1 dependency descriptor extmap id (dd.go)
 	sim      *Simulcast // publish: answer a=simulcast:recv
 }
 
@@ -79,11 +84,11 @@ func NegotiatePublish(o *Offer, opt Options) (*Negotiated, error) {
 		if !ok {
 			return nil, noCodec(m)
 		}
-		ln := n.addLine(m, c, opt, DirRecvOnly)
+		ln := n.addLine(o, m, c, opt, DirRecvOnly)
 		if ln.dir == DirInactive {
 			continue
 		}
-		t := Track{Kind: m.Kind, Mid: m.Mid, Codec: ln.codec, TWCCExt: ln.twcc}
+		t := Track{Kind: m.Kind, Mid: m.Mid, Codec: ln.codec, TWCCExt: ln.twcc, DDExt: ln.dd}
 		t.SSRC, t.RTXSSRC = offerSSRCs(m.Desc)
 		if m.Kind == KindVideo {
 			if sim := parseSimulcast(m.Desc); sim != nil {
@@ -129,18 +134,18 @@ func NegotiatePlay(o *Offer, s StreamDesc, opt Options) (*Negotiated, error) {
 		if sc == nil {
 			dir = DirInactive
 		}
-		ln := n.addLine(m, c, opt, dir)
+		ln := n.addLine(o, m, c, opt, dir)
 		if ln.dir == DirInactive {
 			continue
 		}
-		n.Tracks = append(n.Tracks, Track{Kind: m.Kind, Mid: m.Mid, Codec: ln.codec, TWCCExt: ln.twcc})
+		n.Tracks = append(n.Tracks, Track{Kind: m.Kind, Mid: m.Mid, Codec: ln.codec, TWCCExt: ln.twcc, DDExt: ln.dd})
 	}
 	return n, nil
 }
 
 // addLine appends the answer line for m. An inactive offer m-line is
 // answered inactive (RFC 3264 §6.1).
-func (n *Negotiated) addLine(m *Media, c offered, opt Options, dir string) *line {
+func (n *Negotiated) addLine(o *Offer, m *Media, c offered, opt Options, dir string) *line {
 	if m.Direction == DirInactive {
 		dir = DirInactive
 	}
@@ -153,8 +158,11 @@ func (n *Negotiated) addLine(m *Media, c offered, opt Options, dir string) *line
 	if codec.Name == CodecOpus {
 		codec.Fmtp = opusFmtp(codec.Fmtp)
 	}
+	mixed := allowMixed(o.SDP, m.Desc)
+	dd := ddExt(m.Desc, codec.Name, mixed)
+	n.mixed = n.mixed || dd != 0 && mixed
 	n.lines = append(n.lines, line{kind: m.Kind, mid: m.Mid, dir: dir, codec: codec,
-		encoding: c.encoding, twcc: twcc})
+		encoding: c.encoding, twcc: twcc, dd: dd})
 	return &n.lines[len(n.lines)-1]
 }
 

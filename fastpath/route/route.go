@@ -112,6 +112,11 @@ type Session struct {
 	// TWCCExt is a publisher's negotiated transport-cc header extension id
 	// (RFC 8285); non-zero makes its core send transport-wide feedback.
 	TWCCExt uint8
+	// DDExt is the negotiated id (RFC 8285) of the AV1 dependency
+	// descriptor header extension (fastpath/av1dd), 0 = none: a
+	// publisher's gives its AV1 packets' temporal layers and is kept on
+	// them; a player's is the id they are forwarded to it under.
+	DDExt uint8
 	// Simulcast is a publisher's simulcast video (layers.go); zero for
 	// one encoding.
 	Simulcast Simulcast
@@ -121,8 +126,8 @@ type Session struct {
 	// moves it lower and back (fastpath/layerauto.go).
 	Layer     uint8
 	LayerAuto bool
-	// Temporal caps a player's VP9 temporal layers: 0 = all, n = only
-	// those with a TID below n (fastpath/svc.go).
+	// Temporal caps a player's VP9 or AV1 temporal layers: 0 = all, n =
+	// only those with a TID below n (fastpath/svc.go).
 	Temporal uint8
 	// Core is the fastpath core that owns the session's mutable state
 	// (SRTP contexts, rewrite offsets): control picks it and encodes it in
