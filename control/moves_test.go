@@ -1,6 +1,8 @@
 package control
 
 import (
+	"net/netip"
+	"slices"
 	"testing"
 	"time"
 )
@@ -26,5 +28,41 @@ func TestAddrMovesWindow(t *testing.T) {
 	}
 	if m.allow(t0 + int64(addrMoveWindow)) {
 		t.Fatal("the second move after the window allowed (moves 2..4 are still in it)")
+	}
+}
+
+// TestSessionAddrsBounded: moves past maxSessionAddrs forget the oldest
+// UDP address that is not the peer, so a session's addresses (route-table
+// entries) stay bounded however long it hops; refusals are counted.
+func TestSessionAddrsBounded(t *testing.T) {
+	s := &Server{}
+	s.byAddr = map[netip.AddrPort]*session{}
+	ss := &session{}
+	addr := func(i int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, 1}), uint16(1000+i))
+	}
+	for i := range 40 {
+		ss.moves = addrMoves{} // as if each came after the window
+		if !s.addAddrLocked(ss, addr(i)) {
+			t.Fatalf("address %d refused", i)
+		}
+		if i == 0 {
+			ss.peer = addr(0) // the peer stays while others come and go
+		}
+		if len(ss.addrs) > maxSessionAddrs || len(s.byAddr) != len(ss.addrs) {
+			t.Fatalf("after %d: %d addresses, %d in byAddr", i+1, len(ss.addrs), len(s.byAddr))
+		}
+	}
+	if !slices.Contains(ss.addrs, addr(0)) || !slices.Contains(ss.addrs, addr(39)) || slices.Contains(ss.addrs, addr(1)) {
+		t.Errorf("kept %v", ss.addrs)
+	}
+	ss.moves = addrMoves{}
+	for i := range maxAddrMoves {
+		if !s.addAddrLocked(ss, addr(100+i)) {
+			t.Fatalf("move %d of a fresh window refused", i+1)
+		}
+	}
+	if s.addAddrLocked(ss, addr(200)) || s.counts.AddrMovesRefused != 1 {
+		t.Errorf("a move over the rate: refused %d", s.counts.AddrMovesRefused)
 	}
 }
