@@ -121,13 +121,17 @@ func (s *Server) bind(ss *session, from netip.AddrPort, resp []byte) (held, star
 	if changed {
 		ss.addrPending = true
 	}
-	if ss.addrPending {
-		s.replies = append(s.replies, stunReply{ss: ss, b: resp, to: from})
-		if changed {
-			s.changedLocked(ss) // may publish, and so answer, at once
-		}
+	if !ss.addrPending {
+		return false, start, true
 	}
-	return ss.addrPending, start, true
+	// Queued, the answer goes with the table (unlock): held even when
+	// changedLocked builds that table at once and clears addrPending (it
+	// was then answered twice).
+	s.replies = append(s.replies, stunReply{ss: ss, b: resp, to: from})
+	if changed {
+		s.changedLocked(ss)
+	}
+	return true, start, true
 }
 
 // stunReply is a binding answer waiting for its address to be published.

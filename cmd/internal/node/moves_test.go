@@ -56,7 +56,10 @@ func TestAddressMovesCapped(t *testing.T) {
 		t.Errorf("media to the bound address stopped (%d datagrams before the refused move, %d after)", before, bound.media.Load())
 	}
 	for i, s := range socks {
-		t.Logf("address %d: %d binding answers, %d media datagrams", i+1, s.answers.Load(), s.media.Load())
+		t.Logf("address %d: %d binding requests, %d answers, %d media datagrams", i+1, s.sent.Load(), s.answers.Load(), s.media.Load())
+		if s.answers.Load() > s.sent.Load() { // one answer per request, no more (it was two)
+			t.Errorf("address %d: %d answers to %d requests", i+1, s.answers.Load(), s.sent.Load())
+		}
 	}
 	m := scrape(t, srv)
 	if got := m[`fanout_limit_refusals_total{limit="address_moves"}`]; got != float64(sent) {
