@@ -13,15 +13,16 @@ import (
 // ICE client checks from each of its candidates at the start, so a session
 // may hold several addresses. A peer with the session's credentials could
 // otherwise hop across as many addresses as it likes, each a route-table
-// entry until the session ends: a new address beyond the first is a move,
-// at most maxAddrMoves of them per addrMoveWindow (sliding), and a session
+// entry until the session ends: a new address once the session's DTLS is
+// done is a move, at most maxAddrMoves of them per addrMoveWindow
+// (sliding; before DTLS, new addresses are the client's candidates being
+// checked, however many it has), and a session
 // holds at most maxSessionAddrs addresses (a move past it forgets the
 // oldest UDP address that is not the current peer). A refused move gets no
 // answer and no table entry, and is counted (limit "address_moves"); media
 // keeps going to the address bound before it. These are constants, not
 // directives: a real client moves a few times a session (a NAT timeout, a
-// Wi-Fi/cellular handover), and 4 in 10 s leaves room for a multi-homed
-// client's first checks.
+// Wi-Fi/cellular handover).
 const (
 	maxAddrMoves    = 4
 	addrMoveWindow  = 10 * time.Second
@@ -53,7 +54,10 @@ func (m *addrMoves) allow(now int64) bool {
 // over the move rate or when no address can make room.
 func (s *Server) addAddrLocked(ss *session, from netip.AddrPort) bool {
 	if len(ss.addrs) > 0 {
-		if len(ss.addrs) >= maxSessionAddrs && !s.forgetOldestLocked(ss) || !ss.moves.allow(time.Now().UnixNano()) {
+		// Before DTLS is done a new address is an ICE check from another
+		// candidate, which only the address bound limits; after it, a move.
+		moved := ss.keys != nil
+		if len(ss.addrs) >= maxSessionAddrs && !s.forgetOldestLocked(ss) || moved && !ss.moves.allow(time.Now().UnixNano()) {
 			s.counts.AddrMovesRefused++
 			return false
 		}

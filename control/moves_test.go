@@ -1,6 +1,7 @@
 package control
 
 import (
+	"github.com/fanout/fanout/fastpath/route"
 	"net/netip"
 	"slices"
 	"testing"
@@ -37,7 +38,7 @@ func TestAddrMovesWindow(t *testing.T) {
 func TestSessionAddrsBounded(t *testing.T) {
 	s := &Server{}
 	s.byAddr = map[netip.AddrPort]*session{}
-	ss := &session{}
+	ss := &session{keys: &route.Keys{}} // DTLS done: new addresses are moves
 	addr := func(i int) netip.AddrPort {
 		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, 1}), uint16(1000+i))
 	}
@@ -64,5 +65,16 @@ func TestSessionAddrsBounded(t *testing.T) {
 	}
 	if s.addAddrLocked(ss, addr(200)) || s.counts.AddrMovesRefused != 1 {
 		t.Errorf("a move over the rate: refused %d", s.counts.AddrMovesRefused)
+	}
+	// Before DTLS, a client checking from many candidates at once is not
+	// moving: all are answered, the addresses stay bounded.
+	checking := &session{}
+	for i := range 3 * maxAddrMoves {
+		if !s.addAddrLocked(checking, addr(300+i)) {
+			t.Fatalf("candidate %d of a session still checking refused", i+1)
+		}
+	}
+	if len(checking.addrs) > maxSessionAddrs {
+		t.Errorf("a checking session holds %d addresses", len(checking.addrs))
 	}
 }
