@@ -40,6 +40,18 @@ type Limits struct {
 	// TCPConnsPerIP is `tcp_connections_per_ip`: open WebRTC-over-TCP
 	// connections from one source IP, default 64.
 	TCPConnsPerIP int
+	// RTMPConnsPerIP is `rtmp_connections_per_ip`: open RTMP connections
+	// from one source IP, default 16 (max_connections bounds them all, as
+	// in SRS). A connection over either is closed at accept.
+	RTMPConnsPerIP int
+	// LiveRequestsPerIP is `live_requests_per_ip`: HTTP-FLV and HLS
+	// requests per second from one source IP, default 50; LiveRequestBurst
+	// (`live_request_burst`) is the bucket's size, default 100.
+	LiveRequestsPerIP float64
+	LiveRequestBurst  int
+	// FLVStreamsPerIP is `flv_streams_per_ip`: HTTP-FLV streams open at
+	// once from one source IP, default 16.
+	FLVStreamsPerIP int
 	// ExemptLoopback is `exempt_loopback`, default on: clients on
 	// 127.0.0.0/8 and ::1 skip the per-IP limits (local benchmarks and
 	// sidecars); max_connections, players_per_stream and the sizes still
@@ -52,7 +64,8 @@ func defaultLimits() Limits {
 		RequestsPerIP: 50, RequestBurst: 100, SessionsPerIP: 20, SessionBurst: 40,
 		PublishersPerIP: 16, SDPSize: 64 << 10, HTTPBodySize: 1 << 20, HTTPHeaderSize: 16 << 10,
 		HTTPReadTimeout: 10 * time.Second, HTTPWriteTimeout: 30 * time.Second, HTTPIdleTimeout: 60 * time.Second,
-		TCPConnsPerIP: 64, ExemptLoopback: true,
+		TCPConnsPerIP: 64, RTMPConnsPerIP: 16, LiveRequestsPerIP: 50, LiveRequestBurst: 100, FLVStreamsPerIP: 16,
+		ExemptLoopback: true,
 	}
 }
 
@@ -82,6 +95,10 @@ func limitEntries() []*entry {
 		d("http_write_timeout", func(l *Limits) *time.Duration { return &l.HTTPWriteTimeout }),
 		d("http_idle_timeout", func(l *Limits) *time.Duration { return &l.HTTPIdleTimeout }),
 		i("tcp_connections_per_ip", func(l *Limits) *int { return &l.TCPConnsPerIP }, 0, 1_000_000),
+		i("rtmp_connections_per_ip", func(l *Limits) *int { return &l.RTMPConnsPerIP }, 0, 1_000_000),
+		r("live_requests_per_ip", func(l *Limits) *float64 { return &l.LiveRequestsPerIP }),
+		i("live_request_burst", func(l *Limits) *int { return &l.LiveRequestBurst }, 1, 1_000_000),
+		i("flv_streams_per_ip", func(l *Limits) *int { return &l.FLVStreamsPerIP }, 0, 1_000_000),
 		{path: "limits.exempt_loopback", set: global(func(c *Config) *bool { return &c.Limits.ExemptLoopback }, flag)},
 	}
 }

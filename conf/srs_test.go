@@ -187,10 +187,12 @@ func TestLimits(t *testing.T) {
 		t.Errorf("defaults %+v", c.Limits)
 	}
 	c = mustParse(t, `limits { requests_per_ip 2.5; sdp_size 4096; http_read_timeout 3; exempt_loopback off;
-		tcp_connections_per_ip 0; players_per_stream 7; }`)
+		tcp_connections_per_ip 0; players_per_stream 7; rtmp_connections_per_ip 3; live_requests_per_ip 4;
+		live_request_burst 5; flv_streams_per_ip 6; }`)
 	l := c.Limits
 	if l.RequestsPerIP != 2.5 || l.SDPSize != 4096 || l.HTTPReadTimeout != 3*time.Second || l.ExemptLoopback ||
-		l.TCPConnsPerIP != 0 || l.PlayersPerStream != 7 || l.SessionsPerIP != 20 {
+		l.TCPConnsPerIP != 0 || l.PlayersPerStream != 7 || l.SessionsPerIP != 20 ||
+		l.RTMPConnsPerIP != 3 || l.LiveRequestsPerIP != 4 || l.LiveRequestBurst != 5 || l.FLVStreamsPerIP != 6 {
 		t.Errorf("parsed %+v", l)
 	}
 	if _, err := Parse("x.conf", []byte("limits { requests_per_ip -1; }"), Options{Env: []string{}}); err == nil {

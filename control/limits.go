@@ -54,9 +54,22 @@ func (s *Server) releaseSourceLocked(ss *session) {
 	ss.source = netip.Addr{}
 }
 
-// LimitRefusals counts refusals over a limit (HTTP layer and registry),
-// by limit name.
-func (s *Server) LimitRefusals() map[string]uint64 { return s.api.LimitRefusals() }
+// LimitRefusals counts refusals over a limit (HTTP layer and registry,
+// and the sessions' address moves), by limit name.
+func (s *Server) LimitRefusals() map[string]uint64 {
+	m := s.api.LimitRefusals()
+	s.mu.Lock()
+	n := s.counts.AddrMovesRefused
+	s.unlock()
+	if n > 0 {
+		m[LimitAddressMoves] = n
+	}
+	return m
+}
+
+// LimitLive wraps the HTTP-FLV and HLS handler with the per-IP limits of
+// Config.HTTPLimits (httpapi.API.LimitLive).
+func (s *Server) LimitLive(h http.Handler) http.Handler { return s.api.LimitLive(h) }
 
 // DTLSQueueDrops counts DTLS records dropped because their session's
 // queue to its DTLS goroutine was full.

@@ -170,8 +170,11 @@ type Server struct {
 // Counters are control-plane totals for the API and metrics.
 type Counters struct {
 	STUNBindings, STUNRejected uint64
-	SessionsCreated            uint64
-	SessionsEnded              uint64
+	// AddrMovesRefused counts verified bindings from a new address refused
+	// over the session's moves (moves.go).
+	AddrMovesRefused uint64
+	SessionsCreated  uint64
+	SessionsEnded    uint64
 	// TablesPublished counts route tables handed to the fastpath; join
 	// storms coalesce into far fewer than three per session (changedLocked).
 	TablesPublished uint64

@@ -48,6 +48,7 @@ type session struct {
 
 	epoch   uint32
 	addrs   []netip.AddrPort
+	moves   addrMoves // new addresses beyond the first (moves.go)
 	peer    netip.AddrPort
 	keys    *route.Keys
 	profile string

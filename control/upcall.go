@@ -63,8 +63,12 @@ func (s *Server) onSTUN(from netip.AddrPort, b []byte) {
 	if err != nil {
 		return
 	}
+	held, start, ok := s.bind(ss, from, resp)
+	if !ok { // over the session's address moves (moves.go): no answer
+		s.closeTCP(from, false)
+		return
+	}
 	ss.lastSeen.Store(time.Now().UnixNano())
-	held, start := s.bind(ss, from, resp)
 	if !held {
 		// pubMu: after any table in flight, which may carry this address.
 		s.pubMu.Lock()
@@ -93,17 +97,18 @@ func (s *Server) stunSession(local, remote string, from netip.AddrPort) (ss *ses
 // does not know: an answer to a new address is held (held) until the table
 // with the address is out (unlock sends it), and so are the answers to its
 // retransmissions meanwhile. start: the session's DTLS goroutine is due.
-func (s *Server) bind(ss *session, from netip.AddrPort, resp []byte) (held, start bool) {
+// ok is false when a new address is over the session's moves (moves.go).
+func (s *Server) bind(ss *session, from netip.AddrPort, resp []byte) (held, start, ok bool) {
 	s.mu.Lock()
 	defer s.unlock()
-	s.counts.STUNBindings++
 	changed := false
 	if !slices.Contains(ss.addrs, from) {
-		ss.addrs = append(ss.addrs, from)
-		s.byAddr[from] = ss
-		s.peerLocked(from, true)
+		if !s.addAddrLocked(ss, from) {
+			return false, false, false
+		}
 		changed = true
 	}
+	s.counts.STUNBindings++
 	if ss.peer != from {
 		ss.peer = from
 		changed = true
@@ -116,13 +121,17 @@ func (s *Server) bind(ss *session, from netip.AddrPort, resp []byte) (held, star
 	if changed {
 		ss.addrPending = true
 	}
-	if ss.addrPending {
-		s.replies = append(s.replies, stunReply{ss: ss, b: resp, to: from})
-		if changed {
-			s.changedLocked(ss) // may publish, and so answer, at once
-		}
+	if !ss.addrPending {
+		return false, start, true
 	}
-	return ss.addrPending, start
+	// Queued, the answer goes with the table (unlock): held even when
+	// changedLocked builds that table at once and clears addrPending (it
+	// was then answered twice).
+	s.replies = append(s.replies, stunReply{ss: ss, b: resp, to: from})
+	if changed {
+		s.changedLocked(ss)
+	}
+	return true, start, true
 }
 
 // stunReply is a binding answer waiting for its address to be published.

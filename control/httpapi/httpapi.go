@@ -10,7 +10,10 @@
 // run over httptest with a fake registry.
 //
 // Limits (limits.go): per-source-IP token buckets for requests and offers
-// (429), offer and body sizes (413); refusals over a limit are counted by
+// (429), offer and body sizes (413), and for HTTP-FLV and HLS requests with
+// a per-IP bound on open HTTP-FLV streams (live.go: LimitLive wraps the
+// bridge's handler; IPRate and IPCount are the limiters cmd also puts on
+// the RTMP listener); refusals over a limit are counted by
 // limit name for /metrics, and the registry's capacity refusals (503) come
 // back as *Error with Limit set and are counted the same way.
 //
@@ -134,7 +137,9 @@ type API struct {
 	limits   map[string]uint64    // refusals over a limit, by limit name
 	limitLog map[string]time.Time // when each limit's refusal was last logged
 
-	requests, sessions *ipRate // nil when off
+	requests, sessions *IPRate  // nil when off
+	live               *IPRate  // HTTP-FLV and HLS requests (live.go), nil when off
+	flvStreams         *IPCount // nil when off
 
 	cpu cpuSampler
 }
@@ -152,8 +157,10 @@ func New(reg Registry, opts Options) *API {
 	}
 	return &API{reg: reg, opts: opts, log: opts.Logger, start: time.Now(), refusals: map[int]uint64{},
 		limits: map[string]uint64{}, limitLog: map[string]time.Time{},
-		requests: newIPRate(opts.Limits.RequestsPerSec, opts.Limits.RequestBurst),
-		sessions: newIPRate(opts.Limits.SessionsPerSec, opts.Limits.SessionBurst)}
+		requests:   NewIPRate(opts.Limits.RequestsPerSec, opts.Limits.RequestBurst),
+		sessions:   NewIPRate(opts.Limits.SessionsPerSec, opts.Limits.SessionBurst),
+		live:       NewIPRate(opts.Limits.LiveRequestsPerSec, opts.Limits.LiveRequestBurst),
+		flvStreams: NewIPCount(opts.Limits.FLVStreamsPerIP)}
 }
 
 // RegisterSignaling mounts WHIP/WHEP and the legacy API at SRS's paths.

@@ -22,18 +22,26 @@ type Limits struct {
 	SDPSize        int  // largest offer, bytes; default 256 KiB
 	BodySize       int  // largest legacy JSON body, bytes; default 1 MiB
 	ExemptLoopback bool // 127.0.0.0/8 and ::1 skip the per-IP rates
+
+	// HTTP-FLV and HLS (LimitLive): requests per second per IP, and
+	// HTTP-FLV streams open at once per IP.
+	LiveRequestsPerSec float64
+	LiveRequestBurst   int
+	FLVStreamsPerIP    int
 }
 
 // Limit names: the `limit` label of fanout_limit_refusals_total, and the
 // name of the directive that sets each.
 const (
-	LimitRequestsPerIP    = "requests_per_ip"
-	LimitSessionsPerIP    = "sessions_per_ip"
-	LimitSDPSize          = "sdp_size"
-	LimitBodySize         = "http_body_size"
-	LimitMaxConnections   = "max_connections"
-	LimitPlayersPerStream = "players_per_stream"
-	LimitPublishersPerIP  = "publishers_per_ip"
+	LimitRequestsPerIP     = "requests_per_ip"
+	LimitSessionsPerIP     = "sessions_per_ip"
+	LimitSDPSize           = "sdp_size"
+	LimitBodySize          = "http_body_size"
+	LimitMaxConnections    = "max_connections"
+	LimitPlayersPerStream  = "players_per_stream"
+	LimitPublishersPerIP   = "publishers_per_ip"
+	LimitLiveRequestsPerIP = "live_requests_per_ip"
+	LimitFLVStreamsPerIP   = "flv_streams_per_ip"
 )
 
 // LimitError refuses a request over a limit: 429 for a rate, 503 for a
@@ -55,23 +63,27 @@ type bucket struct {
 	last   time.Time
 }
 
-// ipRate is a token bucket per source IP, in a bounded map.
-type ipRate struct {
+// IPRate is a token bucket per source IP, in a bounded map: the one rate
+// limiter of the HTTP signaling, HTTP-FLV and HLS. A nil *IPRate admits
+// everything. Safe for concurrent use.
+type IPRate struct {
 	rate, burst float64
 	mu          sync.Mutex
 	m           map[netip.Addr]*bucket
 }
 
-func newIPRate(rate float64, burst int) *ipRate {
+// NewIPRate returns a limiter of rate per second with a burst, or nil
+// (off) when rate is not positive.
+func NewIPRate(rate float64, burst int) *IPRate {
 	if rate <= 0 {
 		return nil
 	}
-	return &ipRate{rate: rate, burst: float64(max(burst, 1)), m: map[netip.Addr]*bucket{}}
+	return &IPRate{rate: rate, burst: float64(max(burst, 1)), m: map[netip.Addr]*bucket{}}
 }
 
-// take spends one token of ip's bucket; when none is left it says how long
+// Take spends one token of ip's bucket; when none is left it says how long
 // until one is.
-func (l *ipRate) take(ip netip.Addr, now time.Time) (bool, time.Duration) {
+func (l *IPRate) Take(ip netip.Addr, now time.Time) (bool, time.Duration) {
 	if l == nil {
 		return true, 0
 	}
@@ -94,7 +106,7 @@ func (l *ipRate) take(ip netip.Addr, now time.Time) (bool, time.Duration) {
 
 // makeRoom keeps the table under maxTrackedIPs: it drops the buckets that
 // have refilled (forgetting them changes nothing), then any.
-func (l *ipRate) makeRoom(now time.Time) {
+func (l *IPRate) makeRoom(now time.Time) {
 	if len(l.m) < maxTrackedIPs {
 		return
 	}
@@ -124,8 +136,15 @@ func (a *API) sourceKey(r *http.Request) (netip.Addr, bool) {
 		}
 		ap = netip.AddrPortFrom(ip, 0)
 	}
-	ip := ap.Addr().Unmap()
-	if a.opts.Limits.ExemptLoopback && ip.IsLoopback() {
+	return SourceKey(ap.Addr(), a.opts.Limits.ExemptLoopback)
+}
+
+// SourceKey is the per-IP limiters' key of a source address: the address,
+// or its /64 for IPv6 (the block one host usually holds); limited is false
+// for loopback when exempt.
+func SourceKey(ip netip.Addr, exemptLoopback bool) (key netip.Addr, limited bool) {
+	ip = ip.Unmap()
+	if exemptLoopback && ip.IsLoopback() {
 		return ip, false
 	}
 	if ip.Is6() {
@@ -143,14 +162,14 @@ func (a *API) admit(r *http.Request, offer bool) *Error {
 		return nil
 	}
 	now := time.Now()
-	if ok, retry := a.requests.take(ip, now); !ok {
+	if ok, retry := a.requests.Take(ip, now); !ok {
 		return LimitError(http.StatusTooManyRequests, LimitRequestsPerIP, retry,
 			"too many requests from %s: limit %g/s", ip, a.opts.Limits.RequestsPerSec)
 	}
 	if !offer {
 		return nil
 	}
-	if ok, retry := a.sessions.take(ip, now); !ok {
+	if ok, retry := a.sessions.Take(ip, now); !ok {
 		return LimitError(http.StatusTooManyRequests, LimitSessionsPerIP, retry,
 			"too many new sessions from %s: limit %g/s", ip, a.opts.Limits.SessionsPerSec)
 	}

@@ -99,11 +99,11 @@ func TestSessionRateAndSizes(t *testing.T) {
 // TestIPRateBounded: a spray of source addresses never grows a limiter's
 // table past maxTrackedIPs, and IPv6 hosts of one /64 share a bucket.
 func TestIPRateBounded(t *testing.T) {
-	l := newIPRate(1, 1)
+	l := NewIPRate(1, 1)
 	now := time.Now()
 	for i := range maxTrackedIPs + 500 {
 		ip := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-		l.take(ip, now)
+		l.Take(ip, now)
 	}
 	if n := l.tracked(); n > maxTrackedIPs {
 		t.Errorf("%d IPs tracked, bound %d", n, maxTrackedIPs)
@@ -119,7 +119,7 @@ func TestIPRateBounded(t *testing.T) {
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // tracked is how many IPs the limiter holds (tests).
-func (l *ipRate) tracked() int {
+func (l *IPRate) tracked() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.m)

@@ -7,6 +7,7 @@ package rtmptest
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"testing"
@@ -37,17 +38,33 @@ type Client struct {
 // closes when the test ends, and every read or write fails after 30 s.
 func Dial(t testing.TB, addr string) *Client {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	c, err := DialFrom(t, "", addr)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return c
+}
+
+// DialFrom is Dial from the local IP src ("" for any), returning an error
+// rather than failing the test (a server may refuse the connection).
+func DialFrom(t testing.TB, src, addr string) (*Client, error) {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if src != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+	}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 	bc := bytecounter.NewReadWriter(c)
 	if _, _, err := handshake.DoClient(bc, false, false); err != nil {
-		t.Fatalf("rtmp handshake: %v", err)
+		_ = c.Close()
+		return nil, fmt.Errorf("rtmp handshake: %w", err)
 	}
-	return &Client{c: c, bc: bc, mrw: message.NewReadWriter(bc, bc, false)}
+	return &Client{c: c, bc: bc, mrw: message.NewReadWriter(bc, bc, false)}, nil
 }
 
 // Close drops the connection, as a player that goes away does.

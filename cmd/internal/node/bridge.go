@@ -38,8 +38,11 @@ type bridgeLink struct {
 	serving sync.WaitGroup // RTMP accept loops
 }
 
-// startBridge creates the bridge; RTMP listens in serveRTMP.
+// startBridge creates the bridge and the RTMP listeners' limits (before
+// /metrics serves them); RTMP listens in serveRTMP.
 func (s *Server) startBridge() {
+	s.rtmpLimit = newRTMPLimit(s.cfg.Limits.RTMPConnsPerIP, s.cfg.MaxConnections, s.cfg.Limits.ExemptLoopback,
+		s.log.With("part", "rtmp"))
 	l := s.link
 	l.b = bridge.New(bridge.Config{
 		Logger:  s.log.With("part", "bridge"),
@@ -51,7 +54,8 @@ func (s *Server) startBridge() {
 	s.closers = append(s.closers, l.close)
 }
 
-// serveRTMP listens for RTMP on each address (SRS's `listen`).
+// serveRTMP listens for RTMP on each address (SRS's `listen`), every
+// listener under one rtmpLimit.
 func (s *Server) serveRTMP() error {
 	for _, a := range s.addrs.rtmp {
 		ln, err := net.Listen("tcp", a.String())
@@ -62,7 +66,7 @@ func (s *Server) serveRTMP() error {
 		s.link.serving.Add(1)
 		go func() {
 			defer s.link.serving.Done()
-			if err := s.link.b.ServeRTMP(ln); err != nil && !errors.Is(err, rtmp.ErrServerClosed) {
+			if err := s.link.b.ServeRTMP(s.rtmpLimit.listener(ln)); err != nil && !errors.Is(err, rtmp.ErrServerClosed) {
 				s.log.Error("rtmp server stopped", "err", err)
 			}
 			_ = ln.Close()

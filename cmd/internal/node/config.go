@@ -130,7 +130,8 @@ func (s *Server) baseControlConfig() control.Config {
 func httpLimits(l conf.Limits) httpapi.Limits {
 	return httpapi.Limits{RequestsPerSec: l.RequestsPerIP, RequestBurst: l.RequestBurst,
 		SessionsPerSec: l.SessionsPerIP, SessionBurst: l.SessionBurst, SDPSize: l.SDPSize,
-		BodySize: l.HTTPBodySize, ExemptLoopback: l.ExemptLoopback}
+		BodySize: l.HTTPBodySize, ExemptLoopback: l.ExemptLoopback,
+		LiveRequestsPerSec: l.LiveRequestsPerIP, LiveRequestBurst: l.LiveRequestBurst, FLVStreamsPerIP: l.FLVStreamsPerIP}
 }
 
 // vhostOf maps a host (RTMP tcUrl, HTTP Host, WHIP query) to a configured

@@ -28,7 +28,8 @@ func (s *Server) mux(api, server bool) *http.ServeMux {
 		pages.Register(mux) // /{$} → players, /players/, /demos/
 		mux.Handle("/sig/v1/rtc", s.sig)
 		// "/" is the least specific pattern: the routes above win over it.
-		mux.Handle("/", s.link.b.Handler()) // /app/stream.flv, .m3u8, .ts
+		// Under the per-IP live_requests_per_ip and flv_streams_per_ip.
+		mux.Handle("/", s.ctl.LimitLive(s.link.b.Handler())) // /app/stream.flv, .m3u8, .ts
 	}
 	return mux
 }

@@ -78,9 +78,10 @@ type Server struct {
 	httpLn net.Listener
 	// link wires the bridge (RTMP, HTTP-FLV, HLS) to control and the
 	// fastpath (bridge.go); rtmpLns are its RTMP listeners.
-	link    *bridgeLink
-	rtmpLns []net.Listener
-	sig     *rooms.Service // the demos' signaling, on the HTTP server
+	link      *bridgeLink
+	rtmpLns   []net.Listener
+	rtmpLimit *rtmpLimit     // set by startBridge
+	sig       *rooms.Service // the demos' signaling, on the HTTP server
 	// HTTPS listeners, when enabled.
 	apiTLS, httpTLS netip.AddrPort
 	tcpSrv          *tcpio.Server
