@@ -12,6 +12,9 @@
 #            round-robin over the three WHEP URLs; each edge pulls one WHEP relay from A.
 #   edges    the same three nodes, players on B and C only (N each): A's CPU is then the
 #            publisher's ingest plus the two relays, nothing else.
+#   singles3 the control: three independent nodes (cluster off) on the same core, each with its
+#            own publisher and N players (three fanout-bench processes at once), i.e. the
+#            cluster's core sharing without the cluster.
 #
 # Every process's CPU comes from its own CPU clock (/proc/PID/stat fallback), per node, over the
 # same 10 s window; "µs/egress pkt" = the node's CPU ÷ the packets its players counted. The
@@ -81,11 +84,13 @@ stop_nodes() {
 
 url() { echo "http://127.0.0.1:$((PORT + $1))/rtc/v1/$2/?app=live&stream=bench"; }
 
-# bench LABEL STEPS WHEPS PIDS: one sweep, JSON and Markdown report into OUT.
+# bench LABEL STEPS WHEPS PIDS [NODE]: one sweep publishing to NODE (default 1, A), JSON into
+# OUT, with A's /metrics diffed over each window.
 bench() {
 	echo "cluster.sh: $1 (steps $2)" >&2
 	# shellcheck disable=SC2086 # -bench-cpus only when BENCH_CPUS is set
-	"$TMP/fanout-bench" -whip "$(url 1 whip)" -whep "$3" -server-pid "$4" -mode sweep -steps "$2" -sink \
+	"$TMP/fanout-bench" -whip "$(url "${5:-1}" whip)" -whep "$3" -server-pid "$4" -mode sweep -steps "$2" -sink \
+		-metrics "http://127.0.0.1:$((PORT + ${5:-1}))/metrics" \
 		-dur "$DUR" -bitrate "$BITRATE" -concurrency 32 -connect-timeout 30s \
 		${SERVER_CPUS:+-server-cpus $SERVER_CPUS} ${BENCH_CPUS:+-bench-cpus $BENCH_CPUS} \
 		-json >"$OUT/$1.json"
@@ -104,6 +109,14 @@ for round in $(seq "$ROUNDS"); do
 	stop_nodes
 	start_node a 1 on && start_node b 2 on && start_node c 3 on
 	bench "r$round-edges" "$(steps 2)" "$(url 2 whep),$(url 3 whep)" "$PID_b,$PID_c,$PID_a"
+	stop_nodes
+	start_node a 1 off && start_node b 2 off && start_node c 3 off
+	bench "r$round-singles3-a" "$(steps 1)" "$(url 1 whep)" "$PID_a" 1 &
+	b1=$!
+	bench "r$round-singles3-b" "$(steps 1)" "$(url 2 whep)" "$PID_b" 2 &
+	b2=$!
+	bench "r$round-singles3-c" "$(steps 1)" "$(url 3 whep)" "$PID_c" 3
+	wait "$b1" "$b2"
 	stop_nodes
 done
 sh bench/cluster-summary.sh "$OUT" "$N_LIST" "$ROUNDS" | tee "$OUT/summary.md"
