@@ -21,7 +21,7 @@ SOAK_TIMEOUT ?= 90m
 DURATION  ?= 3m
 BENCH_RESULTS ?= bench/results/
 
-.PHONY: help deps deps-run deps-test deps-generate build run test race lint fuzz bench soak \
+.PHONY: help deps deps-run deps-test deps-generate build run test race lint fuzz bench bench-cluster soak \
 	generate generate-check clean
 
 help: ## List the targets (the default goal)
@@ -97,6 +97,12 @@ bench: build ## Run fastpath micro-benchmarks, then fanout-bench against Fanout 
 		-whep 'http://127.0.0.1:19850/rtc/v1/whep/?app=live&stream=bench' -metrics http://127.0.0.1:19850/metrics \
 		-server-pid $$pid -subs 100 -dur 10s -floor -server-cpus 0 -bench-cpus 1 -report $(BENCH_RESULTS)/; \
 	kill $$pid; BIN=./$(BIN)/fanout-bench DUR=10s sh bench/run.sh default
+
+# Issue 17's scale-out: one redis-server, origin + 2 edges against one node at the same players
+# per node (N_LIST, default "200 500"), alternated ROUNDS (2) times; JSON and summary.md into
+# bench/results/cluster-TIMESTAMP/ (bench/cluster.sh; about 6 minutes).
+bench-cluster: ## Run the cluster scale-out benchmark: 3 Fanout nodes on Redis vs 1 node (~6 min)
+	sh bench/run.sh cluster
 
 # make soak DURATION=60m: churn under 2 % loss for DURATION (SOAK_TIMEOUT must exceed it).
 soak: deps-test ## Run the long soak tests (build tag `soak`, tests named Soak...) for DURATION (default 3m)

@@ -18,6 +18,8 @@
 //     SRTP authentication, latency on one clock, time to connect and to the
 //     first keyframe);
 //   - server accounting (/proc/PID/stat, Prometheus /metrics), CPU pinning;
+//   - several nodes (nodes.go): a list of WHEP URLs served round-robin and
+//     a list of server processes, with packets, loss and CPU per node;
 //   - the modes fixed, ramp, sweep and floor (bare GCM + sendmmsg), and the
 //     outputs: JSON, a text table, a PNG plot and Markdown reports.
 //

@@ -25,6 +25,11 @@ type sample struct {
 	drain      time.Duration // -sink: how long the server took to deliver its backlog at this edge
 	drained    bool          // the backlog was delivered within the edge's limit
 	metrics    map[string]float64
+	// per node (several WHEP URLs or server processes; nodes.go)
+	nodeCtr   [][nCounters]uint64
+	nodeSink  []sinkCounts
+	nodeCPU   []uint64 // µs
+	nodeCPUOK []bool
 }
 
 // frameEdgeTimeout bounds the wait for the publisher's next video frame
@@ -109,11 +114,12 @@ func (r *runner) sample(ctx context.Context, drainLimit time.Duration) sample {
 				s.readersCPU += us
 			}
 		}
-		if r.cfg.ServerPID > 0 {
-			if us, err := processCPUMicros(r.cfg.ServerPID); err == nil {
-				s.srvCPU = us
+		for _, pid := range r.cfg.ServerPIDs {
+			if us, err := processCPUMicros(pid); err == nil {
+				s.srvCPU += us
 			}
 		}
+		r.sampleNodes(&s)
 		s.selfCPU, _ = processCPUMicros(os.Getpid())
 	}
 	if r.pub != nil {
@@ -121,14 +127,16 @@ func (r *runner) sample(ctx context.Context, drainLimit time.Duration) sample {
 	} else {
 		edge()
 	}
-	if r.cfg.ServerPID > 0 {
-		s.srv, s.srvOK = mustStat(readProcStat(r.cfg.ServerPID, 0))
+	s.srvOK = len(r.cfg.ServerPIDs) > 0
+	for _, pid := range r.cfg.ServerPIDs {
+		ps, err := readProcStat(pid, 0)
+		s.srvOK = s.srvOK && err == nil
+		s.srv.rssPages += ps.rssPages
+		s.srv.threads += ps.threads
 	}
 	s.metrics = scrapeMetrics(ctx, r.cfg.MetricsURL)
 	return s
 }
-
-func mustStat(ps procStat, err error) (procStat, bool) { return ps, err == nil }
 
 // measure samples, waits Dur and turns the difference into a Result.
 func (r *runner) measure(ctx context.Context, n int, stepSubs []*subscriber) Result {
@@ -229,6 +237,7 @@ func (r *runner) result(n int, a, b sample) Result {
 		res.ServerThreads = b.srv.threads
 	}
 	res.ServerMetrics = metricsDelta(a.metrics, b.metrics)
+	res.Nodes = r.nodeResults(&a, &b, wall)
 	return res
 }
 

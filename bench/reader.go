@@ -112,6 +112,7 @@ type reader struct {
 	poll        unix.Timespec       // -rx-poll: sleep between empty rounds; zero = block in epoll_wait
 	polling     bool
 	sink        *sink                 // -sink: the filter subscribers switch to; nil reads everything
+	node        int                   // the node (WHEP URL) of its subscribers: its sink counters
 	sinkErr     atomic.Pointer[error] // the first failed switch; the loop then switches no more
 }
 
@@ -123,6 +124,7 @@ type readerConfig struct {
 	cpus        []int         // pin the loop's thread here
 	poll        time.Duration // -rx-poll; 0 = block in epoll_wait
 	sink        *sink         // -sink: switch each subscriber to it once it is done with user space
+	node        int           // the node whose subscribers it reads (-whep URL,URL…)
 }
 
 func newReader(rc readerConfig) (*reader, error) {
@@ -143,6 +145,7 @@ func newReader(rc readerConfig) (*reader, error) {
 		poll:        unix.NsecToTimespec(int64(rc.poll)),
 		polling:     rc.poll > 0,
 		sink:        rc.sink,
+		node:        rc.node,
 	}, nil
 }
 
@@ -173,7 +176,7 @@ func (r *reader) sinkDue(s *subscriber) bool {
 // sends its keepalives. Each datagram is counted once, by the reader or by
 // the sink. A failure is kept for sinkSubs, which stops the run.
 func (r *reader) toSink(s *subscriber) {
-	if err := r.sink.attach(s.fd); err != nil {
+	if err := r.sink.attachNode(s.fd, r.node); err != nil {
 		r.sinkErr.Store(&err)
 		return
 	}

@@ -101,6 +101,7 @@ func markdownReport(rep *Report, png string) string {
 	}
 	fmt.Fprintf(&b, "- receive: %s\n\n", receiveDoc(&rows[0]))
 	b.WriteString(markdownTable(rows))
+	b.WriteString(markdownNodes(rows))
 	if line := rep.rampLine(); line != "" {
 		fmt.Fprintf(&b, "\nRamp: **%s**\n", line)
 	}

@@ -65,6 +65,10 @@ type Result struct {
 	ServerToFloorRatio  float64 `json:"server_to_floor_cpu_ratio"`
 
 	ServerMetrics map[string]float64 `json:"server_metrics,omitempty"`
+
+	// Nodes splits the window by node when the bench played from several
+	// WHEP URLs or accounted several server processes (nodes.go).
+	Nodes []NodeResult `json:"nodes,omitempty"`
 }
 
 // Report is the whole output of a run.
@@ -104,6 +108,7 @@ func (r *Report) WriteTable(w io.Writer) {
 			na(s.ConnectP99Ms, "%.1f"), na(s.FirstKeyframeP99Ms, "%.1f"))
 	}
 	tw.Flush()
+	writeNodes(w, rows)
 	if len(rows) > 0 {
 		fmt.Fprintf(w, "receive: %s\n", receiveDoc(&rows[0]))
 		if rows[0].ReceiveMode == "sink" {

@@ -15,18 +15,25 @@ import (
 // Config is a whole bench run; cmd/fanout-bench fills it from flags.
 type Config struct {
 	WHIP, WHEP, Token string
-	Mode              string // fixed, ramp, sweep, floor
-	Subs              int
-	Steps             []int // sweep
-	RampStart         int
-	RampStep          int
-	RampMax           int
-	LossThreshold     float64
-	Bitrate           int
-	PktSize           int
-	Dur               time.Duration
-	Warmup            time.Duration
-	ServerPID         int
+	// WHEPs lists several nodes' WHEP URLs; subscribers are spread over
+	// them round-robin and reported per node (nodes.go). Empty: WHEP alone.
+	WHEPs         []string
+	Mode          string // fixed, ramp, sweep, floor
+	Subs          int
+	Steps         []int // sweep
+	RampStart     int
+	RampStep      int
+	RampMax       int
+	LossThreshold float64
+	Bitrate       int
+	PktSize       int
+	Dur           time.Duration
+	Warmup        time.Duration
+	ServerPID     int
+	// ServerPIDs are the nodes' processes, in WHEPs' order, then nodes
+	// without players; their CPU is summed into the server figures and
+	// reported per node. Empty: ServerPID alone.
+	ServerPIDs        []int
 	MetricsURL        string
 	ServerCPUs        []int
 	BenchCPUs         []int
@@ -128,6 +135,7 @@ func (c *Config) defaults() error {
 	if c.Log == nil {
 		c.Log = func(string, ...any) {}
 	}
+	c.nodeDefaults()
 	if c.Mode != "floor" && c.WHEP == "" {
 		return fmt.Errorf("%w: -whep is required", ErrConfig)
 	}
@@ -157,15 +165,17 @@ func (c *Config) stepSizes() []int {
 
 // runner holds the live state of one run.
 type runner struct {
-	cfg     Config
-	readers []*reader
-	conn    *connector
-	subs    []*subscriber
-	fails   int
-	pub     *Publisher
-	sink    *sink // -sink
-	sunk    int   // subscribers on the sink, counted by sinkSubs once all connected ones are: fixed for the window
-	rep     Report
+	cfg      Config
+	readers  []*reader
+	conn     *connector   // conns[0]: its HTTP client is shared by all
+	conns    []*connector // one per WHEP URL
+	subs     []*subscriber
+	fails    int
+	pub      *Publisher
+	sink     *sink // -sink
+	sunk     int   // subscribers on the sink, counted by sinkSubs once all connected ones are: fixed for the window
+	sunkNode []int // the same per node
+	rep      Report
 }
 
 // Run executes cfg and returns the report; every goroutine, socket and
@@ -179,8 +189,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 	}
-	if len(cfg.ServerCPUs) > 0 && cfg.ServerPID > 0 {
-		if err := pinProcess(cfg.ServerPID, cfg.ServerCPUs); err != nil {
+	for _, pid := range cfg.ServerPIDs {
+		if len(cfg.ServerCPUs) == 0 {
+			break
+		}
+		if err := pinProcess(pid, cfg.ServerCPUs); err != nil {
 			return nil, err
 		}
 	}
@@ -207,7 +220,7 @@ func (r *runner) setup(ctx context.Context) error {
 	cfg := &r.cfg
 	var err error
 	if cfg.Sink {
-		if r.sink, err = newSink(); err != nil {
+		if r.sink, err = newNodeSink(len(cfg.WHEPs)); err != nil {
 			return err
 		}
 	}
@@ -216,13 +229,16 @@ func (r *runner) setup(ctx context.Context) error {
 		return err
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency, MaxConnsPerHost: cfg.Concurrency * 2}
-	r.conn = &connector{id: id, hc: &http.Client{Transport: tr, Timeout: cfg.ConnectTimeout},
-		whep: cfg.WHEP, token: cfg.Token, local: cfg.Local, rcvbuf: cfg.RcvBuf,
-		timeout: cfg.ConnectTimeout, cand: cfg.Candidate}
+	hc := &http.Client{Transport: tr, Timeout: cfg.ConnectTimeout}
+	for _, whep := range cfg.WHEPs {
+		r.conns = append(r.conns, &connector{id: id, hc: hc, whep: whep, token: cfg.Token, local: cfg.Local,
+			rcvbuf: cfg.RcvBuf, timeout: cfg.ConnectTimeout, cand: cfg.Candidate})
+	}
+	r.conn = r.conns[0]
 	total := slices.Max(cfg.stepSizes())
-	for range cfg.Readers {
+	for i := range cfg.Readers {
 		rd, err := newReader(readerConfig{capacity: total/cfg.Readers + 2, verifyEvery: cfg.VerifyEvery,
-			nack: cfg.NACK, cpus: cfg.BenchCPUs, poll: cfg.RxPoll, sink: r.sink})
+			nack: cfg.NACK, cpus: cfg.BenchCPUs, poll: cfg.RxPoll, sink: r.sink, node: i % len(cfg.WHEPs)})
 		if err != nil {
 			return err
 		}
@@ -355,12 +371,7 @@ func (r *runner) sinkSubs(ctx context.Context, subs []*subscriber) error {
 		case <-time.After(sweepEvery):
 		}
 	}
-	r.sunk = 0
-	for _, s := range r.subs {
-		if s.sunk.Load() {
-			r.sunk++
-		}
-	}
+	r.countSunk()
 	r.cfg.Log("sink: %d subscribers counted by the socket filter (%d of this step had no keyframe by the end of the warm-up)",
 		r.sunk, late)
 	return nil
@@ -374,7 +385,7 @@ func (r *runner) addSubs(ctx context.Context, n int) {
 	base := len(r.subs)
 	batch := make([]*subscriber, n)
 	for i := range batch {
-		batch[i] = &subscriber{id: base + i, fd: -1}
+		batch[i] = &subscriber{id: base + i, node: r.cfg.nodeOf(base + i), fd: -1}
 	}
 	r.subs = append(r.subs, batch...)
 	start, failsBefore := time.Now(), r.fails
@@ -387,7 +398,7 @@ func (r *runner) addSubs(ctx context.Context, n int) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := r.conn.connect(ctx, s, r.readers[s.id%len(r.readers)]); err != nil {
+			if err := r.conns[s.node].connect(ctx, s, r.readerFor(s)); err != nil {
 				mu.Lock()
 				r.fails++
 				if firstErr == nil {

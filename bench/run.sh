@@ -12,6 +12,9 @@
 #                                RAMP_START, then RAMP_STEP more (default 1500, 100, up to
 #                                RAMP_MAX 6000) until loss > 0.5 % or the server falls
 #                                behind. For a server on every CPU set BENCH_CPUS= (empty).
+#   bench/run.sh cluster         issue 17's scale-out: redis-server + 3 Fanout nodes (origin,
+#                                2 edges) against 1 node, N_LIST players per node, ROUNDS
+#                                alternations; see bench/cluster.sh (builds its own binaries).
 #
 # Environment: FANOUT_PID, FANOUT_WHIP, FANOUT_WHEP, FANOUT_METRICS, SERVER_CPUS (default 0),
 # BENCH_CPUS (default 1), DUR (default 10s), BITRATE (default 1000000), RX_POLL (default 0:
@@ -52,8 +55,11 @@ capacity)
 		-connect-timeout 30s -server-cpus "$SERVER_CPUS" ${BENCH_CPUS:+-bench-cpus $BENCH_CPUS} \
 		-report bench/results/ -v
 	;;
+cluster)
+	exec sh bench/cluster.sh
+	;;
 *)
-	echo "usage: bench/run.sh [default|fanout|capacity]" >&2
+	echo "usage: bench/run.sh [default|fanout|capacity|cluster]" >&2
 	exit 2
 	;;
 esac

@@ -48,6 +48,14 @@ type sinkCount struct {
 // sinkCounts is a snapshot of every class, summed over CPUs.
 type sinkCounts [nSinkClasses]sinkCount
 
+// add returns c + o, class by class.
+func (c sinkCounts) add(o sinkCounts) sinkCounts {
+	for k := range c {
+		c[k] = sinkCount{c[k].Packets + o[k].Packets, c[k].Bytes + o[k].Bytes}
+	}
+	return c
+}
+
 // sub returns c - prev, class by class.
 func (c sinkCounts) sub(prev sinkCounts) sinkCounts {
 	var d sinkCounts
@@ -59,27 +67,37 @@ func (c sinkCounts) sub(prev sinkCounts) sinkCounts {
 
 // sink is a loaded socket filter and its counter map. One sink serves any
 // number of sockets; the sockets keep the program alive once attached, and
-// close drops the bench's references.
+// close drops the bench's references. With several nodes (-whep URL,URL…)
+// it has one program per node, each counting into its own nSinkClasses
+// entries of the one map, so each node's delivery is counted apart.
 type sink struct {
-	prog   *ebpf.Program
+	progs  []*ebpf.Program // one per node
 	counts *ebpf.Map
 }
 
-// newSink loads the counting filter. Without CAP_BPF it fails with
-// ErrSinkPermission; the caller must not fall back to reading.
-func newSink() (*sink, error) {
+// newSink loads the counting filter for one node. Without CAP_BPF it fails
+// with ErrSinkPermission; the caller must not fall back to reading.
+func newSink() (*sink, error) { return newNodeSink(1) }
+
+// newNodeSink loads one counting filter per node over one map.
+func newNodeSink(nodes int) (*sink, error) {
+	nodes = max(nodes, 1)
 	m, err := ebpf.NewMap(&ebpf.MapSpec{Name: "bench_sink_n", Type: ebpf.PerCPUArray,
-		KeySize: 4, ValueSize: 16, MaxEntries: nSinkClasses})
+		KeySize: 4, ValueSize: 16, MaxEntries: uint32(nSinkClasses * nodes)})
 	if err != nil {
 		return nil, sinkErr("create per-CPU counter map", err)
 	}
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "bench_sink", Type: ebpf.SocketFilter,
-		License: "Dual MIT/GPL", Instructions: sinkProgram(m.FD())})
-	if err != nil {
-		m.Close()
-		return nil, sinkErr("load socket filter", err)
+	s := &sink{counts: m}
+	for k := range nodes {
+		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "bench_sink", Type: ebpf.SocketFilter,
+			License: "Dual MIT/GPL", Instructions: sinkProgram(m.FD(), int32(k*nSinkClasses))})
+		if err != nil {
+			s.close()
+			return nil, sinkErr("load socket filter", err)
+		}
+		s.progs = append(s.progs, prog)
 	}
-	return &sink{prog: prog, counts: m}, nil
+	return s, nil
 }
 
 func sinkErr(what string, err error) error {
@@ -91,21 +109,37 @@ func sinkErr(what string, err error) error {
 	return fmt.Errorf("sink: %s: %w", what, err)
 }
 
-// attach makes fd a sink socket: from now on every datagram for it is
-// counted and dropped.
-func (s *sink) attach(fd int) error {
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ATTACH_BPF, s.prog.FD()); err != nil {
+// attach makes fd a sink socket of node 0: from now on every datagram for
+// it is counted and dropped.
+func (s *sink) attach(fd int) error { return s.attachNode(fd, 0) }
+
+// attachNode makes fd a sink socket counted for node k.
+func (s *sink) attachNode(fd, k int) error {
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ATTACH_BPF, s.progs[k].FD()); err != nil {
 		return fmt.Errorf("sink: SO_ATTACH_BPF: %w", err)
 	}
 	return nil
 }
 
-// snapshot reads every class, summed over CPUs.
+// snapshot reads every class, summed over CPUs and nodes.
 func (s *sink) snapshot() (sinkCounts, error) {
+	var out sinkCounts
+	for k := range s.progs {
+		n, err := s.snapshotNode(k)
+		if err != nil {
+			return out, err
+		}
+		out = out.add(n)
+	}
+	return out, nil
+}
+
+// snapshotNode reads node k's classes, summed over CPUs.
+func (s *sink) snapshotNode(node int) (sinkCounts, error) {
 	var out sinkCounts
 	var per []sinkCount
 	for k := range out {
-		if err := s.counts.Lookup(uint32(k), &per); err != nil {
+		if err := s.counts.Lookup(uint32(node*nSinkClasses+k), &per); err != nil {
 			return out, fmt.Errorf("sink: read counters: %w", err)
 		}
 		for _, c := range per {
@@ -117,7 +151,9 @@ func (s *sink) snapshot() (sinkCounts, error) {
 }
 
 func (s *sink) close() {
-	_ = s.prog.Close()
+	for _, p := range s.progs {
+		_ = p.Close()
+	}
 	_ = s.counts.Close()
 }
 
@@ -131,9 +167,10 @@ const udpHeaderLen = 8
 // Stack slot of the map key (offset from R10).
 const sinkSlotKey = -4
 
-// sinkProgram returns the counting socket filter for the map counts. R6 holds
-// the context (LD_ABS needs it), R7 the UDP payload length, R8 the class.
-func sinkProgram(counts int) asm.Instructions {
+// sinkProgram returns the counting socket filter for the map counts, whose
+// classes start at key base (a node's). R6 holds the context (LD_ABS needs
+// it), R7 the UDP payload length, R8 the class.
+func sinkProgram(counts int, base int32) asm.Instructions {
 	setClass := func(label string, c int32) asm.Instructions {
 		return asm.Instructions{asm.Mov.Imm(asm.R8, c).WithSymbol(label), asm.Ja.Label("count")}
 	}
@@ -165,7 +202,8 @@ func sinkProgram(counts int) asm.Instructions {
 	ins = append(ins, setClass("dtls", sinkDTLS)...)
 	ins = append(ins,
 		asm.Mov.Imm(asm.R7, 0).WithSymbol("short"), // other, no payload bytes counted
-		asm.StoreMem(asm.RFP, sinkSlotKey, asm.R8, asm.Word).WithSymbol("count"),
+		asm.Add.Imm(asm.R8, base).WithSymbol("count"),
+		asm.StoreMem(asm.RFP, sinkSlotKey, asm.R8, asm.Word),
 		asm.LoadMapPtr(asm.R1, counts),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, sinkSlotKey),

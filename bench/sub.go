@@ -35,6 +35,7 @@ type subKeys struct {
 // before the reader sees it or are atomic; the rest belong to the reader.
 type subscriber struct {
 	id                     int
+	node                   int // index of its WHEP URL (Config.WHEPs)
 	fd                     int
 	remote                 netip.AddrPort
 	ptKind                 [128]uint8

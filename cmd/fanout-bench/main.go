@@ -35,6 +35,8 @@ type options struct {
 	ffmpeg     bool
 	steps      string
 	serverCPUs string
+	wheps      string
+	serverPIDs string
 	benchCPUs  string
 	local      string
 	candidate  string
@@ -46,7 +48,8 @@ func parseFlags(args []string) (*options, error) {
 	c := &o.cfg
 	fs := flag.NewFlagSet("fanout-bench", flag.ContinueOnError)
 	fs.StringVar(&c.WHIP, "whip", "", "WHIP endpoint URL of the server under test")
-	fs.StringVar(&c.WHEP, "whep", "", "WHEP endpoint URL of the server under test")
+	fs.StringVar(&o.wheps, "whep", "", "WHEP endpoint URL of the server under test; several nodes: URL,URL,… "+
+		"(subscribers round-robin over them, figures per node)")
 	fs.StringVar(&c.Token, "token", "", "Bearer token for WHIP/WHEP")
 	fs.StringVar(&c.Mode, "mode", "fixed", "fixed | ramp | sweep | floor")
 	fs.IntVar(&c.Subs, "subs", 100, "subscribers (fixed and floor modes)")
@@ -59,7 +62,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&c.PktSize, "pkt-size", 1200, "synthetic video RTP payload size in bytes")
 	fs.DurationVar(&c.Dur, "dur", 10*time.Second, "measured window per step")
 	fs.DurationVar(&c.Warmup, "warmup", 3*time.Second, "max wait for first keyframes before measuring")
-	fs.IntVar(&c.ServerPID, "server-pid", 0, "server process to account (CPU, RSS, threads)")
+	fs.StringVar(&o.serverPIDs, "server-pid", "", "server process to account (CPU, RSS, threads); several nodes: "+
+		"PID,PID,… in -whep's order, then nodes without players (e.g. an origin)")
 	fs.StringVar(&c.MetricsURL, "metrics", "", "Prometheus /metrics URL of the server (Fanout), diffed over the window")
 	fs.StringVar(&o.serverCPUs, "server-cpus", "", "pin the server (and the floor sender) to these CPUs, e.g. 0")
 	fs.StringVar(&o.benchCPUs, "bench-cpus", "", "pin the bench to these CPUs, e.g. 1")
@@ -110,6 +114,18 @@ func (o *options) finish() error {
 			return fmt.Errorf("-candidate: %w", err)
 		}
 	}
+	if c.WHEPs, err = parseList(o.wheps, "-whep", func(s string) (string, error) { return s, nil }); err != nil {
+		return err
+	}
+	if c.ServerPIDs, err = parseList(o.serverPIDs, "-server-pid", positive); err != nil {
+		return err
+	}
+	if len(c.WHEPs) > 0 {
+		c.WHEP = c.WHEPs[0]
+	}
+	if len(c.ServerPIDs) > 0 {
+		c.ServerPID = c.ServerPIDs[0]
+	}
 	for s := range strings.SplitSeq(o.steps, ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
@@ -127,6 +143,31 @@ func (o *options) finish() error {
 		return fmt.Errorf("%w: -sink needs the synthetic publisher, whose packet count is exact: not with -ffmpeg", bench.ErrConfig)
 	}
 	return c.Validate()
+}
+
+// parseList splits a comma-separated flag value and parses each item.
+func parseList[T any](v, name string, parse func(string) (T, error)) ([]T, error) {
+	var out []T
+	for s := range strings.SplitSeq(v, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		x, err := parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q: %w", name, s, err)
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
+// positive parses a process id.
+func positive(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err == nil && n <= 0 {
+		err = bench.ErrConfig
+	}
+	return n, err
 }
 
 func main() {
@@ -173,6 +214,7 @@ func run(ctx context.Context, o *options) error {
 			_ = child.Wait()
 		}()
 		o.cfg.WHIP, o.cfg.WHEP, o.cfg.ServerPID = url+"/whip", url+"/whep", child.Process.Pid
+		o.cfg.WHEPs, o.cfg.ServerPIDs = nil, nil
 	}
 	if o.ffmpeg {
 		dir, err := os.MkdirTemp("", "fanout-bench-media")

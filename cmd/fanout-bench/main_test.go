@@ -64,3 +64,24 @@ func TestReceiveModeFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestNodeListFlags: -whep and -server-pid take comma lists (several nodes
+// of a cluster, subscribers round-robin over the URLs); one item each is
+// the single-server form.
+func TestNodeListFlags(t *testing.T) {
+	o, err := parseFlags([]string{"-whip", "http://a/whip", "-whep", "http://a/whep, http://b/whep,http://c/whep",
+		"-server-pid", "11,12,13,10"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := o.cfg
+	if len(c.WHEPs) != 3 || c.WHEPs[1] != "http://b/whep" || c.WHEP != "http://a/whep" ||
+		len(c.ServerPIDs) != 4 || c.ServerPIDs[3] != 10 || c.ServerPID != 11 {
+		t.Fatalf("whep %q %q, pids %v %d", c.WHEPs, c.WHEP, c.ServerPIDs, c.ServerPID)
+	}
+	for _, bad := range []string{"0", "x", "1,-2"} {
+		if _, err := parseFlags([]string{"-whip", "w", "-whep", "h", "-server-pid", bad}); err == nil {
+			t.Fatalf("-server-pid %s must fail", bad)
+		}
+	}
+}
