@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"net"
 	"os"
 	"sync"
@@ -84,7 +85,13 @@ func (c *handshakeConn) WriteTo(p []byte, _ net.Addr) (int, error) {
 	default:
 	}
 	n, err := unix.Write(c.fd, p)
-	if err != nil {
+	switch {
+	case errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ECONNREFUSED):
+		// A datagram a local firewall rule dropped (nftables answers
+		// EPERM), a full queue, or an ICMP error from an earlier send:
+		// lost, as on a network; DTLS retransmits.
+		return len(p), nil
+	case err != nil:
 		return 0, err
 	}
 	return n, nil

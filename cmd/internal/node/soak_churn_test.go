@@ -4,9 +4,14 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"testing"
 	"time"
 
@@ -76,18 +81,23 @@ func liveChurn(ctx context.Context, t *testing.T, srv *Server, whep string, rng 
 	var r liveRound
 	dl, _ := ctx.Deadline()
 	for time.Until(dl) > 12*time.Second {
-		p := newRecPlayer(t, qualityPeer(t, netip.Addr{}), whep)
-		r.joined++
-		time.Sleep(3*time.Second + rand.N(7*time.Second))
-		if len(p.accessUnits()) > 0 {
-			r.played++
-		}
-		if rng.IntN(4) == 0 {
-			r.vanished++
-		} else if code, _, body := httpDo(t, http.MethodDelete, srv.url(p.res.Location), nil, ""); code != http.StatusOK {
-			t.Errorf("live player DELETE: %d %s", code, body)
-		}
-		_ = p.pc.Close()
+		// A subtest per player: its peer's cleanup runs when it leaves,
+		// not at the end of the soak (which would keep every player's
+		// packets on the heap the soak measures).
+		t.Run(fmt.Sprintf("live%d", r.joined), func(t *testing.T) {
+			p := newRecPlayer(t, qualityPeer(t, netip.Addr{}), whep)
+			r.joined++
+			time.Sleep(3*time.Second + rand.N(7*time.Second))
+			if len(p.accessUnits()) > 0 {
+				r.played++
+			}
+			if rng.IntN(4) == 0 {
+				r.vanished++
+			} else if code, _, body := httpDo(t, http.MethodDelete, srv.url(p.res.Location), nil, ""); code != http.StatusOK {
+				t.Errorf("live player DELETE: %d %s", code, body)
+			}
+			_ = p.pc.Close()
+		})
 	}
 	return r
 }
@@ -102,4 +112,23 @@ func benchSubscribers(ctx context.Context, whep string) benchRound {
 		return benchRound{subs: subs, err: err}
 	}
 	return benchRound{subs: subs, connected: rep.SubscribersConnected, loss: rep.LossRatio, errs: rep.Errors[:min(3, len(rep.Errors))]}
+}
+
+// heapProfile writes the heap profile to $FANOUT_SOAK_PROFILE/heap-NAME.out
+// when that is set, to read a growth with `go tool pprof -base`.
+func heapProfile(t *testing.T, name string) {
+	dir := os.Getenv("FANOUT_SOAK_PROFILE")
+	if dir == "" {
+		return
+	}
+	runtime.GC()
+	f, err := os.Create(filepath.Join(dir, "heap-"+name+".out"))
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		t.Log(err)
+	}
 }

@@ -61,6 +61,7 @@ func TestSoakChurn(t *testing.T) {
 	waitSessionsWithin(t, srv, first.sessions, 20*time.Second)
 	base := measure(srv)
 	t.Logf("baseline after the warm-up minute: %v", base)
+	heapProfile(t, "start")
 	start, lastPub := time.Now(), time.Now()
 	for minute := 1; time.Since(start) < dur; minute++ {
 		soakMinute(t, srv, whep, minute, start.Add(time.Duration(minute)*time.Minute), rng, &total)
@@ -101,6 +102,7 @@ func TestSoakChurn(t *testing.T) {
 		total.joined, total.vanished, total.benchSubs)
 	t.Logf("start: %v (after the warm-up minute; at the very start %v)", base, first)
 	t.Logf("end:   %v", measure(srv))
+	heapProfile(t, "end")
 }
 
 // generation is one publisher streaming the looped files until stopped.
