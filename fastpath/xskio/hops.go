@@ -89,6 +89,14 @@ func NewHops(ifindex int) (*Hops, error) {
 	return h, nil
 }
 
+// NewStaticHops is a Hops with a fixed table and no resolver (no netlink
+// socket): for tests, and for hosts whose next hops never change.
+func NewStaticHops(table map[netip.Addr]Hop) *Hops {
+	h := &Hops{nl: -1, want: make(chan netip.Addr, 1), stop: make(chan struct{})}
+	h.table.Store(&table)
+	return h
+}
+
 // Lookup returns dst's hop; a miss asks the resolver for it.
 func (h *Hops) Lookup(dst netip.Addr) (Hop, bool) {
 	hop, ok := (*h.table.Load())[dst]
@@ -105,7 +113,9 @@ func (h *Hops) Lookup(dst netip.Addr) (Hop, bool) {
 func (h *Hops) Close() {
 	close(h.stop)
 	h.done.Wait()
-	unix.Close(h.nl)
+	if h.nl >= 0 {
+		unix.Close(h.nl)
+	}
 }
 
 func (h *Hops) run() {

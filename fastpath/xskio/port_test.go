@@ -65,12 +65,6 @@ func (f *fakeSocket) Transmit(d []unix.XDPDesc) int {
 	return n
 }
 
-// staticHops is a Hops with a fixed table and no resolver.
-func staticHops(m map[netip.Addr]Hop) *Hops {
-	h := &Hops{want: make(chan netip.Addr, 16)}
-	h.table.Store(&m)
-	return h
-}
 
 // TestPortFlush: datagrams to a destination with a hop leave as frames
 // (a GSO run split into its datagrams), byte-exact behind valid headers;
@@ -91,7 +85,7 @@ func TestPortFlush(t *testing.T) {
 	viaSock := sink.LocalAddr().(*net.UDPAddr).AddrPort()
 	hop := Hop{Src: netip.MustParseAddr("10.9.0.1"), SrcMAC: [6]byte{2, 1}, DstMAC: [6]byte{2, 2}, OK: true}
 	fs := newFakeSocket(64)
-	p := NewPort(fs, staticHops(map[netip.Addr]Hop{viaXSK.Addr(): hop}), 8000, 8, fakeFrame)
+	p := NewPort(fs, NewStaticHops(map[netip.Addr]Hop{viaXSK.Addr(): hop}), 8000, 8, fakeFrame)
 	out := udpio.NewOut(16, 16*1280, true)
 	var saX, saS udpio.Sockaddr
 	conn.EncodeAddr(&saX, viaXSK)
@@ -145,7 +139,7 @@ func TestPortFlush(t *testing.T) {
 // round allocates nothing.
 func TestPortRecv(t *testing.T) {
 	fs := newFakeSocket(64)
-	p := NewPort(fs, staticHops(nil), 8000, 8, fakeFrame)
+	p := NewPort(fs, NewStaticHops(nil), 8000, 8, fakeFrame)
 	hop := Hop{Src: netip.MustParseAddr("10.9.0.2"), OK: true}
 	dst := netip.MustParseAddrPort("10.9.0.1:8000")
 	queue := func() {
