@@ -65,7 +65,6 @@ func (f *fakeSocket) Transmit(d []unix.XDPDesc) int {
 	return n
 }
 
-
 // TestPortFlush: datagrams to a destination with a hop leave as frames
 // (a GSO run split into its datagrams), byte-exact behind valid headers;
 // a destination without one goes through the socket, counted; and a full
