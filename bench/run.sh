@@ -12,6 +12,10 @@
 #                                RAMP_START, then RAMP_STEP more (default 1500, 100, up to
 #                                RAMP_MAX 6000) until loss > 0.5 % or the server falls
 #                                behind. For a server on every CPU set BENCH_CPUS= (empty).
+#   bench/run.sh xdp             AF_XDP vs socket mode (issue 16; root): Fanout on one core in
+#                                a network namespace, fanout-bench in another over veth; a
+#                                100/500/1000 sweep with the floor, then a capacity ramp
+#                                (-sink), socket mode then xdp_mode afxdp (bench/xdp.sh).
 #
 # Environment: FANOUT_PID, FANOUT_WHIP, FANOUT_WHEP, FANOUT_METRICS, SERVER_CPUS (default 0),
 # BENCH_CPUS (default 1), DUR (default 10s), BITRATE (default 1000000), RX_POLL (default 0:
@@ -52,8 +56,11 @@ capacity)
 		-connect-timeout 30s -server-cpus "$SERVER_CPUS" ${BENCH_CPUS:+-bench-cpus $BENCH_CPUS} \
 		-report bench/results/ -v
 	;;
+xdp)
+	exec bench/xdp.sh "$BIN"
+	;;
 *)
-	echo "usage: bench/run.sh [default|fanout|capacity]" >&2
+	echo "usage: bench/run.sh [default|fanout|capacity|xdp]" >&2
 	exit 2
 	;;
 esac

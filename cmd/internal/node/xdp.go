@@ -16,6 +16,9 @@ import (
 func (s *Server) startShield() {
 	f := s.cfg.Fastpath
 	if len(f.XDP) == 0 {
+		if f.XDPMode == "afxdp" {
+			s.log.Warn("fastpath: AF_XDP off; xdp_mode afxdp needs an xdp interface (xdp IFACE;)")
+		}
 		return
 	}
 	afxdp := f.XDPMode == "afxdp"
