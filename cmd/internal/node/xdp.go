@@ -34,7 +34,8 @@ func (s *Server) startShield() {
 		if errors.Is(err, bpf.ErrPermission) || errors.Is(err, os.ErrPermission) {
 			why = "needs CAP_BPF and CAP_NET_ADMIN (run as root): " + why
 		}
-		s.log.Warn("fastpath: XDP shield off; UDP to the RTC port is not filtered before the socket", "interfaces", f.XDP, "reason", why)
+		s.log.Warn("fastpath: XDP shield off; UDP to the RTC port is not filtered before the socket", "interfaces", f.XDP,
+			"afxdp", afxdp, "reason", why)
 		return
 	}
 	s.shield = sh

@@ -63,8 +63,11 @@ func TestXDPAFXDP(t *testing.T) {
 	if r["xsk_tx"] < 0.95*3*r["pub_rtp"] {
 		t.Errorf("XSK TX %.0f frames for 3 players of %.0f RTP packets", r["xsk_tx"], r["pub_rtp"])
 	}
-	if r["xsk_rx_0"] == 0 || r["xsk_rx_1"] == 0 || r["xsk_tx_0"] == 0 || r["xsk_tx_1"] == 0 {
-		t.Errorf("a core's rings carried nothing: %v", r)
+	// Both cores own players, so both TX rings carry media. Which RX queue
+	// a flow lands on is the sending veth's hash (all four may share one),
+	// so the RX rings are judged by their sum above.
+	if r["xsk_tx_0"] == 0 || r["xsk_tx_1"] == 0 {
+		t.Errorf("a core's TX ring carried nothing: %v", r)
 	}
 	if r["xsk_fallback"] > 0.02*r["xsk_tx"] || r["xsk_tx_dropped"] > 0 {
 		t.Errorf("%.0f socket fallbacks, %.0f TX drops", r["xsk_fallback"], r["xsk_tx_dropped"])
