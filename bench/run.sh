@@ -15,6 +15,10 @@
 #   bench/run.sh cluster         issue 17's scale-out: redis-server + 3 Fanout nodes (origin,
 #                                2 edges) against 1 node, N_LIST players per node, ROUNDS
 #                                alternations; see bench/cluster.sh (builds its own binaries).
+#   bench/run.sh xdp             AF_XDP vs socket mode (issue 16; root): Fanout on one core in
+#                                a network namespace, fanout-bench in another over veth; a
+#                                100/500/1000 sweep with the floor, then a capacity ramp
+#                                (-sink), socket mode then xdp_mode afxdp (bench/xdp.sh).
 #
 # Environment: FANOUT_PID, FANOUT_WHIP, FANOUT_WHEP, FANOUT_METRICS, SERVER_CPUS (default 0),
 # BENCH_CPUS (default 1), DUR (default 10s), BITRATE (default 1000000), RX_POLL (default 0:
@@ -58,8 +62,11 @@ capacity)
 cluster)
 	exec sh bench/cluster.sh
 	;;
+xdp)
+	exec bench/xdp.sh "$BIN"
+	;;
 *)
-	echo "usage: bench/run.sh [default|fanout|capacity|cluster]" >&2
+	echo "usage: bench/run.sh [default|fanout|capacity|cluster|xdp]" >&2
 	exit 2
 	;;
 esac

@@ -10,12 +10,15 @@
 // and `make generate-check` proves them current), attached through a
 // bpf_link that the kernel drops with the process; nothing is pinned.
 //
-// AF_XDP groundwork (issue 16 part 2, xsk.go): with ShieldConfig.AFXDP the
+// AF_XDP (issue 16 part 2, xsk.go, xsk_tx.go): with ShieldConfig.AFXDP the
 // same program sends sessions' RTP and RTCP to the AF_XDP socket of their
 // RX queue (an XSKMAP; AttachXSK), and leaves them to the kernel where the
-// queue has none. An XSK is one copy-mode socket with its own UMEM, fill,
-// completion and RX rings, over golang.org/x/sys/unix; it receives, it
-// does not send yet, and nothing in Fanout uses it yet.
+// queue has none. An XSK is one socket with its own UMEM, fill, RX, TX and
+// completion rings, over golang.org/x/sys/unix, zero-copy where the driver
+// allows and copy mode otherwise: half its frames receive, half are a TX
+// pool the completion ring refills, and a kick (sendto) happens only when
+// the kernel asks for one. fastpath/xskio drives it through its Socket
+// interface (cmd wires one per core), and builds the frames' headers.
 //
 // The SK_REUSEPORT program keeps every WebRTC 5-tuple on
 // the fastpath core that owns its session. Control writes the owning core

@@ -135,6 +135,10 @@ type Fastpath struct {
 	// (default 40).
 	XDPSTUNRate  int
 	XDPSTUNBurst int
+	// XDPMode is `xdp_mode shield|afxdp` (SRS_FASTPATH_XDP_MODE): the
+	// shield alone (default), or also AF_XDP kernel bypass for sessions'
+	// media, which needs exactly one xdp interface.
+	XDPMode string
 }
 
 // Cluster is Fanout's `cluster { }` block (no SRS equivalent): several
@@ -339,7 +343,7 @@ func newConfig() *Config {
 			ECDSA: true, Encrypt: true, Reuseport: 1,
 		},
 		Fastpath: Fastpath{Cores: 0, Batch: 64, GSO: true, BPF: "auto", FrameWait: 50 * time.Microsecond,
-			XDPSTUNRate: 20, XDPSTUNBurst: 40,
+			XDPSTUNRate: 20, XDPSTUNBurst: 40, XDPMode: "shield",
 			ReplayMaxAge: 2 * time.Second, ReplayMaxBytes: 1 << 20},
 		Cluster: Cluster{Redis: "redis://127.0.0.1:6379/0"},
 		Vhosts:  map[string]*Vhost{DefaultVhost: newVhost(DefaultVhost)},

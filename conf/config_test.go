@@ -76,7 +76,7 @@ func TestDefaultsEmptyFile(t *testing.T) {
 		{"server dir", c.HTTPServer.Dir, "./objs/nginx/html"},
 		{"server https", c.HTTPServer.HTTPS.Listen, ap("[::]:8088")},
 		{"fastpath", c.Fastpath, Fastpath{Cores: 0, Batch: 64, GSO: true, BPF: "auto", FrameWait: 50 * time.Microsecond, XDPSTUNRate: 20, XDPSTUNBurst: 40,
-			ReplayMaxAge: 2 * time.Second, ReplayMaxBytes: 1 << 20}},
+			ReplayMaxAge: 2 * time.Second, ReplayMaxBytes: 1 << 20, XDPMode: "shield"}},
 	}
 	for _, tc := range checks {
 		t.Run(tc.name, func(t *testing.T) {
@@ -147,13 +147,14 @@ func TestValues(t *testing.T) {
 		{"log v1", "srs_log_level WARN;", func(c *Config) any { return c.LogLevel }, "warn"},
 		{"log v2 wins", "srs_log_level_v2 info; srs_log_level error;", func(c *Config) any { return c.LogLevel }, "trace"},
 		{"fastpath", "fastpath { cores 3; batch 32; gso off; bpf off; frame_wait 0; keyframe_replay_age 0; keyframe_replay_bytes 0; }",
-			func(c *Config) any { return c.Fastpath }, Fastpath{Cores: 3, Batch: 32, BPF: "off", FrameWait: -1, ReplayMaxAge: -1, ReplayMaxBytes: -1, XDPSTUNRate: 20, XDPSTUNBurst: 40}},
+			func(c *Config) any { return c.Fastpath }, Fastpath{Cores: 3, Batch: 32, BPF: "off", FrameWait: -1, ReplayMaxAge: -1, ReplayMaxBytes: -1, XDPSTUNRate: 20, XDPSTUNBurst: 40, XDPMode: "shield"}},
 		{"keyframe replay bounds", "fastpath { keyframe_replay_age 0.5; keyframe_replay_bytes 300000; }",
 			func(c *Config) any { return [2]any{c.Fastpath.ReplayMaxAge, c.Fastpath.ReplayMaxBytes} }, [2]any{500 * time.Millisecond, 300000}},
 		{"xdp", "fastpath { xdp veth0 eth1; xdp_stun_rate 5; xdp_stun_burst 9; }", func(c *Config) any {
 			f := c.Fastpath
-			return fmt.Sprint(f.XDP, f.XDPSTUNRate, f.XDPSTUNBurst)
-		}, "[veth0 eth1] 5 9"},
+			return fmt.Sprint(f.XDP, f.XDPSTUNRate, f.XDPSTUNBurst, " ", f.XDPMode)
+		}, "[veth0 eth1] 5 9 shield"},
+		{"xdp afxdp", "fastpath { xdp veth0; xdp_mode afxdp; }", func(c *Config) any { return c.Fastpath.XDPMode }, "afxdp"},
 		{"xdp off", "fastpath { xdp off; }", func(c *Config) any { return c.Fastpath.XDP == nil }, true},
 		{"frame wait", "fastpath { frame_wait 250; }", func(c *Config) any { return c.Fastpath.FrameWait }, 250 * time.Microsecond},
 		{"cores auto", "fastpath { cores auto; }", func(c *Config) any { return c.Fastpath.Cores }, 0},
@@ -393,6 +394,7 @@ func TestEnvTableNames(t *testing.T) {
 		"srs_log_tank":                          "SRS_SRS_LOG_TANK",
 		"fastpath.gso":                          "SRS_FASTPATH_GSO",
 		"fastpath.xdp":                          "SRS_FASTPATH_XDP",
+		"fastpath.xdp_mode":                     "SRS_FASTPATH_XDP_MODE",
 	}
 	for path, env := range want {
 		if e := rootTable.entries[path]; e == nil || e.env[0] != env {

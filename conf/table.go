@@ -87,6 +87,7 @@ var rootTable = newTable("SRS_", concat(
 		{path: "fastpath.keyframe_replay_bytes", set: global(func(c *Config) *int { return &c.Fastpath.ReplayMaxBytes }, intOff(64<<20))},
 		{path: "fastpath.xdp", set: global(func(c *Config) *[]string { return &c.Fastpath.XDP }, interfaces)},
 		{path: "fastpath.xdp_stun_rate", set: global(func(c *Config) *int { return &c.Fastpath.XDPSTUNRate }, intIn(1, 1000000))},
+		{path: "fastpath.xdp_mode", set: global(func(c *Config) *string { return &c.Fastpath.XDPMode }, enum("shield", "afxdp"))},
 		{path: "fastpath.xdp_stun_burst", set: global(func(c *Config) *int { return &c.Fastpath.XDPSTUNBurst }, intIn(1, 1000000))},
 
 		// Fanout: several nodes on one Redis stream registry (control/cluster).

@@ -18,6 +18,7 @@ import (
 	"github.com/fanout/fanout/fastpath/srtpx"
 	"github.com/fanout/fanout/fastpath/stunx"
 	"github.com/fanout/fanout/fastpath/udpio"
+	"github.com/fanout/fanout/fastpath/xskio"
 )
 
 // Ingress, receive → deliver: each core loop (run) reads a batch with
@@ -87,6 +88,7 @@ type core struct {
 	conn     *udpio.Conn
 	in       *udpio.Batch
 	out      *udpio.Out
+	xsk      *xskio.Port // AF_XDP mode: this core's RX queue socket, else nil (xsk.go)
 	waker    *udpio.Waker
 	slab     *slab
 	cnt      counters
@@ -151,9 +153,10 @@ func (c *core) run() {
 		got := 0
 		if err == nil {
 			got = c.handleBatch()
-			if c.frameOpen && c.e.cfg.FrameWait > 0 {
-				got += c.awaitFrame()
-			}
+		}
+		got += c.recvXSK() // AF_XDP mode: session media (xsk.go)
+		if got > 0 && c.frameOpen && c.e.cfg.FrameWait > 0 {
+			got += c.awaitFrame()
 		}
 		if c.finish() == 0 && got == 0 {
 			c.sleep()
@@ -186,6 +189,10 @@ func (c *core) awaitFrame() int {
 		}
 		if c.in.TryRecv(c.conn) == nil {
 			got += c.handleBatch()
+			continue
+		}
+		if k := c.recvXSK(); k > 0 {
+			got += k
 			continue
 		}
 		c.waker.Wait(c.conn, time.Duration(left)) // block, not spin: the publisher may share this CPU

@@ -163,6 +163,14 @@ func (c *core) flush() {
 	if c.out.N == 0 {
 		return
 	}
+	if c.xsk != nil { // AF_XDP mode: frames on the TX ring (xsk.go)
+		sent, dropped := c.xsk.Flush(c.out, c.conn)
+		c.cnt.txPackets.Add(uint64(sent))
+		if dropped > 0 {
+			c.cnt.drops[DropSendFailed].Add(uint64(dropped))
+		}
+		return
+	}
 	gsoSends, gsoSegs := c.out.GSOCounts()
 	sent, dropped, gsoFailed := c.out.Flush(c.conn)
 	c.cnt.txPackets.Add(uint64(sent))

@@ -47,11 +47,12 @@ func ProbeGSO(c *Conn) bool {
 // Waker is an eventfd a core sleeps on beside its socket, so another core
 // can wake it for ring work.
 type Waker struct {
-	fd  int
-	one [8]byte
-	buf [8]byte
-	pfd [2]unix.PollFd
-	ts  unix.Timespec
+	fd    int
+	one   [8]byte
+	buf   [8]byte
+	pfd   [3]unix.PollFd
+	ts    unix.Timespec
+	watch int // another fd Wait returns for (Watch), 0 = none
 }
 
 // NewWaker opens the eventfd.
@@ -75,13 +76,22 @@ func (w *Waker) Wake() {
 func (w *Waker) Wait(c *Conn, d time.Duration) {
 	w.pfd[0] = unix.PollFd{Fd: int32(c.fd), Events: unix.POLLIN}
 	w.pfd[1] = unix.PollFd{Fd: int32(w.fd), Events: unix.POLLIN}
+	nfd := 2
+	if w.watch > 0 {
+		w.pfd[2] = unix.PollFd{Fd: int32(w.watch), Events: unix.POLLIN}
+		nfd = 3
+	}
 	w.ts = unix.NsecToTimespec(int64(d))
-	_, _, _ = unix.Syscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&w.pfd[0])), 2,
+	_, _, _ = unix.Syscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&w.pfd[0])), uintptr(nfd),
 		uintptr(unsafe.Pointer(&w.ts)), 0, 0, 0)
 	if w.pfd[1].Revents&unix.POLLIN != 0 {
 		_, _, _ = unix.Syscall(unix.SYS_READ, uintptr(w.fd), uintptr(unsafe.Pointer(&w.buf[0])), 8)
 	}
 }
+
+// Watch makes Wait also return when fd is readable (a core's AF_XDP
+// socket); 0 or less stops watching. Only the owning core calls it.
+func (w *Waker) Watch(fd int) { w.watch = fd }
 
 // Close closes the eventfd.
 func (w *Waker) Close() error { return unix.Close(w.fd) }

@@ -82,6 +82,13 @@ func requireNetns(t testing.TB) {
 // outgoing UDP dropped.
 func newNetnsPair(t testing.TB, lossPct int) *netnsPair {
 	t.Helper()
+	return newNetnsPairQueues(t, lossPct, 0)
+}
+
+// newNetnsPairQueues is newNetnsPair with veth ends of queues RX and TX
+// queues each (0: the kernel's default, one).
+func newNetnsPairQueues(t testing.TB, lossPct, queues int) *netnsPair {
+	t.Helper()
 	requireNetns(t)
 	netnsSweep.Do(func() { sweepStaleNetns(t) })
 	n := int(netnsSeq.Add(1))
@@ -99,7 +106,17 @@ func newNetnsPair(t testing.TB, lossPct int) *netnsPair {
 		netnsMust(t, "ip", "netns", "add", ns)
 		p.created = append(p.created, ns)
 	}
-	netnsMust(t, "ip", "link", "add", devA, "netns", p.A, "type", "veth", "peer", "name", devB, "netns", p.B)
+	link := []string{"link", "add", devA, "netns", p.A}
+	if queues > 0 {
+		q := strconv.Itoa(queues)
+		link = append(link, "numtxqueues", q, "numrxqueues", q)
+	}
+	link = append(link, "type", "veth", "peer", "name", devB, "netns", p.B)
+	if queues > 0 {
+		q := strconv.Itoa(queues)
+		link = append(link, "numtxqueues", q, "numrxqueues", q)
+	}
+	netnsMust(t, "ip", link...)
 	for _, side := range []struct {
 		ns, dev string
 		ip      netip.Addr

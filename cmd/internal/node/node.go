@@ -109,7 +109,6 @@ func Start(cfg *conf.Config, log *slog.Logger, o Options) (*Server, error) {
 	if err := s.startFastpath(); err != nil {
 		return nil, err
 	}
-	s.startShield() // before control, which feeds its peer map
 	if err := s.startTCP(); err != nil {
 		s.Close()
 		return nil, err
@@ -182,6 +181,7 @@ func (s *Server) startFastpath() error {
 		_ = s.fp.Close()
 		return err
 	}
+	s.startShield() // before control, which feeds its peer map, and before the cores run (AF_XDP ports)
 	s.fp.Start()
 	s.closers = append(s.closers, func() { _ = s.fp.Close() })
 	return nil
