@@ -52,7 +52,7 @@ func (c *core) av1TID(s *route.Session, layer uint8, stripped []byte) (uint8, bo
 // does not fit in dst or data cannot be carried (empty or over 255 bytes).
 func writeExt(dst []byte, id uint8, data []byte) int {
 	n := len(data)
-	if n == 0 || n > 255 || id == 0 || id == 15 {
+	if n == 0 || n > 255 || id == 0 {
 		return 0
 	}
 	oneByte := id <= 14 && n <= 16
