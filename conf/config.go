@@ -161,6 +161,10 @@ type Cluster struct {
 	// MaxPlayers is this node's capacity in WebRTC players: at or over it
 	// the node is full (redirect). 0 = unlimited (default).
 	MaxPlayers int
+	// TTL is the lifetime of this node's registry keys (seconds, 1–300):
+	// a dead owner's streams can be republished elsewhere after at most
+	// this long; it heartbeats every TTL/3. 0 = cluster.DefaultTTL (10 s).
+	TTL time.Duration
 }
 
 // HTTPRemux is `vhost.http_remux`: HTTP-FLV.

@@ -204,6 +204,9 @@ func TestMemberLeastLoaded(t *testing.T) {
 	if n, ok, _ := a.LeastLoaded(ctx); !ok || n.ID != "b" {
 		t.Fatalf("least loaded with c full: %+v", n)
 	}
+	if n, ok, _ := a.LeastLoaded(ctx, "b"); ok {
+		t.Fatalf("least loaded except b, with c full: %+v", n)
+	}
 	pb = 2
 	b.round(ctx)
 	if n, ok, _ := a.LeastLoaded(ctx); ok {

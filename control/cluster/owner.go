@@ -95,9 +95,10 @@ func (m *Member) Locate(ctx context.Context, vhost, app, stream string) (ownerUR
 // without a capacity it does not ask Load.
 func (m *Member) Full() bool { return m.cfg.MaxPlayers > 0 && m.self().Full() }
 
-// LeastLoaded is the live node other than this one that is not full and
-// has the fewest players (then the least CPU); ok is false when none is.
-func (m *Member) LeastLoaded(ctx context.Context) (NodeInfo, bool, error) {
+// LeastLoaded is the live node other than this one (and than except,
+// such as a relaying edge that asks) that is not full and has the fewest
+// players (then the least CPU); ok is false when none is.
+func (m *Member) LeastLoaded(ctx context.Context, except ...string) (NodeInfo, bool, error) {
 	nodes, err := m.reg.Nodes(ctx)
 	if m.noteErr(err) {
 		return NodeInfo{}, false, err
@@ -105,7 +106,7 @@ func (m *Member) LeastLoaded(ctx context.Context) (NodeInfo, bool, error) {
 	var best NodeInfo
 	found := false
 	for _, n := range nodes {
-		if n.ID == m.cfg.NodeID || n.Full() || n.URL == "" {
+		if n.ID == m.cfg.NodeID || n.Full() || n.URL == "" || slices.Contains(except, n.ID) {
 			continue
 		}
 		if !found || n.Players < best.Players || n.Players == best.Players && n.CPU < best.CPU {

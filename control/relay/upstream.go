@@ -162,6 +162,19 @@ func (up *upstream) exchange() error {
 	return nil
 }
 
+// redirecting follows a full owner's 307 to another node of the cluster,
+// keeping the bearer token (one per cluster), which net/http drops on a
+// redirect to another host.
+var redirecting = &http.Client{CheckRedirect: func(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return errors.New("upstream whep: too many redirects")
+	}
+	if a := via[0].Header.Get("Authorization"); a != "" {
+		req.Header.Set("Authorization", a)
+	}
+	return nil
+}}
+
 // post sends the offer to the owner's WHEP endpoint and returns the answer.
 func (up *upstream) post(offer string) (string, error) {
 	k := up.r.key
@@ -174,10 +187,13 @@ func (up *upstream) post(offer string) (string, error) {
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/sdp")
+	if id := up.r.m.cfg.NodeID; id != "" {
+		req.Header.Set(HeaderFrom, id)
+	}
 	if t := up.r.m.cfg.BearerToken; t != "" {
 		req.Header.Set("Authorization", "Bearer "+t)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := redirecting.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("upstream whep: %w", err)
 	}
