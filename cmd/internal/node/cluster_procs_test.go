@@ -35,7 +35,7 @@ func TestClusterProcEdges(t *testing.T) {
 	time.Sleep(time.Second)
 	b.kill()
 	<-done
-	time.Sleep(500 * time.Millisecond)
+	drained(onC...)
 	sent := pub.sentAUs()
 	for i, p := range onC {
 		n := checkExact(t, fmt.Sprintf("C player %d", i), sent, p, false)
@@ -78,7 +78,7 @@ func TestClusterProcTreeRedirect(t *testing.T) {
 	redirected := newTestPlayerOn(t, a.whep("tree"), webrtc.NetworkTypeUDP4) // net/http follows the 307
 	t.Cleanup(func() { _ = redirected.pc.Close() })
 	<-done
-	time.Sleep(500 * time.Millisecond)
+	drained(append(append(onC, onB...), redirected)...)
 	sent := pub.sentAUs()
 	for i, p := range append(onC, onB...) {
 		n := checkExact(t, fmt.Sprintf("tree player %d", i), sent, p, false)

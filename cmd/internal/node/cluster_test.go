@@ -18,8 +18,9 @@ import (
 	"github.com/fanout/fanout/control/cluster/redistest"
 )
 
-// The cluster's system tests: two Fanout nodes in this process on their own
-// loopback ports and one real redis-server (installed by .ci/deps.sh test).
+// The cluster's system tests: Fanout nodes in this process on their own
+// loopback ports and one real redis-server (installed by .ci/deps.sh
+// test). The must-shows run separate processes (cluster_procs_test.go).
 
 // clusterTTL is the registry TTL in these tests: a dead node's keys expire
 // quickly, and go-redis's one-second reconnect probe still fits one TTL.
