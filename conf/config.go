@@ -147,9 +147,9 @@ type Cluster struct {
 	Redis string
 	// NodeID names this node in the registry; "" = the host name.
 	NodeID string
-	// RelayListen is where node-to-node relays are served; invalid (unset)
-	// = they share the HTTP API.
-	RelayListen netip.AddrPort
+	// No relay_listen: edges pull through the owner's WHEP endpoint on
+	// the HTTP API, placement included (control/relay's package doc says
+	// why).
 	// Advertise is the base URL other nodes and redirected clients use to
 	// reach this node's HTTP API (WHIP/WHEP): http(s)://host:port, or
 	// host:port for http. "" = http:// and the bound API address.

@@ -26,9 +26,21 @@ import (
 // goes, and is httpapi's Placement: WHIP to a stream another live node
 // owns answers 409, or 307 to the owner with `redirect on`; WHEP or legacy
 // play to a full node (`max_players`) answers 307 to the least loaded
-// other node with `redirect on`, else 503. While the registry cannot be
-// asked, both answer 503 with Retry-After. Without a cluster block none of
-// this exists: control gets the bridge's Events and no Placement, as before.
+// other node with `redirect on`, else 503; a relay's pull (relay.HeaderFrom)
+// is never sent back to the edge that asks.
+//
+// Redis down: what this node has keeps playing (local publishers, open
+// relays, new players of either); a play that would need a new relay
+// answers 503 with Retry-After (Locate cannot name the owner), and so
+// does every WHIP. Accepting a WHIP then was weighed and refused: the
+// node cannot tell a stream nobody owns from one published elsewhere, so
+// accepting risks two owners of one name, and when Redis returns the
+// loser's claim is refused and its publisher plays only to its own node
+// while edges relay the other (a split no client sees). Refusing is safe
+// and short: WHIP clients retry on 503 + Retry-After, and a WHIP is
+// placed again as soon as Redis answers.
+// Without a cluster block none of this exists: control gets the bridge's
+// Events and no Placement, as before.
 
 // clusterLink adapts control/cluster to control and the HTTP layer.
 type clusterLink struct {
