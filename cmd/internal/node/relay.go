@@ -78,10 +78,13 @@ func (s *Server) pull(ctx context.Context, vhost, app, stream string) error {
 }
 
 // want is the bridge hub's Config.Want: an RTMP, HTTP-FLV or HLS player
-// asks for a stream; pull it from its owner unless it is published here.
+// asks for a stream; pull it from its owner unless it is published here
+// or the vhost does not bridge WebRTC streams (rtc_to_rtmp off: a relay
+// would never reach the hub).
 func (s *Server) want(ctx context.Context, key hub.Key) {
 	m := s.relays.Load()
-	if m == nil || m.Touch(key.Vhost, key.App, key.Stream) || s.ctl.HasPublisher(key.Vhost, key.App, key.Stream) {
+	if m == nil || m.Touch(key.Vhost, key.App, key.Stream) || !s.config().Vhost(key.Vhost).RTC.RTCToRTMP ||
+		s.ctl.HasPublisher(key.Vhost, key.App, key.Stream) {
 		return
 	}
 	if err := m.Pull(ctx, key.Vhost, key.App, key.Stream); err != nil {

@@ -228,7 +228,7 @@ func TestRelayTreeRepublishMove(t *testing.T) {
 		t.Errorf("players of the stream: A %d (want 1: B's relay), B %d (want 2: C's relay and B's player)", na, nb)
 	}
 	<-done
-	time.Sleep(500 * time.Millisecond)
+	drained(append(onC, onB...)...)
 	sent := pub.sentAUs()
 	for i, p := range append(onC, onB...) {
 		n := checkExact(t, fmt.Sprintf("player %d", i), sent, p, false)
@@ -263,7 +263,7 @@ func TestRelayTreeRepublishMove(t *testing.T) {
 	b.Close()
 	locC.set("tree", a.base())
 	<-done
-	time.Sleep(500 * time.Millisecond)
+	drained(onC...)
 	sent2 := pub2.sentAUs()
 	for i, p := range onC {
 		n := tailExact(t, fmt.Sprintf("C player %d after the move", i), sent2, p, moved[i])
