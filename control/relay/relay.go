@@ -94,7 +94,7 @@ type Info struct {
 	Vhost      string    `json:"vhost"`
 	App        string    `json:"app"`
 	Stream     string    `json:"stream"`
-	Upstream   string    `json:"upstream"` // the owner base URL pulled from, "" while redialling
+	Upstream   string    `json:"upstream"` // the base URL pulled from (the owner, or the node a full owner sent the pull to), "" while redialling
 	Connected  bool      `json:"connected"`
 	Since      time.Time `json:"since"`
 	Reconnects uint64    `json:"reconnects"`

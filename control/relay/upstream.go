@@ -64,6 +64,7 @@ type upstream struct {
 	owner    string
 	pc       *webrtc.PeerConnection
 	location string // the owner's WHEP session resource, for DELETE
+	via      string // the base URL that answered: the owner, or the node it redirected to
 	vp       *control.VirtualPublisher
 	sid      atomic.Uint32 // vp's session once registered
 	videoSSR uint32        // the owner's video SSRC, for PLIs
@@ -207,6 +208,7 @@ func (up *upstream) post(offer string) (string, error) {
 		return "", fmt.Errorf("%w: %d %s", ErrRefused, resp.StatusCode, bytes.TrimSpace(body))
 	}
 	// Relative to where the answer came from (a full owner may redirect).
+	up.via = (&url.URL{Scheme: resp.Request.URL.Scheme, Host: resp.Request.URL.Host}).String()
 	if loc, err := url.Parse(resp.Header.Get("Location")); err == nil && loc.String() != "" {
 		up.location = resp.Request.URL.ResolveReference(loc).String()
 	}

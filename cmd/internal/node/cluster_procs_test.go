@@ -69,6 +69,9 @@ func TestClusterProcTreeRedirect(t *testing.T) {
 	if r := a.metric(`fanout_cluster_redirects_total{kind="play"}`); r != "1" {
 		t.Errorf("A's play redirects: %q, want 1 (C's relay)", r)
 	}
+	if rs := c.cluster().Data.Relays; len(rs) != 1 || rs[0].Upstream != b.base() || !rs[0].Connected {
+		t.Errorf("C's relays: %+v, want one pulling from B", rs)
+	}
 	// A player sent away from full A plays on the least loaded other node.
 	resp := postNoFollow(t, a.whep("tree"), offerSDP(t))
 	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusTemporaryRedirect ||

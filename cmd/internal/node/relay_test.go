@@ -255,12 +255,14 @@ func TestRelayTreeRepublishMove(t *testing.T) {
 		}
 	}
 
-	// B goes away; C's Locator now names A: C redials A.
+	// B goes away (what C's players had from it drains); then C's
+	// Locator names A: C redials A.
+	b.Close()
+	drained(onC...)
 	moved := make([]int, 3)
 	for i, p := range onC {
 		moved[i] = p.count()
 	}
-	b.Close()
 	locC.set("tree", a.base())
 	<-done
 	drained(onC...)
