@@ -147,6 +147,12 @@ func (b *Bridge) options(vhost string) VhostOptions {
 // Hub returns the stream registry.
 func (b *Bridge) Hub() *hub.Hub { return b.hub }
 
+// Players is how many RTMP and HTTP-FLV players (hub readers other than
+// the HLS muxer) key has; HLS players hold no reader (they poll).
+func (b *Bridge) Players(key hub.Key) int {
+	return max(0, b.hub.Readers(key)-b.hls.Readers(key))
+}
+
 // ServeRTMP accepts RTMP publishers and players on ln until Close. It
 // returns rtmp.ErrServerClosed after Close.
 func (b *Bridge) ServeRTMP(ln net.Listener) error { return b.rtmp.Serve(ln) }

@@ -2,9 +2,9 @@ package conf
 
 import (
 	"errors"
-	"net/netip"
 	"reflect"
 	"testing"
+	"time"
 )
 
 func TestClusterBlock(t *testing.T) {
@@ -14,10 +14,10 @@ func TestClusterBlock(t *testing.T) {
 		want      Cluster
 	}{
 		{"default off", "", nil, Cluster{Redis: "redis://127.0.0.1:6379/0"}},
-		{"file", `cluster { enabled on; redis rediss://u:p@r.example:6380/2; node_id edge-1.a; relay_listen 127.0.0.1:8100;
-			advertise 10.0.0.5:1985; redirect on; max_players 500; }`, nil,
+		{"file", `cluster { enabled on; redis rediss://u:p@r.example:6380/2; node_id edge-1.a;
+			advertise 10.0.0.5:1985; redirect on; max_players 500; ttl 3; }`, nil,
 			Cluster{Enabled: true, Redis: "rediss://u:p@r.example:6380/2", NodeID: "edge-1.a",
-				RelayListen: netip.MustParseAddrPort("127.0.0.1:8100"), Advertise: "http://10.0.0.5:1985", Redirect: true, MaxPlayers: 500}},
+				Advertise: "http://10.0.0.5:1985", Redirect: true, MaxPlayers: 500, TTL: 3 * time.Second}},
 		{"env wins", "cluster { enabled off; node_id a; }",
 			[]string{"SRS_CLUSTER_ENABLED=on", "SRS_CLUSTER_NODE_ID=b", "SRS_CLUSTER_REDIS=redis://h:1/0",
 				"SRS_CLUSTER_ADVERTISE=https://n.example:443/", "SRS_CLUSTER_REDIRECT=on", "SRS_CLUSTER_MAX_PLAYERS=7"},
@@ -38,6 +38,8 @@ func TestClusterBadValues(t *testing.T) {
 		"cluster { redis redis://; }",
 		"cluster { node_id 'a b'; }",
 		"cluster { advertise ftp://h:1; }",
+		"cluster { ttl 0.5; }",
+		"cluster { ttl 301; }",
 		"cluster { advertise http://h:1/rtc; }",
 		"cluster { max_players -1; }",
 	} {
@@ -53,7 +55,7 @@ func TestShippedClusterConf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Cluster{Enabled: true, Redis: "rediss://:pw@r:6380/1", NodeID: "a", Advertise: "http://10.0.0.1:1985", Redirect: true}
+	want := Cluster{Enabled: true, Redis: "rediss://:pw@r:6380/1", NodeID: "a", Advertise: "http://10.0.0.1:1985", Redirect: true, TTL: 10 * time.Second}
 	if !reflect.DeepEqual(c.Cluster, want) {
 		t.Errorf("got %+v, want %+v", c.Cluster, want)
 	}

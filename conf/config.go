@@ -151,9 +151,9 @@ type Cluster struct {
 	Redis string
 	// NodeID names this node in the registry; "" = the host name.
 	NodeID string
-	// RelayListen is where node-to-node relays are served; invalid (unset)
-	// = they share the HTTP API.
-	RelayListen netip.AddrPort
+	// No relay_listen: edges pull through the owner's WHEP endpoint on
+	// the HTTP API, placement included (control/relay's package doc says
+	// why).
 	// Advertise is the base URL other nodes and redirected clients use to
 	// reach this node's HTTP API (WHIP/WHEP): http(s)://host:port, or
 	// host:port for http. "" = http:// and the bound API address.
@@ -165,6 +165,10 @@ type Cluster struct {
 	// MaxPlayers is this node's capacity in WebRTC players: at or over it
 	// the node is full (redirect). 0 = unlimited (default).
 	MaxPlayers int
+	// TTL is the lifetime of this node's registry keys (seconds, 1–300):
+	// a dead owner's streams can be republished elsewhere after at most
+	// this long; it heartbeats every TTL/3. 0 = cluster.DefaultTTL (10 s).
+	TTL time.Duration
 }
 
 // HTTPRemux is `vhost.http_remux`: HTTP-FLV.

@@ -94,9 +94,9 @@ var rootTable = newTable("SRS_", concat(
 		{path: "cluster.enabled", set: global(func(c *Config) *bool { return &c.Cluster.Enabled }, flag)},
 		{path: "cluster.redis", set: global(func(c *Config) *string { return &c.Cluster.Redis }, redisURL)},
 		{path: "cluster.node_id", set: global(func(c *Config) *string { return &c.Cluster.NodeID }, nodeID)},
-		{path: "cluster.relay_listen", set: global(func(c *Config) *netip.AddrPort { return &c.Cluster.RelayListen }, listenOne)},
 		{path: "cluster.advertise", set: global(func(c *Config) *string { return &c.Cluster.Advertise }, advertise)},
 		{path: "cluster.redirect", set: global(func(c *Config) *bool { return &c.Cluster.Redirect }, flag)},
+		{path: "cluster.ttl", set: global(func(c *Config) *time.Duration { return &c.Cluster.TTL }, secondsIn(time.Second, 5*time.Minute))},
 		{path: "cluster.max_players", set: global(func(c *Config) *int { return &c.Cluster.MaxPlayers }, intIn(0, 10_000_000))},
 	},
 	// SRS's `https {}` inside http_api/http_server, and the v7 spelling

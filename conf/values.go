@@ -274,6 +274,17 @@ func seconds(max time.Duration) parser[time.Duration] {
 	}
 }
 
+// secondsIn is seconds from lo to hi.
+func secondsIn(lo, hi time.Duration) parser[time.Duration] {
+	return func(args []string) (time.Duration, error) {
+		d, err := seconds(hi)(args)
+		if err == nil && d < lo {
+			return 0, badValue("%v, want at least %v", d, lo)
+		}
+		return d, err
+	}
+}
+
 // secondsOr is SRS's lenient range for durations: outside lo–hi becomes def.
 func secondsOr(lo, hi, def time.Duration) parser[time.Duration] {
 	return func(args []string) (time.Duration, error) {

@@ -102,6 +102,11 @@ func (s *Server) openVirtual(vhost, app, stream string, audio, video *VirtualTra
 // Session is the session id to inject the publisher's packets with.
 func (v *VirtualPublisher) Session() route.SessionID { return v.ss.id }
 
+// Info describes the virtual publisher as Events describe a WebRTC one
+// (cmd bridges a relay's stream to RTMP, HTTP-FLV and HLS with it). Its
+// fields are fixed at registration.
+func (v *VirtualPublisher) Info() PublisherInfo { return v.ss.publisherInfo(v.ss.epoch) }
+
 // Done is closed when the session has ended (Close, kick, shutdown).
 func (v *VirtualPublisher) Done() <-chan struct{} { return v.ss.done }
 

@@ -193,6 +193,20 @@ func (m *Manager) Close() {
 	m.wg.Wait()
 }
 
+// Readers is how many hub readers of key the muxers hold (0 or 1): what
+// a count of key's players leaves out, HLS players holding no reader.
+func (m *Manager) Readers(key hub.Key) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for rd := range m.readers {
+		if rd.Key() == key {
+			n++
+		}
+	}
+	return n
+}
+
 // Wait blocks until a muxer runs for key (the stream is live and its first
 // key frame arrived), ctx ends (ctx.Err) or the manager closes. It answers
 // ErrNotFound at once when HLS is off for the key's vhost.

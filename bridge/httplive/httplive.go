@@ -136,11 +136,14 @@ func (h *Handler) serveHLS(w http.ResponseWriter, r *http.Request, key hub.Key, 
 		http.NotFound(w, r)
 		return
 	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.Wait)
+	defer cancel()
+	// Each request tells the hub (a relay on an edge opens, and stays
+	// open while HLS players poll).
+	h.cfg.Hub.Want(ctx, key)
 	rq := r
 	if strings.HasSuffix(file, ".m3u8") {
 		// The wait covers the muxer's start and its first segment.
-		ctx, cancel := context.WithTimeout(r.Context(), h.cfg.Wait)
-		defer cancel()
 		if err := h.cfg.HLS.Wait(ctx, key); err != nil {
 			h.notLive(w, r, key, err)
 			return

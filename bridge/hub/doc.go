@@ -15,6 +15,9 @@
 // start at the last key frame. A reader may ask for a stream before it is
 // published (SubscribeWait): it waits on a Waitlist channel that Publish
 // closes, bounded by its context, with no goroutine or poll of its own.
+// Before it waits, Config.Want is told (cmd opens a relay from the node
+// that owns the stream, issue 17), so edge players of RTMP, HTTP-FLV and
+// HLS are served from the relayed stream.
 //
 // Imported by the bridge packages only; cmd reaches it through bridge.
 package hub

@@ -20,6 +20,11 @@ type Config struct {
 	// GOPCache is the most units kept from the last key unit on for new
 	// readers (default 512; negative turns the cache off).
 	GOPCache int
+	// Want, when set, is called on the asking goroutine when a player
+	// asks for a stream that is not live here (SubscribeWait, Want):
+	// cmd opens a relay from the node that owns it (issue 17's edge),
+	// whose stream is then published here. It may block up to ctx.
+	Want func(ctx context.Context, key Key)
 }
 
 // PublishFunc is called after a stream goes live. It runs on the
@@ -121,15 +126,39 @@ func (h *Hub) Subscribe(key Key) (*Reader, error) {
 // caller's goroutine and leaves nothing behind.
 func (h *Hub) SubscribeWait(ctx context.Context, key Key) (*Reader, error) {
 	live := func() bool { _, ok := h.Tracks(key); return ok }
-	for {
+	for wanted := false; ; wanted = true {
 		r, err := h.Subscribe(key)
 		if !errors.Is(err, ErrNotFound) {
 			return r, err
+		}
+		if !wanted {
+			h.Want(ctx, key)
+			continue
 		}
 		if err := h.live.Wait(ctx, key, live); err != nil {
 			return nil, err
 		}
 	}
+}
+
+// Want tells Config.Want (if set) that a player asks for key, live or
+// not: HLS requests call it on each playlist and segment, which keeps a
+// relay that feeds only HLS players (they hold no reader) open.
+func (h *Hub) Want(ctx context.Context, key Key) {
+	if h.cfg.Want != nil {
+		h.cfg.Want(ctx, key)
+	}
+}
+
+// Readers is how many readers key has (0 when it is not live).
+func (h *Hub) Readers(key Key) int {
+	h.mu.Lock()
+	s := h.streams[key]
+	h.mu.Unlock()
+	if s == nil {
+		return 0
+	}
+	return int(s.nreaders.Load())
 }
 
 // Waiting returns how many SubscribeWait callers are waiting.

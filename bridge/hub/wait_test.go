@@ -79,3 +79,42 @@ func waitersOf(h *Hub, k Key) int {
 	}
 	return 0
 }
+
+// TestSubscribeWaitWants: a reader of a stream that is not live tells
+// Config.Want once, which publishes it (a relay on an edge); a reader of a
+// live stream does not; Want itself always asks; Readers counts.
+func TestSubscribeWaitWants(t *testing.T) {
+	leakCheck(t)
+	var h *Hub
+	var wants []Key
+	var pub *Publisher
+	h = New(Config{Want: func(_ context.Context, k Key) {
+		wants = append(wants, k)
+		if pub == nil {
+			var err error
+			if pub, err = h.Publish(k, tracks); err != nil {
+				t.Error(err)
+			}
+		}
+	}})
+	defer h.Close()
+	k := NewKey("", "live", "relayed")
+	r, err := h.SubscribeWait(context.Background(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r2, err := h.SubscribeWait(context.Background(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	h.Want(context.Background(), k)
+	for end := time.Now().Add(2 * time.Second); h.Readers(k) != 2 && time.Now().Before(end); {
+		time.Sleep(time.Millisecond)
+	}
+	if len(wants) != 2 || wants[0] != k || h.Readers(k) != 2 || h.Readers(NewKey("", "live", "x")) != 0 {
+		t.Fatalf("wants %v, readers %d", wants, h.Readers(k))
+	}
+	pub.Close()
+}

@@ -35,6 +35,10 @@
 //     and stream_down locally; a republish on any node then wins the claim.
 //   - A publisher moves: the old owner releases on unpublish (stream_down);
 //     the new one claims (stream_up).
+//   - A publisher comes to a node while another still holds the claim
+//     (a dead owner's key not yet expired): the conflict is counted once
+//     and the claim is tried again each round until it is won or the
+//     publisher leaves.
 //   - Redis down: nothing local stops. Every registry call fails; the member
 //     counts each error, reports Healthy() false, and callers refuse
 //     cross-node operations (Locate and LeastLoaded return ErrUnavailable;

@@ -43,6 +43,7 @@ type Member struct {
 
 	mu       sync.Mutex
 	owned    map[Stream]struct{} // streams whose publisher is on this node
+	lost     map[Stream]struct{} // owned streams another node held when claimed
 	nodes    map[string]NodeInfo // live nodes at the last sweep
 	owners   map[Stream]string   // owners at the last sweep or event
 	healthy  bool
@@ -64,7 +65,7 @@ func NewMember(reg Registry, cfg MemberConfig) *Member {
 		cfg.Logger = slog.Default()
 	}
 	return &Member{reg: reg, cfg: cfg, log: cfg.Logger.With("part", "cluster", "node", cfg.NodeID),
-		owned: map[Stream]struct{}{}, nodes: map[string]NodeInfo{}, owners: map[Stream]string{},
+		owned: map[Stream]struct{}{}, lost: map[Stream]struct{}{}, nodes: map[string]NodeInfo{}, owners: map[Stream]string{},
 		watchers: map[int]func(Event){}}
 }
 
@@ -102,8 +103,14 @@ func (m *Member) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	m.mu.Lock()
-	owned := slices.Collect(maps.Keys(m.owned))
+	owned := make([]Stream, 0, len(m.owned))
+	for s := range m.owned {
+		if _, lost := m.lost[s]; !lost {
+			owned = append(owned, s)
+		}
+	}
 	clear(m.owned)
+	clear(m.lost)
 	m.mu.Unlock()
 	for _, s := range owned {
 		if err := m.reg.Release(ctx, s, m.cfg.NodeID); err != nil {
@@ -138,7 +145,8 @@ func (m *Member) self() NodeInfo {
 }
 
 // round is one heartbeat: the node key, every owned stream's key
-// (refreshed, or claimed again when Redis lost it), then the sweep.
+// (refreshed, or claimed again when Redis lost it or another node held
+// it), then the sweep.
 func (m *Member) round(ctx context.Context) {
 	if m.noteErr(m.reg.Heartbeat(ctx, m.self(), m.cfg.TTL)) {
 		return

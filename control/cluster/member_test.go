@@ -84,13 +84,34 @@ func TestMemberClaimLocateRelease(t *testing.T) {
 	if _, ok, _ := a.Locate(ctx, live.Vhost, live.App, live.Name); ok {
 		t.Error("a locates its own stream as remote")
 	}
-	if err := b.Release(ctx, live); err != nil { // not b's: a no-op
-		t.Fatal(err)
-	}
-	if owner, _, _ := reg.Owner(ctx, live); owner != "a" {
-		t.Fatalf("b released a's stream: owner %q", owner)
+	// b keeps claiming while its publisher stays: a's release hands it over.
+	b.round(ctx)
+	if c := b.Counters(); c.Conflicts != 1 {
+		t.Errorf("b counted the same conflict again: %+v", c)
 	}
 	if err := a.Release(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	b.round(ctx)
+	if owner, _, _ := reg.Owner(ctx, live); owner != "b" {
+		t.Fatalf("after a released, b's round: owner %q, want b", owner)
+	}
+	if err := b.Release(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Claim(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Claim(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Release(ctx, live); err != nil { // lost to b: a no-op
+		t.Fatal(err)
+	}
+	if owner, _, _ := reg.Owner(ctx, live); owner != "b" {
+		t.Fatalf("a released b's stream: owner %q", owner)
+	}
+	if err := b.Release(ctx, live); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok, _ := b.Locate(ctx, live.Vhost, live.App, live.Name); ok {
@@ -203,6 +224,9 @@ func TestMemberLeastLoaded(t *testing.T) {
 	c.round(ctx)
 	if n, ok, _ := a.LeastLoaded(ctx); !ok || n.ID != "b" {
 		t.Fatalf("least loaded with c full: %+v", n)
+	}
+	if n, ok, _ := a.LeastLoaded(ctx, "b"); ok {
+		t.Fatalf("least loaded except b, with c full: %+v", n)
 	}
 	pb = 2
 	b.round(ctx)

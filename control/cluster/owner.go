@@ -10,9 +10,11 @@ import (
 
 // Claim records that s's publisher is on this node and claims s in the
 // registry. owner is who owns s afterwards: this node's id when it won,
-// another node's when that one holds it (counted as a conflict; s is then
-// not kept). While the registry is unavailable s is kept and err wraps
-// ErrUnavailable: the next successful round claims it.
+// another node's when that one holds it (counted once as a conflict; s is
+// kept and claimed again each round, so a publisher that came here while
+// a dead owner's key lived takes over when it expires). While the
+// registry is unavailable s is kept and err wraps ErrUnavailable: the
+// next successful round claims it.
 func (m *Member) Claim(ctx context.Context, s Stream) (owner string, err error) {
 	m.mu.Lock()
 	m.owned[s] = struct{}{}
@@ -21,19 +23,25 @@ func (m *Member) Claim(ctx context.Context, s Stream) (owner string, err error) 
 	if m.noteErr(err) {
 		return "", err
 	}
+	won := owner == m.cfg.NodeID
 	m.mu.Lock()
-	if owner == m.cfg.NodeID {
+	_, wasLost := m.lost[s]
+	switch {
+	case won:
 		m.counters.Claims++
-	} else {
+		delete(m.lost, s)
+	case !wasLost:
 		m.counters.Conflicts++
-		delete(m.owned, s)
+		m.lost[s] = struct{}{}
 	}
 	m.mu.Unlock()
-	if owner != m.cfg.NodeID {
-		m.log.Warn("cluster: stream owned by another node; this node's publisher is not registered",
+	if !won && !wasLost {
+		m.log.Warn("cluster: stream owned by another node; this node's publisher is not registered until that claim ends",
 			"stream", s.String(), "owner", owner)
 	}
-	m.apply(Event{Kind: StreamUp, Node: owner, Stream: s})
+	if won || !wasLost {
+		m.apply(Event{Kind: StreamUp, Node: owner, Stream: s})
+	}
 	return owner, nil
 }
 
@@ -42,9 +50,11 @@ func (m *Member) Claim(ctx context.Context, s Stream) (owner string, err error) 
 func (m *Member) Release(ctx context.Context, s Stream) error {
 	m.mu.Lock()
 	_, ok := m.owned[s]
+	_, lost := m.lost[s]
 	delete(m.owned, s)
+	delete(m.lost, s)
 	m.mu.Unlock()
-	if !ok {
+	if !ok || lost {
 		return nil
 	}
 	err := m.reg.Release(ctx, s, m.cfg.NodeID)
@@ -95,9 +105,10 @@ func (m *Member) Locate(ctx context.Context, vhost, app, stream string) (ownerUR
 // without a capacity it does not ask Load.
 func (m *Member) Full() bool { return m.cfg.MaxPlayers > 0 && m.self().Full() }
 
-// LeastLoaded is the live node other than this one that is not full and
-// has the fewest players (then the least CPU); ok is false when none is.
-func (m *Member) LeastLoaded(ctx context.Context) (NodeInfo, bool, error) {
+// LeastLoaded is the live node other than this one (and than except,
+// such as a relaying edge that asks) that is not full and has the fewest
+// players (then the least CPU); ok is false when none is.
+func (m *Member) LeastLoaded(ctx context.Context, except ...string) (NodeInfo, bool, error) {
 	nodes, err := m.reg.Nodes(ctx)
 	if m.noteErr(err) {
 		return NodeInfo{}, false, err
@@ -105,7 +116,7 @@ func (m *Member) LeastLoaded(ctx context.Context) (NodeInfo, bool, error) {
 	var best NodeInfo
 	found := false
 	for _, n := range nodes {
-		if n.ID == m.cfg.NodeID || n.Full() || n.URL == "" {
+		if n.ID == m.cfg.NodeID || n.Full() || n.URL == "" || slices.Contains(except, n.ID) {
 			continue
 		}
 		if !found || n.Players < best.Players || n.Players == best.Players && n.CPU < best.CPU {

@@ -21,9 +21,23 @@
 // pays for any player: per stream, not per player, so it vanishes beside
 // the edge's fan-out.
 //
+// No separate relay listener (issue 17's relay_listen was removed):
+// edges pull through the owner's ordinary WHEP endpoint on its HTTP API,
+// so a pull passes the same bearer token, hooks, session accounting and
+// placement as a player. Placement on purpose: an owner at max_players
+// with `redirect on` sends a pull (307, followed here with the token
+// kept) to the least loaded node other than the asking one (HeaderFrom),
+// which relays in turn, so trees form by capacity and a hot stream's
+// edges cannot pile onto its owner without bound. A listener that
+// bypassed the limits would lose that, and be one more port per node to
+// open and secure for nothing a bearer token does not give.
+//
 // Lifecycle: Manager.Pull (control.Config.Pull) opens a relay on the
 // first local play of a stream that Locator places on another node and
 // waits until its virtual publisher is registered; later plays find it.
+// RTMP, HTTP-FLV and HLS players open or share it the same way (cmd wires
+// the bridge hub's Config.Want to Pull; Touch keeps it open for HLS
+// players, who poll and hold nothing; Host.Players counts the bridge's).
 // The relay closes Grace after the last local player left. An upstream
 // that fails (ICE failed, DTLS closed, WHEP refused) is redialled with
 // backoff (100 ms doubling to 5 s) after a fresh Locate, under a new

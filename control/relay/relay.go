@@ -26,6 +26,12 @@ const (
 	relocateEvery    = 2 * time.Second // how often a serving relay asks Locate again
 )
 
+// HeaderFrom is the request header naming the relaying node (Config.NodeID)
+// on an upstream WHEP pull: a full owner sends the pull (307) to the least
+// loaded node other than it, which relays in turn, so trees form by
+// capacity. It only steers a redirect, so it needs no authentication.
+const HeaderFrom = "Fanout-Relay-From"
+
 // Errors.
 var (
 	// ErrClosed: the Manager is closed.
@@ -58,6 +64,9 @@ type Config struct {
 	// Self is this node's base URL as Locator names it: a stream Locator
 	// places here is not relayed.
 	Self string
+	// NodeID names this node in its upstream requests (HeaderFrom), so a
+	// full owner redirects the pull to a node other than this one.
+	NodeID string
 	// BearerToken is sent on upstream WHEP requests (the owner's
 	// http_api bearer token), "" for none.
 	BearerToken string
@@ -85,7 +94,7 @@ type Info struct {
 	Vhost      string    `json:"vhost"`
 	App        string    `json:"app"`
 	Stream     string    `json:"stream"`
-	Upstream   string    `json:"upstream"` // the owner base URL pulled from, "" while redialling
+	Upstream   string    `json:"upstream"` // the base URL pulled from (the owner, or the node a full owner sent the pull to), "" while redialling
 	Connected  bool      `json:"connected"`
 	Since      time.Time `json:"since"`
 	Reconnects uint64    `json:"reconnects"`
@@ -159,6 +168,19 @@ func (m *Manager) Pull(ctx context.Context, vhost, app, stream string) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Touch reports whether a relay of the stream is open and, if so, counts
+// as a Pull for its grace period (a player that holds no session, such
+// as HLS, polling).
+func (m *Manager) Touch(vhost, app, stream string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.relays[key{vhost, app, stream}]
+	if r != nil {
+		r.lastPull = time.Now()
+	}
+	return r != nil
 }
 
 // open registers and starts the relay of k, or returns the one a

@@ -23,9 +23,10 @@ type relay struct {
 	idleSince time.Time // run's: when the last local player left, zero while some play
 	lastPull  time.Time // guarded by Manager.mu: the last Pull that found or opened it
 
-	mu        sync.Mutex // guards owner and connected, read by info
+	mu        sync.Mutex // guards owner, connected and via, read by info
 	owner     string
 	connected bool
+	via       string // the node pulled from: the owner, or where a full owner sent the pull
 
 	reconnects, bytes, packets atomic.Uint64
 }
@@ -99,11 +100,11 @@ func (r *relay) attempt(owner string, first bool) (ok bool, began time.Time) {
 		r.m.cnt.reconnects.Add(1)
 	}
 	r.markReady(nil)
-	r.setConnected(true)
+	r.setConnected(true, up.via)
 	r.log.Info("relay connected", "owner", owner)
 	began = time.Now()
 	why := r.serve(up)
-	r.setConnected(false)
+	r.setConnected(false, "")
 	up.close()
 	if why == endStop {
 		r.log.Info("relay closed", "bytes", r.bytes.Load(), "packets", r.packets.Load())
@@ -214,9 +215,9 @@ func (r *relay) currentOwner() string {
 	return r.owner
 }
 
-func (r *relay) setConnected(c bool) {
+func (r *relay) setConnected(c bool, via string) {
 	r.mu.Lock()
-	r.connected = c
+	r.connected, r.via = c, via
 	r.mu.Unlock()
 }
 
@@ -227,7 +228,7 @@ func (r *relay) info() Info {
 	in := Info{Vhost: k.vhost, App: k.app, Stream: k.stream, Connected: r.connected, Since: r.since,
 		Reconnects: r.reconnects.Load(), Bytes: r.bytes.Load(), Packets: r.packets.Load()}
 	if r.connected {
-		in.Upstream = r.owner
+		in.Upstream = r.via
 	}
 	return in
 }

@@ -64,6 +64,7 @@ type upstream struct {
 	owner    string
 	pc       *webrtc.PeerConnection
 	location string // the owner's WHEP session resource, for DELETE
+	via      string // the base URL that answered: the owner, or the node it redirected to
 	vp       *control.VirtualPublisher
 	sid      atomic.Uint32 // vp's session once registered
 	videoSSR uint32        // the owner's video SSRC, for PLIs
@@ -162,6 +163,19 @@ func (up *upstream) exchange() error {
 	return nil
 }
 
+// redirecting follows a full owner's 307 to another node of the cluster,
+// keeping the bearer token (one per cluster), which net/http drops on a
+// redirect to another host.
+var redirecting = &http.Client{CheckRedirect: func(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return errors.New("upstream whep: too many redirects")
+	}
+	if a := via[0].Header.Get("Authorization"); a != "" {
+		req.Header.Set("Authorization", a)
+	}
+	return nil
+}}
+
 // post sends the offer to the owner's WHEP endpoint and returns the answer.
 func (up *upstream) post(offer string) (string, error) {
 	k := up.r.key
@@ -174,10 +188,13 @@ func (up *upstream) post(offer string) (string, error) {
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/sdp")
+	if id := up.r.m.cfg.NodeID; id != "" {
+		req.Header.Set(HeaderFrom, id)
+	}
 	if t := up.r.m.cfg.BearerToken; t != "" {
 		req.Header.Set("Authorization", "Bearer "+t)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := redirecting.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("upstream whep: %w", err)
 	}
@@ -191,6 +208,7 @@ func (up *upstream) post(offer string) (string, error) {
 		return "", fmt.Errorf("%w: %d %s", ErrRefused, resp.StatusCode, bytes.TrimSpace(body))
 	}
 	// Relative to where the answer came from (a full owner may redirect).
+	up.via = (&url.URL{Scheme: resp.Request.URL.Scheme, Host: resp.Request.URL.Host}).String()
 	if loc, err := url.Parse(resp.Header.Get("Location")); err == nil && loc.String() != "" {
 		up.location = resp.Request.URL.ResolveReference(loc).String()
 	}

@@ -50,6 +50,7 @@ func (s *Server) startBridge() {
 		Options: s.bridgeOptions,
 		Outlet:  l,
 		RTP:     bridge.RTPConfig{VideoPT: bridge.DefaultVideoPT, AudioPT: bridge.DefaultAudioPT},
+		Hub:     hub.Config{Want: s.want},
 	})
 	s.closers = append(s.closers, l.close)
 }

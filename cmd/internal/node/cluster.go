@@ -16,6 +16,7 @@ import (
 	"github.com/fanout/fanout/control"
 	"github.com/fanout/fanout/control/cluster"
 	"github.com/fanout/fanout/control/httpapi"
+	"github.com/fanout/fanout/control/relay"
 )
 
 // The cluster wiring (cluster { enabled on; }): clusterLink runs this
@@ -25,9 +26,21 @@ import (
 // goes, and is httpapi's Placement: WHIP to a stream another live node
 // owns answers 409, or 307 to the owner with `redirect on`; WHEP or legacy
 // play to a full node (`max_players`) answers 307 to the least loaded
-// other node with `redirect on`, else 503. While the registry cannot be
-// asked, both answer 503 with Retry-After. Without a cluster block none of
-// this exists: control gets the bridge's Events and no Placement, as before.
+// other node with `redirect on`, else 503; a relay's pull (relay.HeaderFrom)
+// is never sent back to the edge that asks.
+//
+// Redis down: what this node has keeps playing (local publishers, open
+// relays, new players of either); a play that would need a new relay
+// answers 503 with Retry-After (Locate cannot name the owner), and so
+// does every WHIP. Accepting a WHIP then was weighed and refused: the
+// node cannot tell a stream nobody owns from one published elsewhere, so
+// accepting risks two owners of one name, and when Redis returns the
+// loser's claim is refused and its publisher plays only to its own node
+// while edges relay the other (a split no client sees). Refusing is safe
+// and short: WHIP clients retry on 503 + Retry-After, and a WHIP is
+// placed again as soon as Redis answers.
+// Without a cluster block none of this exists: control gets the bridge's
+// Events and no Placement, as before.
 
 // clusterLink adapts control/cluster to control and the HTTP layer.
 type clusterLink struct {
@@ -66,8 +79,12 @@ func (s *Server) startCluster() error {
 	if err != nil {
 		return err
 	}
+	ttl := c.TTL
+	if s.opts.ClusterTTL > 0 {
+		ttl = s.opts.ClusterTTL
+	}
 	m := cluster.NewMember(reg, cluster.MemberConfig{NodeID: s.nodeID(), URL: s.advertise(), MaxPlayers: c.MaxPlayers,
-		TTL: s.opts.ClusterTTL, Load: s.clink.load, Logger: s.log})
+		TTL: ttl, Load: s.clink.load, Logger: s.log})
 	m.Start()
 	s.clink.member.Store(m)
 	go s.clink.run(m)
@@ -175,7 +192,8 @@ func (c *clusterLink) Place(ctx context.Context, o httpapi.Offer) (string, error
 		return "", nil
 	}
 	if o.Play {
-		return c.placePlay(ctx, m)
+		from, _ := ctx.Value(relayFromKey{}).(string)
+		return c.placePlay(ctx, m, from)
 	}
 	owner, ok, err := m.Lookup(ctx, cluster.Stream{Vhost: o.Vhost, App: o.App, Name: o.Stream})
 	switch {
@@ -191,14 +209,18 @@ func (c *clusterLink) Place(ctx context.Context, o httpapi.Offer) (string, error
 		Err: fmt.Errorf("stream /%s/%s is published on node %s (%s)", o.App, o.Stream, owner.ID, owner.URL)}
 }
 
-func (c *clusterLink) placePlay(ctx context.Context, m *cluster.Member) (string, error) {
+// placePlay answers a play on a full node. from is the relaying node
+// that asks (relay.HeaderFrom), "" for a player: a full owner sends a
+// relay's pull to another node, which relays in turn (a tree), never back
+// to the asking one.
+func (c *clusterLink) placePlay(ctx context.Context, m *cluster.Member, from string) (string, error) {
 	if !m.Full() {
 		return "", nil
 	}
 	if !c.redirect {
 		return "", httpapi.Errorf(http.StatusServiceUnavailable, "node %s is full (cluster.max_players)", m.ID())
 	}
-	n, ok, err := m.LeastLoaded(ctx)
+	n, ok, err := m.LeastLoaded(ctx, from)
 	switch {
 	case err != nil:
 		return "", httpapi.Errorf(http.StatusServiceUnavailable, "node %s is full and the cluster cannot be asked: %v", m.ID(), err)
@@ -207,6 +229,19 @@ func (c *clusterLink) placePlay(ctx context.Context, m *cluster.Member) (string,
 	}
 	c.redirects[1].Add(1)
 	return n.URL, nil
+}
+
+// relayFromKey is the request context key of relay.HeaderFrom's value.
+type relayFromKey struct{}
+
+// relayFrom hands a relay pull's HeaderFrom to Place through the context.
+func relayFrom(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if from := r.Header.Get(relay.HeaderFrom); from != "" {
+			r = r.WithContext(context.WithValue(r.Context(), relayFromKey{}, from))
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // status is /api/v1/cluster's data.

@@ -18,8 +18,9 @@ import (
 	"github.com/fanout/fanout/control/cluster/redistest"
 )
 
-// The cluster's system tests: two Fanout nodes in this process on their own
-// loopback ports and one real redis-server (installed by .ci/deps.sh test).
+// The cluster's system tests: Fanout nodes in this process on their own
+// loopback ports and one real redis-server (installed by .ci/deps.sh
+// test). The must-shows run separate processes (cluster_procs_test.go).
 
 // clusterTTL is the registry TTL in these tests: a dead node's keys expire
 // quickly, and go-redis's one-second reconnect probe still fits one TTL.
@@ -161,83 +162,6 @@ func TestClusterWHIPOwnedElsewhere(t *testing.T) {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics on B lacks %q", want)
 		}
-	}
-}
-
-// TestClusterWHEPFullNode: with `redirect on`, a WHEP POST to a full node
-// (max_players reached) is sent to the other node, and a pion player that
-// follows the redirect plays there.
-func TestClusterWHEPFullNode(t *testing.T) {
-	rd := redistest.New(t)
-	a := startClusterNode(t, rd, "a", "redirect on;")
-	b := startClusterNode(t, rd, "b", "redirect on; max_players 1;")
-	q := "app=live&stream=full"
-	pub := newTestPublisher(t, a, q)
-	stop := streamMedia(t, pub)
-	defer stop()
-	newTestPlayer(t, b, "app=live&stream=other") // B is now full
-
-	resp := postNoFollow(t, b.url("/rtc/v1/whep/?"+q), offerSDP(t))
-	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusTemporaryRedirect || loc != a.url("/rtc/v1/whep/?"+q) {
-		t.Fatalf("WHEP to full B: %d Location %q", resp.StatusCode, loc)
-	}
-	player := newTestPlayerOn(t, b.url("/rtc/v1/whep/?"+q), webrtc.NetworkTypeUDP4) // net/http follows the 307
-	waitAUs(t, player, 30, 5*time.Second)
-	for _, st := range a.ctl.Streams() {
-		if st.Name == "full" && st.Clients != 2 {
-			t.Errorf("A's stream has %d clients, want publisher + the redirected player", st.Clients)
-		}
-	}
-	// The heartbeats carry the load: B's player, A's player and egress.
-	for deadline := time.Now().Add(2 * clusterTTL); ; time.Sleep(50 * time.Millisecond) {
-		load := map[string]cluster.Load{}
-		for _, n := range a.ClusterMember().Status(context.Background()).Nodes {
-			load[n.ID] = n.Load
-		}
-		if load["b"].Players == 1 && load["a"].Players == 1 && load["a"].EgressPPS > 0 {
-			t.Logf("heartbeat load: %+v", load)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("heartbeat load %+v, want one player on each, egress on a", load)
-		}
-	}
-}
-
-// TestClusterRedisRestart: with redis-server down, cross-node decisions
-// answer 503 with Retry-After and what plays keeps playing; when it comes
-// back empty, the owner key is rebuilt within one TTL.
-func TestClusterRedisRestart(t *testing.T) {
-	rd := redistest.New(t)
-	a := startClusterNode(t, rd, "a", "")
-	b := startClusterNode(t, rd, "b", "")
-	q := "app=live&stream=outage"
-	pub := newTestPublisher(t, a, q)
-	stop := streamMedia(t, pub)
-	defer stop()
-	player := newTestPlayer(t, a, q)
-	waitAUs(t, player, 10, 5*time.Second)
-	waitOwner(t, b, "outage", "a", 3*time.Second)
-
-	rd.Stop()
-	resp := postNoFollow(t, b.url("/rtc/v1/whip/?"+q), offerSDP(t))
-	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("WHIP to B with redis down: %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
-	}
-	before, _ := player.received()
-	time.Sleep(time.Second)
-	if after, _ := player.received(); len(after) < len(before)+15 {
-		t.Fatalf("player stalled with redis down: %d → %d access units in 1s", len(before), len(after))
-	}
-	rd.Start()
-	restarted := time.Now()
-	waitOwner(t, b, "outage", "a", clusterTTL)
-	t.Logf("owner key rebuilt %v after redis-server restarted (TTL %v)", time.Since(restarted), clusterTTL)
-	if resp := postNoFollow(t, b.url("/rtc/v1/whip/?"+q), offerSDP(t)); resp.StatusCode != http.StatusConflict {
-		t.Fatalf("WHIP to B after the restart: %d, want 409", resp.StatusCode)
-	}
-	if pc := player.pc.ConnectionState(); pc != webrtc.PeerConnectionStateConnected {
-		t.Fatalf("player %v after the outage", pc)
 	}
 }
 

@@ -199,9 +199,10 @@ func (s *Server) startAPI() error {
 	if s.sharedHTTP() {
 		s.httpLn = ln // SRS: http_api and http_server on one port serve both
 	}
-	s.serve("http api", s.sniff(ln), mux)
+	h := relayFrom(mux)
+	s.serve("http api", s.sniff(ln), h)
 	if s.cfg.HTTPAPI.HTTPS.Enabled {
-		if s.apiTLS, err = s.serveTLS("https api", s.cfg.HTTPAPI.HTTPS, s.addrs.apiTLS, mux); err != nil {
+		if s.apiTLS, err = s.serveTLS("https api", s.cfg.HTTPAPI.HTTPS, s.addrs.apiTLS, h); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/fanout/fanout/bridge/hub"
 	"github.com/fanout/fanout/control"
 	"github.com/fanout/fanout/control/relay"
 	"github.com/fanout/fanout/fastpath/route"
@@ -14,6 +15,12 @@ import (
 // Relays (issue 17's edge): with a Locator, a play of a stream another
 // node owns opens one WHEP pull from it (control/relay), fed into this
 // node's fastpath as a virtual publisher through control.Config.Pull.
+// RTMP, HTTP-FLV and HLS players ask through the bridge's hub (Config.Want,
+// want below): the same Pull opens or shares the relay, and the relay's
+// virtual publisher is bridged into the hub as rtc_to_rtmp bridges a
+// WebRTC publisher (on vhosts with rtc_to_rtmp on). A relay counts those
+// players too (relayHost.Players); HLS players, who hold no reader, keep
+// it open by polling within its grace period (each request is a Want).
 
 // RelayOptions turn relaying on.
 type RelayOptions struct {
@@ -34,8 +41,10 @@ type RelayOptions struct {
 // startRelays creates the relay manager once the API address is known.
 func (s *Server) startRelays() error {
 	o := s.opts.Relay
+	nodeID := ""
 	if m := s.ClusterMember(); o.Locator == nil && m != nil {
 		o.Locator = m // cluster { enabled on; }: the Redis registry names owners
+		nodeID = m.ID()
 		if o.Self == "" {
 			o.Self = m.URL()
 		}
@@ -49,7 +58,7 @@ func (s *Server) startRelays() error {
 	if o.BearerToken == "" {
 		o.BearerToken = s.cfg.HTTPAPI.Auth.BearerToken
 	}
-	m, err := relay.New(relay.Config{Locator: o.Locator, Host: relayHost{s}, Self: o.Self,
+	m, err := relay.New(relay.Config{Locator: o.Locator, Host: relayHost{s}, Self: o.Self, NodeID: nodeID,
 		BearerToken: o.BearerToken, Grace: o.Grace, Logger: s.log.With("part", "relay")})
 	if err != nil {
 		return err
@@ -66,6 +75,21 @@ func (s *Server) pull(ctx context.Context, vhost, app, stream string) error {
 		return m.Pull(ctx, vhost, app, stream)
 	}
 	return nil
+}
+
+// want is the bridge hub's Config.Want: an RTMP, HTTP-FLV or HLS player
+// asks for a stream; pull it from its owner unless it is published here
+// or the vhost does not bridge WebRTC streams (rtc_to_rtmp off: a relay
+// would never reach the hub).
+func (s *Server) want(ctx context.Context, key hub.Key) {
+	m := s.relays.Load()
+	if m == nil || m.Touch(key.Vhost, key.App, key.Stream) || !s.config().Vhost(key.Vhost).RTC.RTCToRTMP ||
+		s.ctl.HasPublisher(key.Vhost, key.App, key.Stream) {
+		return
+	}
+	if err := m.Pull(ctx, key.Vhost, key.App, key.Stream); err != nil {
+		s.log.Info("relay for a bridge player failed", "stream", key.String(), "err", err)
+	}
 }
 
 // Relays lists the open relays (for /api/v1/cluster); nil without a Locator.
@@ -87,12 +111,29 @@ func (s *Server) RelayStats() relay.Stats {
 // relayHost is relay.Host over this node's control and fastpath.
 type relayHost struct{ s *Server }
 
+// OpenVirtual registers the relay's virtual publisher and bridges it to
+// RTMP, HTTP-FLV and HLS (rtc_to_rtmp on the vhost) until it ends.
 func (h relayHost) OpenVirtual(vhost, app, stream string, audio, video *control.VirtualTrack) (*control.VirtualPublisher, error) {
-	return h.s.ctl.OpenVirtual(vhost, app, stream, audio, video)
+	vp, err := h.s.ctl.OpenVirtual(vhost, app, stream, audio, video)
+	if err != nil || h.s.link == nil || h.s.link.b == nil {
+		return vp, err
+	}
+	info := vp.Info()
+	h.s.link.PublisherReady(info)
+	go func() {
+		<-vp.Done()
+		h.s.link.PublisherGone(info)
+	}()
+	return vp, nil
 }
 
+// Players counts WebRTC players and the bridge's RTMP and HTTP-FLV ones.
 func (h relayHost) Players(vhost, app, stream string) int {
-	return h.s.ctl.StreamPlayers(vhost, app, stream)
+	n := h.s.ctl.StreamPlayers(vhost, app, stream)
+	if l := h.s.link; l != nil && l.b != nil {
+		n += l.b.Players(hub.NewKey(vhost, app, stream))
+	}
+	return n
 }
 
 func (h relayHost) HasPublisher(vhost, app, stream string) bool {

@@ -100,15 +100,17 @@ func streamPlayers(srv *Server, stream string) int {
 	return srv.ctl.StreamPlayers("__defaultVhost__", "live", stream)
 }
 
-// TestRelayEdgesByteExact: a stream published on A and played by three
-// players on each of B and C, both pulling from A, reaches every player
-// byte-exact through one relay per edge; closing B leaves C's players
-// untouched.
-func TestRelayEdgesByteExact(t *testing.T) {
+// TestRelayEdgeCacheAndGrace: the relay's own mechanics on one edge (the
+// cluster's must-shows, several edges byte-exact and their faults, run
+// as separate processes in cluster_procs_test.go): players' PLIs go
+// upstream as at most one per 500 ms, a late player starts from the
+// edge's own keyframe cache, the relay is listed and exported, its
+// players get every access unit byte-exact, and the relay closes the
+// grace period after the last player left.
+func TestRelayEdgeCacheAndGrace(t *testing.T) {
 	h264, ogg := mediaFiles(t)
 	a := startTestServer(t, "")
-	loc := &staticLocator{m: map[string]string{"edge": a.base()}}
-	b, c := startRelayNode(t, loc), startRelayNode(t, loc)
+	c := startRelayNode(t, &staticLocator{m: map[string]string{"edge": a.base()}})
 	q := "app=live&stream=edge"
 	pub := newTestPublisher(t, a, q)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -117,17 +119,11 @@ func TestRelayEdgesByteExact(t *testing.T) {
 	began := time.Now()
 	go func() { pub.stream(ctx, t, h264, ogg); close(done) }()
 	time.Sleep(300 * time.Millisecond)
-	onB, onC := playersOn(t, b, q, 3), playersOn(t, c, q, 3)
-	// A sees one player per edge, however many players each edge has.
-	if n := streamPlayers(a, "edge"); n != 2 {
-		t.Errorf("A has %d players of the stream, want 2 (one relay per edge)", n)
+	onC := playersOn(t, c, q, 2)
+	if n := streamPlayers(a, "edge"); n != 1 {
+		t.Errorf("A has %d players of the stream, want 1 (the edge's relay)", n)
 	}
-	for _, e := range []*Server{b, c} {
-		if st := e.RelayStats(); st.Open != 1 || st.Opened != 1 {
-			t.Errorf("edge relays: %+v, want one open", st)
-		}
-	}
-	checkPLIs(t, a, b, onB)
+	checkPLIs(t, a, c, onC)
 	checkRelayAPI(t, c, a)
 	// A late player on C starts at once from C's own keyframe cache: its
 	// first access unit is the keyframe before it joined.
@@ -136,10 +132,8 @@ func TestRelayEdgesByteExact(t *testing.T) {
 	joinedAt := int(time.Since(began).Seconds() * 30) // before its POST
 	late := playersOn(t, c, q, 1)[0]
 	onC = append(onC, late)
-	time.Sleep(500 * time.Millisecond)
-	b.Close() // C's players, pulling from A, must not notice
 	<-done
-	time.Sleep(500 * time.Millisecond)
+	drained(onC...)
 	sent := pub.sentAUs()
 	if len(sent) < 150 {
 		t.Fatalf("publisher sent only %d access units", len(sent))
@@ -148,17 +142,12 @@ func TestRelayEdgesByteExact(t *testing.T) {
 		n := checkExact(t, fmt.Sprintf("C player %d", i), sent, p, false)
 		t.Logf("C player %d: %d/%d access units byte-exact", i, n, len(sent))
 	}
-	for i, p := range onB {
-		if n := checkExact(t, fmt.Sprintf("B player %d", i), sent, p, true); n < 30 {
-			t.Errorf("B player %d: %d access units before B closed", i, n)
-		}
-	}
 	if first := late.received2(sent); first < 0 || first%30 != 0 || first >= joinedAt {
 		t.Errorf("late player on C joined at access unit ~%d, started at %d: not from C's keyframe cache", joinedAt, first)
 	} else {
 		t.Logf("late player on C joined at access unit ~%d, started at %d (the cached keyframe)", joinedAt, first)
 	}
-	if st := c.RelayStats(); st.Reconnects != 0 || st.Packets == 0 {
+	if st := c.RelayStats(); st.Reconnects != 0 || st.Packets == 0 || st.Opened != 1 {
 		t.Errorf("C relay: %+v", st)
 	}
 	leaveAndWaitGrace(t, a, c, onC)
@@ -192,6 +181,23 @@ func tailExact(t testing.TB, name string, sent [][32]byte, p *testPlayer, from i
 	return min(len(recv), len(want))
 }
 
+// drained waits (≤ 3 s) until the players have received nothing new for
+// 500 ms: the publisher is done and the relays have drained.
+func drained(ps ...*testPlayer) {
+	last, quiet := -1, time.Now()
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		n := 0
+		for _, p := range ps {
+			n += p.count()
+		}
+		if n != last {
+			last, quiet = n, time.Now()
+		} else if time.Since(quiet) >= 500*time.Millisecond {
+			return
+		}
+	}
+}
+
 // count is how many access units p has received.
 func (p *testPlayer) count() int {
 	got, _ := p.received()
@@ -222,7 +228,7 @@ func TestRelayTreeRepublishMove(t *testing.T) {
 		t.Errorf("players of the stream: A %d (want 1: B's relay), B %d (want 2: C's relay and B's player)", na, nb)
 	}
 	<-done
-	time.Sleep(500 * time.Millisecond)
+	drained(append(onC, onB...)...)
 	sent := pub.sentAUs()
 	for i, p := range append(onC, onB...) {
 		n := checkExact(t, fmt.Sprintf("player %d", i), sent, p, false)
@@ -249,15 +255,17 @@ func TestRelayTreeRepublishMove(t *testing.T) {
 		}
 	}
 
-	// B goes away; C's Locator now names A: C redials A.
+	// B goes away (what C's players had from it drains); then C's
+	// Locator names A: C redials A.
+	b.Close()
+	drained(onC...)
 	moved := make([]int, 3)
 	for i, p := range onC {
 		moved[i] = p.count()
 	}
-	b.Close()
 	locC.set("tree", a.base())
 	<-done
-	time.Sleep(500 * time.Millisecond)
+	drained(onC...)
 	sent2 := pub2.sentAUs()
 	for i, p := range onC {
 		n := tailExact(t, fmt.Sprintf("C player %d after the move", i), sent2, p, moved[i])
@@ -283,8 +291,8 @@ func sendPLI(t testing.TB, p *testPlayer) {
 	}
 }
 
-// checkPLIs: 15 PLIs from B's players in ~1 s go to A as at most one per
-// 500 ms.
+// checkPLIs: 5 rounds of PLIs from the edge's players in ~1 s go to A
+// as at most one per 500 ms.
 func checkPLIs(t *testing.T, a, b *Server, onB []*testPlayer) {
 	t.Helper()
 	pliA, pliB := a.fp.Stats().PLIIn, b.RelayStats().KeyframeReqs
@@ -297,11 +305,15 @@ func checkPLIs(t *testing.T, a, b *Server, onB []*testPlayer) {
 	}
 	time.Sleep(600 * time.Millisecond)
 	window := time.Since(plis)
-	up, atA := b.RelayStats().KeyframeReqs-pliB, a.fp.Stats().PLIIn-pliA
-	if max := uint64(window/relay.KeyframeInterval) + 1; up < 1 || up > max || atA < up {
-		t.Errorf("15 player PLIs in %v: %d sent upstream (want 1…%d), %d reached A from both edges", window, up, max, atA)
+	up := b.RelayStats().KeyframeReqs - pliB
+	atA := a.fp.Stats().PLIIn - pliA
+	for deadline := time.Now().Add(time.Second); atA < up && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		atA = a.fp.Stats().PLIIn - pliA // the last one may be on its way
 	}
-	t.Logf("15 player PLIs in %v: %d sent upstream", window, up)
+	if max := uint64(window/relay.KeyframeInterval) + 1; up < 1 || up > max || atA < up {
+		t.Errorf("%d player PLIs in %v: %d sent upstream (want 1…%d), %d reached A", 5*len(onB), window, up, max, atA)
+	}
+	t.Logf("%d player PLIs in %v: %d sent upstream", 5*len(onB), window, up)
 }
 
 // checkRelayAPI: C lists its relay and exports the relay series.
