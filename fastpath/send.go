@@ -46,7 +46,8 @@ func (c *core) scatter() {
 			continue
 		}
 		sid := p.stream
-		if v := c.view(sid); v != nil {
+		v := c.view(sid)
+		if v != nil {
 			for _, pid := range v.mine {
 				ps := c.tbl.Session(pid)
 				if ps == nil || !ps.Ready() {
@@ -64,6 +65,9 @@ func (c *core) scatter() {
 		}
 		for j := i; j < len(c.pend); j++ {
 			if q := c.pend[j]; q != nil && q.stream == sid {
+				if v != nil {
+					v.rates.note(q) // layer rates for the estimators (playerbwe.go)
+				}
 				c.pend[j] = nil
 				c.release(q)
 			}
@@ -120,7 +124,7 @@ func (c *core) sendRTP(ps *route.Session, pst *sessState, kind route.Kind, src r
 func (c *core) emitRTP(ps *route.Session, pst *sessState, kind route.Kind, pkt []byte, seq uint16, ts uint32) bool {
 	tr := &ps.Tracks[kind]
 	buf := c.outBuf()
-	n := copy(buf, pkt)
+	n := c.copyRTP(ps, pst, buf, pkt) // with its transport sequence number (playerbwe.go)
 	buf[1] = buf[1]&0x80 | tr.PT&0x7f
 	binary.BigEndian.PutUint16(buf[2:], seq)
 	binary.BigEndian.PutUint32(buf[4:], ts)

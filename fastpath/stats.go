@@ -43,6 +43,7 @@ type counters struct {
 	nackServed         atomic.Uint64 // packets resent to players from the history
 	nackMissed         atomic.Uint64 // player NACKs for packets the history no longer (or never) had
 	twccOut            atomic.Uint64 // transport-wide feedback packets sent to publishers
+	twccIn             atomic.Uint64 // transport-wide feedback packets from players, read by their estimator (playerbwe.go)
 	rrOut              atomic.Uint64 // RR + XR RRTR compounds sent to publishers
 	srOut              atomic.Uint64 // sender reports sent to players
 	gopReplays         atomic.Uint64 // joining players started from the GOP cache
@@ -82,6 +83,7 @@ type Stats struct {
 	NACKServed         uint64
 	NACKMissed         uint64
 	TWCCOut            uint64
+	TWCCIn             uint64 // players' transport-wide feedback read by their estimators
 	RROut              uint64
 	SROut              uint64
 	GOPReplays         uint64
@@ -118,7 +120,7 @@ func (c *counters) snapshot() Stats {
 		Batches: c.batches.Load(), RTCPIn: c.rtcpIn.Load(),
 		PLIIn: c.pliIn.Load(), FIRIn: c.firIn.Load(), NACKIn: c.nackIn.Load(), PLIOut: c.pliOut.Load(),
 		RTCPOut: c.rtcpOut.Load(), NACKOut: c.nackOut.Load(), NACKServed: c.nackServed.Load(),
-		NACKMissed: c.nackMissed.Load(), TWCCOut: c.twccOut.Load(), RROut: c.rrOut.Load(),
+		NACKMissed: c.nackMissed.Load(), TWCCOut: c.twccOut.Load(), TWCCIn: c.twccIn.Load(), RROut: c.rrOut.Load(),
 		SROut: c.srOut.Load(), GOPReplays: c.gopReplays.Load(), GOPSkipped: c.gopSkipped.Load(),
 		LayersLearnt: c.layersLearnt.Load(), LayerSwitches: c.layerSwitches.Load(),
 		TemporalDrops: c.temporalDrops.Load(),
@@ -152,6 +154,7 @@ func (s *Stats) Add(o Stats) {
 	s.NACKServed += o.NACKServed
 	s.NACKMissed += o.NACKMissed
 	s.TWCCOut += o.TWCCOut
+	s.TWCCIn += o.TWCCIn
 	s.RROut += o.RROut
 	s.SROut += o.SROut
 	s.GOPReplays += o.GOPReplays
