@@ -20,15 +20,19 @@ import (
 // Down fast: when the estimate falls under the current layer's rate, the
 // player moves at once to the highest layer that fits (one move per
 // estDownGap). Up carefully: the estimate may grow above what the player
-// receives only up to the next layer's rate × estCeiling, and the player
-// steps up one layer when the estimate has passed that layer's rate ×
-// estUpMargin with the detector in normal use and loss low, and upWait has
-// passed since its last move. A step up followed by a step down within
-// twice upWait doubles upWait (up to autoMaxWait), so a link that cannot
-// carry the layer above is probed less and less often.
+// receives only up to the next layer's rate × estCeiling (GCC caps it at
+// 1.5 × what was acknowledged: an app-limited sender learns nothing above
+// that without probing), so a step up is a trial: the player steps up one
+// layer when the estimate has passed that layer's rate × estUpMargin, the
+// detector is in normal use with loss low, upWait has passed since its
+// last step down and estUpGap since its last step up. A step down within
+// twice upWait of a step up doubles upWait (from estDownHold up to
+// autoMaxWait), so a link that cannot carry the layer above is tried less
+// and less often; every trial that fails costs the player a keyframe wait.
 const (
-	estDownGap      = 500 * time.Millisecond
-	estFirstWait    = 2 * time.Second
+	estDownGap      = 250 * time.Millisecond
+	estDownHold     = 8 * time.Second
+	estUpGap        = 2 * time.Second
 	estUpMargin     = 1.15
 	estCeiling      = 1.3
 	layerRateWindow = 500 * time.Millisecond // layer rate measurement period
@@ -48,6 +52,9 @@ type layerRates struct {
 
 // note counts one fanned-out packet (scatter).
 func (r *layerRates) note(p *pkt) {
+	if p.layers != 0 && paddingOnly(p.data()) {
+		return
+	}
 	if p.layers != 0 && p.layer < route.MaxLayers {
 		r.bytes[p.layer] += uint64(p.n)
 	}
@@ -156,7 +163,7 @@ func (c *core) adaptByEstimate(s *route.Session, st *sessState, e *bwe.Estimator
 		return
 	}
 	if a.upWait == 0 {
-		a.upWait = int64(estFirstWait)
+		a.upWait = int64(estDownHold)
 	}
 	r := &v.rates
 	r.update(c.now)
@@ -175,10 +182,10 @@ func (c *core) adaptByEstimate(s *route.Session, st *sessState, e *bwe.Estimator
 		if a.lastUp != 0 && c.now-a.lastUp < 2*a.upWait {
 			a.upWait = min(2*a.upWait, int64(autoMaxWait)) // the step up did not fit
 		}
-		a.floor, a.lastMove = to, c.now
+		a.floor, a.lastMove, a.lastDown = to, c.now, c.now
 		a.downs++
 	case cur > 0 && est >= estUpMargin*r.level(cur-1, levels, sim) && e.Usage() == bwe.Normal &&
-		e.Loss() < 0.02 && c.now-a.lastMove >= a.upWait:
+		e.Loss() < 0.02 && c.now-a.lastDown >= a.upWait && c.now-a.lastMove >= int64(estUpGap):
 		a.floor--
 		a.lastMove, a.lastUp = c.now, c.now
 		a.ups++
@@ -187,6 +194,26 @@ func (c *core) adaptByEstimate(s *route.Session, st *sessState, e *bwe.Estimator
 	if a.floor > 0 {
 		e.Ceiling = estCeiling * r.level(a.floor-1, levels, sim)
 	}
+}
+
+// resendShare is the share of a player's estimate its NACK resends may
+// take: a congested player NACKs most of what it lost, and resends at
+// several times the stream's rate (resend.go) would keep the link
+// congested after its layer went down.
+const resendShare = 0.25
+
+// resendCap bounds a player's resend budget (bytes/s, bytes) by its
+// bandwidth estimate, once it has one.
+func (pq *playerQ) resendCap(rate, burst int64) (int64, int64) {
+	e := pq.bwe
+	if e == nil || e.Stats.Feedbacks == 0 {
+		return rate, burst
+	}
+	capRate := max(int64(e.Estimate()*resendShare/8), 2<<10)
+	if capRate >= rate {
+		return rate, burst
+	}
+	return capRate, max(capRate*int64(resendBurst)/int64(time.Second), 4<<10)
 }
 
 // playerEstimate is a player's bandwidth estimate in bps, 0 without one.

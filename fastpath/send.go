@@ -90,6 +90,10 @@ func (c *core) forward(ps *route.Session, pst *sessState, p *pkt) {
 	if p.layers != 0 && !c.passLayer(ps, pst, p.src, p.srcEpoch, p.layer, p.layers, p.data()) {
 		return // simulcast: another layer than the player's (layers.go)
 	}
+	if p.layers != 0 && paddingOnly(p.data()) {
+		c.skipPadding(pst, p.src, p.srcEpoch, p.data()) // a probe's padding (padding.go)
+		return
+	}
 	if p.tid != noTID && !c.passTemporal(ps, pst, p.src, p.srcEpoch, p.tid, p.layers, p.data()) {
 		return // SVC: a temporal layer above the player's (svc.go)
 	}
