@@ -91,6 +91,7 @@ type rigOptions struct {
 	layers int
 	auto   bool        // the players' layers follow their loss (LayerAuto)
 	codec  route.Codec // the publisher's video codec (svc_test.go: VP9)
+	twcc   uint8       // the players' transport-cc extension id (playerbwe_test.go)
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
@@ -134,7 +135,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 		if o.layers > 0 {
 			ps.Layer = uint8(i % o.layers)
 		}
-		ps.LayerAuto = o.auto
+		ps.LayerAuto, ps.TWCCExt = o.auto, o.twcc
 		b.AddSession(ps, s.addr)
 		st.Players = append(st.Players, id)
 	}
