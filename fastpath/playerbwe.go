@@ -25,14 +25,17 @@ import (
 // that without probing), so a step up is a trial: the player steps up one
 // layer when the estimate has passed that layer's rate × estUpMargin, the
 // detector is in normal use with loss low, upWait has passed since its
-// last step down and estUpGap since its last step up. A step down within
-// twice upWait of a step up doubles upWait (from estDownHold up to
-// autoMaxWait), so a link that cannot carry the layer above is tried less
-// and less often; every trial that fails costs the player a keyframe wait.
+// last step down and estUpGap since its last step up. The first step down
+// within estTrialWindow of a step up (a trial that failed) doubles upWait
+// (up to autoMaxWait), so a link that cannot carry the layer above is
+// tried less and less often (every failed trial costs the player a
+// keyframe wait); any other step down (the network changed) sets it back
+// to estDownHold.
 const (
 	estDownGap      = 250 * time.Millisecond
 	estDownHold     = 8 * time.Second
 	estUpGap        = 2 * time.Second
+	estTrialWindow  = 5 * time.Second
 	estUpMargin     = 1.15
 	estCeiling      = 1.3
 	layerRateWindow = 500 * time.Millisecond // layer rate measurement period
@@ -179,8 +182,10 @@ func (c *core) adaptByEstimate(s *route.Session, st *sessState, e *bwe.Estimator
 		for to+1 < levels && r.level(to, levels, sim) > est {
 			to++
 		}
-		if a.lastUp != 0 && c.now-a.lastUp < 2*a.upWait {
+		if a.lastUp > a.lastDown && c.now-a.lastUp < int64(estTrialWindow) {
 			a.upWait = min(2*a.upWait, int64(autoMaxWait)) // the step up did not fit
+		} else {
+			a.upWait = int64(estDownHold) // the network changed
 		}
 		a.floor, a.lastMove, a.lastDown = to, c.now, c.now
 		a.downs++
