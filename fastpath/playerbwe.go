@@ -36,7 +36,7 @@ const (
 	estDownHold     = 8 * time.Second
 	estUpGap        = 2 * time.Second
 	estTrialWindow  = 5 * time.Second
-	estUpMargin     = 1.15
+	estUpMargin     = 1.1
 	estCeiling      = 1.3
 	layerRateWindow = 500 * time.Millisecond // layer rate measurement period
 	twccExtLen      = 8                      // 0xBEDE, length 1, id/len, seq, pad

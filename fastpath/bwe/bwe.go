@@ -120,7 +120,7 @@ type Estimator struct {
 	prevTrend     float64
 	usage         Usage
 	// rate
-	rate, acked           float64
+	rate, acked, lastInst float64 // lastInst: the last window's acknowledged rate
 	ackedBytes            int64
 	ackedAt, lastFeedback int64
 	lastDecrease          int64
@@ -204,6 +204,7 @@ func (e *Estimator) measure(now int64) {
 	}
 	if dt := now - e.ackedAt; dt >= int64(ackedWindow) {
 		inst := float64(e.ackedBytes) * 8 * float64(time.Second) / float64(dt)
+		e.lastInst = inst
 		if e.acked == 0 {
 			e.acked = inst
 		} else {
@@ -227,7 +228,9 @@ func (e *Estimator) control(now int64) {
 	canCut := e.lastDecrease == 0 || now-e.lastDecrease >= int64(decreaseGap)
 	switch {
 	case e.usage == Overuse && canCut:
-		e.decrease(beta*e.acked, now)
+		// The smoothed rate lags a queue that just filled: the last
+		// window's is what the bottleneck lets through now.
+		e.decrease(beta*min(e.acked, max(e.lastInst, MinRate)), now)
 	case e.loss > lossHigh && canCut:
 		e.decrease((1-0.5*e.loss)*min(e.acked, e.rate), now)
 		e.loss = 0 // judge the next window on its own
