@@ -204,8 +204,12 @@ func (c *core) adaptByEstimate(s *route.Session, st *sessState, e *bwe.Estimator
 // resendShare is the share of a player's estimate its NACK resends may
 // take: a congested player NACKs most of what it lost, and resends at
 // several times the stream's rate (resend.go) would keep the link
-// congested after its layer went down.
-const resendShare = 0.25
+// congested after its layer went down; resendMinBurst still lets the
+// lost packets of a low layer's keyframe go out at once after a switch.
+const (
+	resendShare    = 0.5
+	resendMinBurst = 16 << 10
+)
 
 // resendCap bounds a player's resend budget (bytes/s, bytes) by its
 // bandwidth estimate, once it has one.
@@ -218,7 +222,7 @@ func (pq *playerQ) resendCap(rate, burst int64) (int64, int64) {
 	if capRate >= rate {
 		return rate, burst
 	}
-	return capRate, max(capRate*int64(resendBurst)/int64(time.Second), 4<<10)
+	return capRate, min(burst, max(capRate*int64(resendBurst)/int64(time.Second), resendMinBurst))
 }
 
 // playerEstimate is a player's bandwidth estimate in bps, 0 without one.

@@ -17,7 +17,7 @@ import (
 //     every rateWindow), so resends never much outrun the stream itself.
 //     A resend over budget is dropped and counted; the player NACKs it
 //     again after an RTT, by which time the bucket has refilled. A player
-//     with a bandwidth estimate (playerbwe.go) gets at most a share of it.
+//     with a bandwidth estimate (playerbwe.go) gets at most half of it.
 
 const (
 	resendGap        = 50 * time.Millisecond // the RTT floor of the duplicate check
