@@ -31,7 +31,6 @@ type layerAuto struct {
 	lastMove int64 // ns, the last step up or down
 	lastUp   int64
 	lastDown int64 // the last step down (the estimator's, playerbwe.go)
-	drain    bool  // congested: stop the old layer before the new one's keyframe (playerbwe.go)
 	cleanAt  int64 // since when its reports have been clean; 0 = not clean
 	upWait   int64 // ns of clean reports before a step up
 	downs    uint64

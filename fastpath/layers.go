@@ -224,10 +224,7 @@ func (c *core) passLayer(ps *route.Session, pst *sessState, src route.SessionID,
 		return true
 	}
 	if layer != want {
-		// Keep the old layer until the new one has a keyframe, unless the
-		// estimator moved a congested player down: then its queue drains
-		// meanwhile, and the keyframe does not wait behind it (playerbwe.go).
-		return layer == ls.cur && !ls.auto.drain
+		return layer == ls.cur // keep the old layer until the new one has a keyframe
 	}
 	if !c.keyframeStart(src, data) {
 		if c.now-ls.askedAt > int64(layerAskInterval) || ls.askedAt == 0 {
@@ -242,7 +239,7 @@ func (c *core) passLayer(ps *route.Session, pst *sessState, src route.SessionID,
 		ls.switches++
 		c.cnt.layerSwitches.Add(1)
 	}
-	ls.cur, ls.askedAt, ls.auto.drain = want, 0, false
+	ls.cur, ls.askedAt = want, 0
 	return true
 }
 

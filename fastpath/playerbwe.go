@@ -19,9 +19,7 @@ import (
 //
 // Down fast: when the estimate falls under the current layer's rate, the
 // player moves at once to the highest layer that fits (one move per
-// estDownGap), and the layer it leaves stops at once (not at the new
-// layer's keyframe, as a manual switch does), so the bottleneck's queue
-// drains before that keyframe arrives instead of delaying or dropping it. Up carefully: the estimate may grow above what the player
+// estDownGap). Up carefully: the estimate may grow above what the player
 // receives only up to the next layer's rate × estCeiling (GCC caps it at
 // 1.5 × what was acknowledged: an app-limited sender learns nothing above
 // that without probing), so a step up is a trial: the player steps up one
@@ -190,7 +188,6 @@ func (c *core) adaptByEstimate(s *route.Session, st *sessState, e *bwe.Estimator
 			a.upWait = int64(estDownHold) // the network changed
 		}
 		a.floor, a.lastMove, a.lastDown = to, c.now, c.now
-		a.drain = st.lay.cur != noLayer && st.lay.cur < to
 		a.downs++
 	case cur > 0 && est >= estUpMargin*r.level(cur-1, levels, sim) && e.Usage() == bwe.Normal &&
 		e.Loss() < 0.02 && c.now-a.lastDown >= a.upWait && c.now-a.lastMove >= int64(estUpGap):
