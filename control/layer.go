@@ -120,7 +120,7 @@ func fillLayer(li *httpapi.LayerInfo, q route.SessionQuality) {
 	if li == nil || !q.Simulcast {
 		return
 	}
-	li.Switches, li.Downs, li.Ups = q.LayerSwitches, q.LayerDowns, q.LayerUps
+	li.Switches, li.Downs, li.Ups, li.EstimateBps = q.LayerSwitches, q.LayerDowns, q.LayerUps, q.Estimate
 	if int(q.Layer) < len(li.Layers) {
 		li.Current = li.Layers[q.Layer]
 	}

@@ -38,10 +38,11 @@ func (s *Server) negotiate(ctx context.Context, ho httpapi.Offer) (*httpapi.Answ
 			return nil, err
 		}
 	}
-	// Only publishers get transport-cc: Fanout sends them feedback, and
-	// consumes none from players (no per-player bandwidth estimation).
+	// transport-cc both ways: Fanout sends publishers feedback, and stamps
+	// a player's packets and reads its feedback for the player's bandwidth
+	// estimate (fastpath/bwe), which picks its simulcast layer.
 	nopt := sdpneg.Options{VideoCodec: o.VideoCodec, AudioCodec: o.AudioCodec, NACK: opts.NACK,
-		TWCC: opts.TWCC && !o.Play}
+		TWCC: opts.TWCC}
 	cands := candidate.Compute(s.cfg.Candidates, candidate.Request{EIP: o.EIP, APIHost: o.APIHost}, s.candEnv)
 	ss, neg, err := s.register(o, nopt)
 	if err != nil {

@@ -228,8 +228,10 @@ func (s *Server) applyTracksLocked(ss *session, neg *sdpneg.Negotiated) {
 		c := t.Codec
 		ss.codecs[k] = c.Name
 		tr := route.Track{PT: c.PT, ClockRate: c.ClockRate, SSRC: t.SSRC, Codec: routeCodec(c.Name)}
-		if t.TWCCExt != 0 && ss.role == route.RolePublisher {
-			ss.twccExt = t.TWCCExt // one id per BUNDLE transport (RFC 8285 §6)
+		if t.TWCCExt != 0 && (ss.role == route.RolePublisher || t.TWCCExt <= 14) {
+			// One id per BUNDLE transport (RFC 8285 §6); a player's must fit
+			// the one-byte form the fastpath stamps (fastpath/playerbwe.go).
+			ss.twccExt = t.TWCCExt
 		}
 		if k == route.KindVideo {
 			ss.ddExt = t.DDExt

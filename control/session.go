@@ -33,7 +33,7 @@ type session struct {
 	remoteFP    string // "sha-256 AA:BB…" from the offer, "" when absent
 	setup       string // our DTLS role: "passive" (server) or "active" (client)
 	nack        bool
-	twccExt     uint8                  // publisher: negotiated transport-cc extension id, 0 = none
+	twccExt     uint8                  // negotiated transport-cc extension id, 0 = none
 	ddExt       uint8                  // negotiated AV1 dependency descriptor id, 0 = none (route.Session.DDExt)
 	codecs      [route.NumKinds]string // negotiated codec names, "" = no track
 	desc        *sdpneg.StreamDesc     // publisher: what players negotiate against

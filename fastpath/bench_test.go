@@ -56,7 +56,12 @@ func BenchmarkFanout(b *testing.B) {
 }
 
 func benchFanout(b *testing.B, p srtp.ProtectionProfile, subs int, gso bool, layers int) {
-	r := newRig(b, rigOptions{cfg: Config{Cores: 1, GSO: gso}, subs: subs, rcvbuf: 4096, profile: p, layers: layers})
+	benchFanoutRig(b, rigOptions{cfg: Config{Cores: 1, GSO: gso}, subs: subs, rcvbuf: 4096, profile: p, layers: layers})
+}
+
+func benchFanoutRig(b *testing.B, o rigOptions) {
+	r := newRig(b, o)
+	subs, layers := o.subs, o.layers
 	const chunk = 1024
 	bufs := make([][]byte, chunk)
 	dgrams := make([][]byte, chunk)

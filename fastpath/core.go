@@ -79,6 +79,8 @@ type streamView struct {
 	sr [route.NumKinds]streamSR
 	// lsr is a simulcast publisher's last SR per layer (layers.go)
 	lsr [route.MaxLayers]streamSR
+	// rates are the stream's layer rates as fanned out here (playerbwe.go)
+	rates layerRates
 }
 
 type core struct {

@@ -30,6 +30,7 @@ type layerAuto struct {
 	floor    uint8 // the highest layer allowed now (0 = the top)
 	lastMove int64 // ns, the last step up or down
 	lastUp   int64
+	lastDown int64 // the last step down (the estimator's, playerbwe.go)
 	cleanAt  int64 // since when its reports have been clean; 0 = not clean
 	upWait   int64 // ns of clean reports before a step up
 	downs    uint64

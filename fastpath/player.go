@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 
+	"github.com/fanout/fanout/fastpath/bwe"
 	"github.com/fanout/fanout/fastpath/gop"
 	"github.com/fanout/fanout/fastpath/nack"
 	"github.com/fanout/fanout/fastpath/route"
@@ -50,6 +51,7 @@ type playerQ struct {
 	resent  *resendLog   // what was resent to it lately (resend.go)
 	budget  resendBudget // its resend token bucket (resend.go)
 	rr      [route.NumKinds]rtcpx.ReportBlock
+	bwe     *bwe.Estimator // when it negotiated transport-cc (playerbwe.go)
 }
 
 // streamSR is a core's copy of a publisher's last SR for one kind.
@@ -274,8 +276,8 @@ func (c *core) onPlayerRR(s *route.Session, st *sessState, p []byte) {
 			return
 		}
 		st.pq.rr[kind] = rb
-		if kind == route.KindVideo {
-			c.adaptLayer(s, st, rb.FractionLost) // simulcast, no pinned layer (layerauto.go)
+		if kind == route.KindVideo && (st.pq.bwe == nil || st.pq.bwe.Stats.Feedbacks == 0) {
+			c.adaptLayer(s, st, rb.FractionLost) // simulcast, no pinned layer, no transport-cc (layerauto.go)
 		}
 		if rtt, ok := st.pq.rttLog.RTT(rb.LSR, rb.DLSR, c.now); ok {
 			st.pq.rtt = rtt

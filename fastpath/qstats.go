@@ -79,7 +79,8 @@ func (pq *playerQ) quality(st *sessState) route.SessionQuality {
 	out := route.SessionQuality{ID: st.id, Epoch: st.epoch, Role: route.RolePlayer, RTT: time.Duration(pq.rtt),
 		NACKs: pq.nacks, NACKServed: pq.served, NACKMissed: pq.missed, PLIs: pq.plis,
 		ReplayedPackets: pq.replay, Simulcast: st.lay.src != 0, Layer: st.lay.cur, LayerSwitches: st.lay.switches,
-		LayerCap: st.lay.auto.floor, LayerDowns: st.lay.auto.downs, LayerUps: st.lay.auto.ups}
+		LayerCap: st.lay.auto.floor, LayerDowns: st.lay.auto.downs, LayerUps: st.lay.auto.ups,
+		Estimate: pq.estimate()}
 	for k := range out.Tracks {
 		t := &out.Tracks[k]
 		t.Packets, t.Bytes = uint64(st.out[k].packets), uint64(st.out[k].octets)

@@ -16,7 +16,8 @@ import (
 //     resendRateFactor times the rate Fanout sends the player (measured
 //     every rateWindow), so resends never much outrun the stream itself.
 //     A resend over budget is dropped and counted; the player NACKs it
-//     again after an RTT, by which time the bucket has refilled.
+//     again after an RTT, by which time the bucket has refilled. A player
+//     with a bandwidth estimate (playerbwe.go) gets at most half of it.
 
 const (
 	resendGap        = 50 * time.Millisecond // the RTT floor of the duplicate check
@@ -62,6 +63,7 @@ func (c *core) allowResend(st *sessState, kind route.Kind, seq uint16, n int) bo
 	b := &q.budget
 	rate := max(resendRateFactor*b.rate, minResendRate)
 	burst := max(rate*int64(resendBurst)/int64(time.Second), minResendBurst)
+	rate, burst = q.resendCap(rate, burst) // within its bandwidth estimate (playerbwe.go)
 	if b.tokAt == 0 {
 		b.tokens = burst
 	} else {

@@ -96,6 +96,7 @@ type rigOptions struct {
 	dd       uint8
 	playerDD func(i int) uint8
 	temporal func(i int) uint8
+	twcc     uint8 // the players' transport-cc extension id (playerbwe_test.go)
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
@@ -139,7 +140,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 		if o.layers > 0 {
 			ps.Layer = uint8(i % o.layers)
 		}
-		ps.LayerAuto = o.auto
+		ps.LayerAuto, ps.TWCCExt = o.auto, o.twcc
 		if o.playerDD != nil {
 			ps.DDExt = o.playerDD(i)
 		}

@@ -35,7 +35,8 @@ func (c *core) handleRTCP(s *route.Session, st *sessState, plain []byte) {
 
 // onRTCPPacket handles one packet of a compound. From players: PLI/FIR
 // (coalesced into one keyframe request to the publisher), NACK (served from
-// the history), RR (loss, jitter, RTT). From publishers: SR (to its tap for
+// the history), RR (loss, jitter, RTT), transport-wide feedback (its
+// bandwidth estimate). From publishers: SR (to its tap for
 // rtc_to_rtmp, RR's LSR, SRs to players), XR DLRR (RTT).
 func (c *core) onRTCPPacket(s *route.Session, st *sessState, pt, format uint8, p []byte) {
 	player := s.Role == route.RolePlayer
@@ -55,6 +56,8 @@ func (c *core) onRTCPPacket(s *route.Session, st *sessState, pt, format uint8, p
 		if player {
 			c.onPlayerNACK(s, st, p)
 		}
+	case pt == rtcpx.TypeRTPFB && format == rtcpx.FmtTCC && player:
+		c.onPlayerTWCC(s, st, p) // its bandwidth estimate (playerbwe.go)
 	case (pt == rtcpx.TypeRR || pt == rtcpx.TypeSR) && player:
 		c.onPlayerRR(s, st, p)
 	case pt == rtcpx.TypeSR:

@@ -46,7 +46,8 @@ func (c *core) scatter() {
 			continue
 		}
 		sid := p.stream
-		if v := c.view(sid); v != nil {
+		v := c.view(sid)
+		if v != nil {
 			for _, pid := range v.mine {
 				ps := c.tbl.Session(pid)
 				if ps == nil || !ps.Ready() {
@@ -64,6 +65,9 @@ func (c *core) scatter() {
 		}
 		for j := i; j < len(c.pend); j++ {
 			if q := c.pend[j]; q != nil && q.stream == sid {
+				if v != nil {
+					v.rates.note(q) // layer rates for the estimators (playerbwe.go)
+				}
 				c.pend[j] = nil
 				c.release(q)
 			}
@@ -85,6 +89,10 @@ func (c *core) forwardKind(ps *route.Session, pst *sessState, pend []*pkt, sid r
 func (c *core) forward(ps *route.Session, pst *sessState, p *pkt) {
 	if p.layers != 0 && !c.passLayer(ps, pst, p.src, p.srcEpoch, p.layer, p.layers, p.data()) {
 		return // simulcast: another layer than the player's (layers.go)
+	}
+	if p.layers != 0 && paddingOnly(p.data()) {
+		c.skipPadding(pst, p.src, p.srcEpoch, p.data()) // a probe's padding (padding.go)
+		return
 	}
 	if p.tid != noTID && !c.passTemporal(ps, pst, p.src, p.srcEpoch, p.tid, p.tstart, p.layers, p.data()) {
 		return // SVC: a temporal layer above the player's (svc.go)
@@ -120,7 +128,7 @@ func (c *core) sendRTP(ps *route.Session, pst *sessState, kind route.Kind, src r
 func (c *core) emitRTP(ps *route.Session, pst *sessState, kind route.Kind, pkt []byte, seq uint16, ts uint32) bool {
 	tr := &ps.Tracks[kind]
 	buf := c.outBuf()
-	n := copyOut(buf, pkt, ps.DDExt) // an AV1 dependency descriptor under the player's id (svcav1.go)
+	n := c.copyRTP(ps, pst, buf, pkt) // with its transport sequence number (playerbwe.go)
 	buf[1] = buf[1]&0x80 | tr.PT&0x7f
 	binary.BigEndian.PutUint16(buf[2:], seq)
 	binary.BigEndian.PutUint32(buf[4:], ts)

@@ -43,6 +43,8 @@ type counters struct {
 	nackServed         atomic.Uint64 // packets resent to players from the history
 	nackMissed         atomic.Uint64 // player NACKs for packets the history no longer (or never) had
 	twccOut            atomic.Uint64 // transport-wide feedback packets sent to publishers
+	twccIn             atomic.Uint64 // transport-wide feedback packets from players, read by their estimator (playerbwe.go)
+	paddingDrops       atomic.Uint64 // padding-only simulcast packets not forwarded to a player (padding.go)
 	rrOut              atomic.Uint64 // RR + XR RRTR compounds sent to publishers
 	srOut              atomic.Uint64 // sender reports sent to players
 	gopReplays         atomic.Uint64 // joining players started from the GOP cache
@@ -83,6 +85,8 @@ type Stats struct {
 	NACKServed         uint64
 	NACKMissed         uint64
 	TWCCOut            uint64
+	TWCCIn             uint64 // players' transport-wide feedback read by their estimators
+	PaddingDrops       uint64 // padding-only simulcast packets not forwarded to a player
 	RROut              uint64
 	SROut              uint64
 	GOPReplays         uint64
@@ -120,7 +124,7 @@ func (c *counters) snapshot() Stats {
 		Batches: c.batches.Load(), RTCPIn: c.rtcpIn.Load(),
 		PLIIn: c.pliIn.Load(), FIRIn: c.firIn.Load(), NACKIn: c.nackIn.Load(), PLIOut: c.pliOut.Load(),
 		RTCPOut: c.rtcpOut.Load(), NACKOut: c.nackOut.Load(), NACKServed: c.nackServed.Load(),
-		NACKMissed: c.nackMissed.Load(), TWCCOut: c.twccOut.Load(), RROut: c.rrOut.Load(),
+		NACKMissed: c.nackMissed.Load(), TWCCOut: c.twccOut.Load(), TWCCIn: c.twccIn.Load(), PaddingDrops: c.paddingDrops.Load(), RROut: c.rrOut.Load(),
 		SROut: c.srOut.Load(), GOPReplays: c.gopReplays.Load(), GOPSkipped: c.gopSkipped.Load(),
 		LayersLearnt: c.layersLearnt.Load(), LayerSwitches: c.layerSwitches.Load(),
 		TemporalDrops: c.temporalDrops.Load(), DDInvalid: c.ddInvalid.Load(),
@@ -154,6 +158,8 @@ func (s *Stats) Add(o Stats) {
 	s.NACKServed += o.NACKServed
 	s.NACKMissed += o.NACKMissed
 	s.TWCCOut += o.TWCCOut
+	s.TWCCIn += o.TWCCIn
+	s.PaddingDrops += o.PaddingDrops
 	s.RROut += o.RROut
 	s.SROut += o.SROut
 	s.GOPReplays += o.GOPReplays

@@ -51,30 +51,52 @@ func (c *core) av1TID(s *route.Session, layer uint8, stripped []byte) (uint8, bo
 // two-byte form (§4.3) otherwise. It returns the block's length, 0 when it
 // does not fit in dst or data cannot be carried (empty or over 255 bytes).
 func writeExt(dst []byte, id uint8, data []byte) int {
-	n := len(data)
-	if n == 0 || n > 255 || id == 0 {
+	return writeExts(dst, id, data, 0, nil)
+}
+
+// writeExts is writeExt with a second element id2 = data2 after the first
+// when id2 is not 0 (a player's descriptor and its transport sequence
+// number): one block, in the one-byte form only when both fit it.
+func writeExts(dst []byte, id uint8, data []byte, id2 uint8, data2 []byte) int {
+	n, n2 := len(data), len(data2)
+	if n == 0 || n > 255 || id == 0 || id2 != 0 && (n2 == 0 || n2 > 255) {
 		return 0
 	}
-	oneByte := id <= 14 && n <= 16
-	body := 2 + n
+	oneByte := id <= 14 && n <= 16 && (id2 == 0 || id2 <= 14 && n2 <= 16)
+	head := 2
 	if oneByte {
-		body = 1 + n
+		head = 1
+	}
+	body := head + n
+	if id2 != 0 {
+		body += head + n2
 	}
 	total := 4 + (body+3)&^3
 	if total > len(dst) {
 		return 0
 	}
+	profile := uint16(0x1000)
 	if oneByte {
-		binary.BigEndian.PutUint16(dst, 0xbede)
-		dst[4] = id<<4 | uint8(n-1)
-	} else {
-		binary.BigEndian.PutUint16(dst, 0x1000)
-		dst[4], dst[5] = id, uint8(n)
+		profile = 0xbede
 	}
+	binary.BigEndian.PutUint16(dst, profile)
 	binary.BigEndian.PutUint16(dst[2:], uint16((total-4)/4))
-	copy(dst[4+body-n:], data)
-	clear(dst[4+body : total])
+	off := 4 + putElement(dst[4:], oneByte, id, data)
+	if id2 != 0 {
+		off += putElement(dst[off:], oneByte, id2, data2)
+	}
+	clear(dst[off:total])
 	return total
+}
+
+// putElement writes one element in the block's form and returns its size.
+func putElement(dst []byte, oneByte bool, id uint8, data []byte) int {
+	if oneByte {
+		dst[0] = id<<4 | uint8(len(data)-1)
+		return 1 + copy(dst[1:], data)
+	}
+	dst[0], dst[1] = id, uint8(len(data))
+	return 2 + copy(dst[2:], data)
 }
 
 // keepExtension copies the RTP packet p into dst with only its header

@@ -3,6 +3,7 @@ package fastpath
 import (
 	"github.com/pion/srtp/v3"
 
+	"github.com/fanout/fanout/fastpath/bwe"
 	"github.com/fanout/fanout/fastpath/route"
 	"github.com/fanout/fanout/fastpath/srtpx"
 )
@@ -86,6 +87,9 @@ func (c *core) syncQuality(t *route.Table) {
 				continue
 			}
 			c.players = append(c.players, s.ID)
+			if s.TWCCExt != 0 && st.pq.bwe == nil {
+				st.pq.bwe = bwe.New() // transport-cc negotiated (playerbwe.go)
+			}
 			if !st.pq.joined {
 				st.pq.joined = true
 				c.playerJoined(t, s, st)

@@ -21,12 +21,17 @@ type LayerInfo struct {
 	Target   string   `json:"target"`           // the RID that request resolves to now
 	Current  string   `json:"current"`          // the RID the player receives now ("" before its first keyframe)
 	Switches uint64   `json:"switches"`
-	// Auto: no layer pinned, the player's loss picks (at most Cap, the
-	// highest its loss allows now; Downs and Ups are the steps taken).
+	// Auto: no layer pinned, the player's network picks (at most Cap, the
+	// highest its estimate or its loss allows now; Downs and Ups are the
+	// steps taken).
 	Auto  bool   `json:"auto"`
 	Cap   string `json:"cap,omitempty"`
 	Downs uint64 `json:"downs"`
 	Ups   uint64 `json:"ups"`
+	// EstimateBps is the player's bandwidth estimate from its transport-wide
+	// feedback (what picks Cap when it negotiated transport-cc); 0 = none,
+	// its Receiver Reports' loss picks.
+	EstimateBps uint64 `json:"estimate_bps"`
 }
 
 // layerRequest is the extension's JSON body; encodingId names the RID (or

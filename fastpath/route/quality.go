@@ -54,4 +54,8 @@ type SessionQuality struct {
 	// layer is automatic), LayerDowns and LayerUps the steps it took.
 	LayerCap             uint8  `json:"-"`
 	LayerDowns, LayerUps uint64 `json:"-"`
+	// Estimate is a player's bandwidth estimate in bps from its
+	// transport-wide feedback (fastpath/bwe); 0 when it negotiated no
+	// transport-cc or sent no feedback yet.
+	Estimate uint64 `json:"estimate_bps,omitempty"`
 }

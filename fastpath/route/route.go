@@ -109,8 +109,10 @@ type Session struct {
 	// NACK says whether the session negotiated generic NACK: a publisher
 	// is sent NACKs for its lost packets, a player's NACKs are served.
 	NACK bool
-	// TWCCExt is a publisher's negotiated transport-cc header extension id
-	// (RFC 8285); non-zero makes its core send transport-wide feedback.
+	// TWCCExt is the session's negotiated transport-cc header extension id
+	// (RFC 8285): non-zero makes its core send a publisher transport-wide
+	// feedback, and stamp a player's packets with transport sequence
+	// numbers and estimate its bandwidth from its feedback (fastpath/bwe).
 	TWCCExt uint8
 	// DDExt is the negotiated id (RFC 8285) of the AV1 dependency
 	// descriptor header extension (fastpath/av1dd), 0 = none: a

@@ -75,3 +75,18 @@ func BenchmarkTransportSeq(b *testing.B) {
 		_, _ = TransportSeq(pkt, 3)
 	}
 }
+
+func TestParseFeedbackZeroAlloc(t *testing.T) {
+	var r Recorder
+	for i := range 200 {
+		if i%9 != 4 {
+			r.Record(uint16(i), int64(i)*700*us)
+		}
+	}
+	dst := make([]byte, 1200)
+	n, _ := r.BuildFeedback(dst, 1, 2, 0)
+	got := make([]Arrival, 256)
+	if a := testing.AllocsPerRun(1000, func() { _, _ = ParseFeedback(dst[12:n], got) }); a != 0 {
+		t.Errorf("ParseFeedback: %v allocs/op", a)
+	}
+}

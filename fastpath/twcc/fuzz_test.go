@@ -6,15 +6,18 @@ import (
 	"github.com/pion/rtcp"
 )
 
-// FuzzExtensionAndFeedback: FindExtension never panics on any packet, and
+// FuzzExtensionAndFeedback: FindExtension and ParseFeedback never panic on
+// any input, and
 // a Recorder fed arbitrary (seq, time) pairs always builds feedback that
 // pion/rtcp parses.
 func FuzzExtensionAndFeedback(f *testing.F) {
 	f.Add([]byte{0x90, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 5, 0xbe, 0xde, 0, 1, 0x31, 0xbe, 0xef, 0}, uint8(3))
 	f.Add([]byte{0x90, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 5, 0x10, 0x00, 0, 1, 3, 2, 1, 2}, uint8(3))
 	dst := make([]byte, 300)
+	arrivals := make([]Arrival, 64)
 	f.Fuzz(func(t *testing.T, data []byte, id uint8) {
 		_, _ = FindExtension(data, id)
+		_, _ = ParseFeedback(data, arrivals)
 		var r Recorder
 		at := int64(1e9)
 		for i := 0; i+2 < len(data); i += 3 {
@@ -29,6 +32,9 @@ func FuzzExtensionAndFeedback(f *testing.F) {
 			var fb rtcp.TransportLayerCC
 			if err := fb.Unmarshal(dst[:n]); err != nil {
 				t.Fatalf("pion rejects %x: %v", dst[:n], err)
+			}
+			if _, ok := ParseFeedback(dst[12:n], arrivals); !ok {
+				t.Fatalf("ParseFeedback rejects %x", dst[:n])
 			}
 		}
 	})

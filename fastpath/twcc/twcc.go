@@ -7,6 +7,8 @@
 // publisher session receives (read with TransportSeq from the header
 // extension id negotiated in SDP, RFC 8285) and its arrival time; every
 // 50–100 ms the caller builds an RTPFB FMT=15 packet with BuildFeedback.
+// The other way, ParseFeedback reads the feedback a player sends about the
+// packets Fanout stamped for it (fastpath/bwe estimates its bandwidth).
 //
 // It may be imported by fastpath and its sub-packages; it imports only the
 // standard library. A Recorder is owned by one core and is not safe for

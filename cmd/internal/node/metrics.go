@@ -115,6 +115,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(mRTCP, cs.NACKServed, core, "nack_served")
 		counter(mRTCP, cs.NACKMissed, core, "nack_missed")
 		counter(mRTCP, cs.TWCCOut, core, "twcc_out")
+		counter(mRTCP, cs.TWCCIn, core, "twcc_in")
+		counter(mRTCP, cs.PaddingDrops, core, "simulcast_padding_drops")
 		counter(mRTCP, cs.RROut, core, "rr_out")
 		counter(mRTCP, cs.SROut, core, "sr_out")
 		counter(mRTCP, cs.GOPReplays, core, "gop_replays")

@@ -182,6 +182,9 @@ type pageStats struct {
 	Width     int            `json:"width"`
 	Layer     string         `json:"layer"`
 	Encodings []pageEncoding `json:"encodings"`
+	// a player's freezes (inbound-rtp video; simulcast_estimate_test.go)
+	FreezeCount          int     `json:"freezeCount"`
+	TotalFreezesDuration float64 `json:"totalFreezesDuration"`
 }
 
 // pageEncoding is one simulcast encoding a publisher page sends.

@@ -17,12 +17,24 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// TestSimulcastAuto: a pion player without a pinned layer (its RR
-// interceptor reports loss every second) sits behind a UDP relay whose
-// server→player direction is rate-limited so that only layer l fits: the
-// RR-loss estimator moves it down to l, and back up to h once the limit is
+// TestSimulcastAuto: a pion player without a pinned layer sits behind a
+// UDP relay whose server→player direction is rate-limited so that only
+// layer l fits: it is moved down to l, and back up to h once the limit is
 // lifted; every move lands on a keyframe and the stream stays continuous.
+// Twice: a player whose RR interceptor reports loss every second and that
+// negotiates no transport-cc (the RR-loss path, layerauto.go), and one with
+// pion's default interceptors, whose transport-wide feedback feeds its
+// bandwidth estimate (fastpath/bwe, playerbwe.go).
 func TestSimulcastAuto(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		twcc bool
+	}{{"rr", false}, {"twcc", true}} {
+		t.Run(tc.name, func(t *testing.T) { testSimulcastAuto(t, tc.twcc) })
+	}
+}
+
+func testSimulcastAuto(t *testing.T, twcc bool) {
 	srv := startTestServer(t, "")
 	q := "app=live&stream=sim-auto"
 	pub := newSimPublisher(t, srv, q+"&codec=vp8")
@@ -33,7 +45,7 @@ func TestSimulcastAuto(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 
 	relay := newRateRelay(t)
-	p := newRelayedPlayer(t, srv, relay, q)
+	p := newRelayedPlayer(t, srv, relay, q, twcc)
 	waitLayer(t, p, 0, 5*time.Second)
 	// Layer l is about 4.2 KB/s with headers, m 14 KB/s, h 30 KB/s.
 	relay.limit.Store(6000)
@@ -45,6 +57,9 @@ func TestSimulcastAuto(t *testing.T) {
 	t1 := time.Now()
 	up := waitLayer(t, p, 0, 20*time.Second)
 	tUp := up.Sub(t1)
+	if est := playerEstimate(t, srv); (est > 0) != twcc {
+		t.Errorf("the player's estimate is %d bps with transport-cc %v", est, twcc)
+	}
 	cancel()
 	<-done
 
@@ -204,8 +219,9 @@ func (r *rateRelay) down() {
 var hostCand = regexp.MustCompile(`(a=candidate:\S+ 1 udp \d+ )127\.0\.0\.1 (\d+)( typ host)`)
 
 // newRelayedPlayer is newRTPPlayer with pion's default interceptors (its
-// RRs report loss) and the server's candidate replaced by the relay's.
-func newRelayedPlayer(t *testing.T, srv *Server, r *rateRelay, query string) *rtpPlayer {
+// RRs report loss; with twcc, transport-wide feedback too) and the
+// server's candidate replaced by the relay's.
+func newRelayedPlayer(t *testing.T, srv *Server, r *rateRelay, query string, twcc bool) *rtpPlayer {
 	t.Helper()
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
@@ -217,7 +233,16 @@ func newRelayedPlayer(t *testing.T, srv *Server, r *rateRelay, query string) *rt
 		t.Fatal(err)
 	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+	register := webrtc.RegisterDefaultInterceptors
+	if !twcc {
+		register = func(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
+			if err := webrtc.ConfigureNack(m, ir); err != nil {
+				return err
+			}
+			return webrtc.ConfigureRTCPReports(ir)
+		}
+	}
+	if err := register(m, ir); err != nil {
 		t.Fatal(err)
 	}
 	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m),
@@ -259,4 +284,25 @@ func newRelayedPlayer(t *testing.T, srv *Server, r *rateRelay, query string) *rt
 	setAnswer(t, pc, answer)
 	waitConnected(t, pc, 5*time.Second)
 	return p
+}
+
+// playerEstimate is the bandwidth estimate /api/v1/clients shows beside the
+// (one) player's layer.
+func playerEstimate(t *testing.T, srv *Server) uint64 {
+	t.Helper()
+	var r struct {
+		Clients []struct {
+			Layer *struct {
+				Estimate uint64 `json:"estimate_bps"`
+			} `json:"layer"`
+		} `json:"clients"`
+	}
+	getJSON(t, srv.url("/api/v1/clients/"), &r)
+	for _, c := range r.Clients {
+		if c.Layer != nil {
+			return c.Layer.Estimate
+		}
+	}
+	t.Fatal("no player with a layer in /api/v1/clients")
+	return 0
 }

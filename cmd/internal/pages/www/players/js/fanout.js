@@ -285,6 +285,8 @@ export class Peer extends EventTarget {
       if (s.kind !== "video" || (s.type !== "inbound-rtp" && s.type !== "outbound-rtp")) return;
       if (s.type === "inbound-rtp") {
         out.framesDecoded = s.framesDecoded || 0;
+        out.freezeCount = s.freezeCount || 0;
+        out.totalFreezesDuration = s.totalFreezesDuration || 0;
         out.packetsLost = s.packetsLost || 0;
       } else {
         out.framesSent = s.framesSent || 0;
