@@ -71,7 +71,7 @@ type RTCOptions struct {
 	// publisher's cached GOP.
 	KeyframeCache bool
 	STUNTimeout   time.Duration
-	DTLSRole      string // passive | active
+	DTLSRole      string // passive | active | auto (sdpneg.SetupFor)
 	Hooks         Hooks
 }
 
@@ -240,7 +240,7 @@ func (s *Server) RefusalsByStatus() map[int]uint64 { return s.api.Refusals() }
 // DefaultRTCOptions are SRS's vhost rtc defaults.
 func DefaultRTCOptions() RTCOptions {
 	return RTCOptions{Enabled: true, NACK: true, TWCC: true, KeyframeCache: true, STUNTimeout: 30 * time.Second,
-		DTLSRole: "passive"}
+		DTLSRole: "auto"}
 }
 
 // srtpProfiles orders the DTLS-SRTP profiles: AEAD_AES_128_GCM first when
