@@ -1,6 +1,8 @@
 package control
 
 import (
+	"errors"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"time"
@@ -40,6 +42,9 @@ func (s *Server) readUpcalls() {
 // rebinding). The first binding starts DTLS.
 func (s *Server) onSTUN(from netip.AddrPort, b []byte) {
 	req, err := ice.Parse(b)
+	if errors.Is(err, ice.ErrResponse) {
+		return // the answer to ice.Check
+	}
 	if err != nil {
 		s.reject(from)
 		return
@@ -64,11 +69,14 @@ func (s *Server) onSTUN(from netip.AddrPort, b []byte) {
 		return
 	}
 	ss.lastSeen.Store(time.Now().UnixNano())
-	held, start := s.bind(ss, from, resp)
+	held, start, check := s.bind(ss, from, resp)
 	if !held {
 		// pubMu: after any table in flight, which may carry this address.
 		s.pubMu.Lock()
 		_ = s.fp.WriteTo(resp, from)
+		if check != nil {
+			_ = s.fp.WriteTo(check, from)
+		}
 		s.pubMu.Unlock()
 	}
 	if start {
@@ -93,7 +101,7 @@ func (s *Server) stunSession(local, remote string, from netip.AddrPort) (ss *ses
 // does not know: an answer to a new address is held (held) until the table
 // with the address is out (unlock sends it), and so are the answers to its
 // retransmissions meanwhile. start: the session's DTLS goroutine is due.
-func (s *Server) bind(ss *session, from netip.AddrPort, resp []byte) (held, start bool) {
+func (s *Server) bind(ss *session, from netip.AddrPort, resp []byte) (held, start bool, check []byte) {
 	s.mu.Lock()
 	defer s.unlock()
 	s.counts.STUNBindings++
@@ -112,17 +120,35 @@ func (s *Server) bind(ss *session, from netip.AddrPort, resp []byte) (held, star
 	if start {
 		ss.started = true
 		s.wg.Add(1)
+		check = iceCheck(ss, from)
 	}
 	if changed {
 		ss.addrPending = true
 	}
 	if ss.addrPending {
 		s.replies = append(s.replies, stunReply{ss: ss, b: resp, to: from})
+		if check != nil {
+			s.replies = append(s.replies, stunReply{ss: ss, b: check, to: from})
+		}
 		if changed {
 			s.changedLocked(ss) // may publish, and so answer, at once
 		}
 	}
-	return ss.addrPending, start
+	return ss.addrPending, start, check
+}
+
+// iceCheck is the one Binding Request sent to a session's peer after the
+// answer to its first check (ice.Check says why), over UDP only: over TCP
+// the peer's checks are not lost.
+func iceCheck(ss *session, from netip.AddrPort) []byte {
+	if ss.remoteUfrag == "" || ss.remotePwd == "" || route.IsTCPPeer(from) {
+		return nil
+	}
+	b, err := ice.Check(ss.remoteUfrag, ss.localUfrag, ss.remotePwd, rand.Uint64())
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 // stunReply is a binding answer waiting for its address to be published.
