@@ -165,6 +165,7 @@ func (s *Stats) Add(o Stats) {
 	s.GOPReplayed += o.GOPReplayed
 	s.GOPTooOld += o.GOPTooOld
 	s.GOPPaced += o.GOPPaced
+	s.GOPFirstRepeats += o.GOPFirstRepeats
 	s.ResendSuppressed += o.ResendSuppressed
 	s.ResendPaced += o.ResendPaced
 	s.RingOverflows += o.RingOverflows
