@@ -100,7 +100,9 @@ type Config struct {
 	// session (unknown) or its session already has a TCP connection (dup).
 	CloseTCP func(peer netip.AddrPort, duplicate bool)
 	// PreferCM lists AES-CM before GCM (tests of the CM path); by default
-	// GCM comes first when the CPU has AES and CLMUL.
+	// GCM comes first when the CPU has AES and CLMUL. The list's order
+	// decides where Fanout is the DTLS server; as the client (dtls_role
+	// active or auto) the peer picks from it.
 	PreferCM bool
 	// VhostOf maps a request's vhost (query or Host) to the vhost name
 	// streams are registered under (SRS: an unconfigured host is
