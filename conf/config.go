@@ -202,25 +202,17 @@ type VhostRTC struct {
 	TWCC            bool          // default on
 	STUNTimeout     time.Duration // default 30s
 	STUNStrictCheck bool          // default off
-	// DTLSRole is rtc.dtls_role: passive or active answer an actpass
-	// offer as SRS does. Fanout's default, auto (not an SRS value), is
-	// active unless the offer comes from a browser: as the DTLS client
-	// Fanout's 50 ms flight timer recovers every lost handshake flight,
-	// where as the server a lost ClientHello or client Finished waits out
-	// the peer's own timer (1 s in pion, aiortc, GStreamer); browsers
-	// retransmit fast themselves and, as DTLS servers, would choose
-	// AES_CM_128_HMAC_SHA1_80 over GCM (control/sdpneg.SetupFor).
-	DTLSRole       string
-	DTLSVersion    string        // auto|dtls1.0|dtls1.2, default auto
-	DropForPT      int           // 0 = none, else drop incoming RTP with this PT
-	RTMPToRTC      bool          // default off (legacy `aac transcode;` = on)
-	RTCToRTMP      bool          // default off
-	KeepBframe     bool          // default off (legacy `bframe keep;` = on)
-	KeepAVCNaluSEI bool          // default on
-	PLIForRTMP     time.Duration // default 6s; outside 0.5–30s → 6s with a warning
-	OpusBitrate    int           // default 48000; outside 8000–320000 → default with a warning
-	AACBitrate     int           // default 48000; outside 8000–320000 → default with a warning
-	KeyframeCache  bool          // Fanout extension: cache the last keyframe, default on
+	DTLSRole        string        // passive|active as SRS; default auto (Fanout): active unless the offer is a browser's (sdpneg.SetupFor says why)
+	DTLSVersion     string        // auto|dtls1.0|dtls1.2, default auto
+	DropForPT       int           // 0 = none, else drop incoming RTP with this PT
+	RTMPToRTC       bool          // default off (legacy `aac transcode;` = on)
+	RTCToRTMP       bool          // default off
+	KeepBframe      bool          // default off (legacy `bframe keep;` = on)
+	KeepAVCNaluSEI  bool          // default on
+	PLIForRTMP      time.Duration // default 6s; outside 0.5–30s → 6s with a warning
+	OpusBitrate     int           // default 48000; outside 8000–320000 → default with a warning
+	AACBitrate      int           // default 48000; outside 8000–320000 → default with a warning
+	KeyframeCache   bool          // Fanout extension: cache the last keyframe, default on
 }
 
 // Options control where values come from and where warnings go.
