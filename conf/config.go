@@ -210,7 +210,7 @@ type VhostRTC struct {
 	TWCC            bool          // default on
 	STUNTimeout     time.Duration // default 30s
 	STUNStrictCheck bool          // default off
-	DTLSRole        string        // passive|active, default passive
+	DTLSRole        string        // passive|active as SRS; default auto (Fanout): active unless the offer is a browser's (sdpneg.SetupFor says why)
 	DTLSVersion     string        // auto|dtls1.0|dtls1.2, default auto
 	DropForPT       int           // 0 = none, else drop incoming RTP with this PT
 	RTMPToRTC       bool          // default off (legacy `aac transcode;` = on)
@@ -362,7 +362,7 @@ func newVhost(name string) *Vhost {
 		Name: name,
 		RTC: VhostRTC{
 			NACK: true, NACKNoCopy: true, TWCC: true,
-			STUNTimeout: 30 * time.Second, DTLSRole: "passive", DTLSVersion: "auto",
+			STUNTimeout: 30 * time.Second, DTLSRole: "auto", DTLSVersion: "auto",
 			KeepAVCNaluSEI: true, PLIForRTMP: 6 * time.Second,
 			OpusBitrate: 48000, AACBitrate: 48000, KeyframeCache: true,
 		},

@@ -91,7 +91,7 @@ func TestVhostDefaults(t *testing.T) {
 	c := mustParse(t, "vhost a.com { }")
 	want := VhostRTC{
 		NACK: true, NACKNoCopy: true, TWCC: true, STUNTimeout: 30 * time.Second,
-		DTLSRole: "passive", DTLSVersion: "auto", KeepAVCNaluSEI: true,
+		DTLSRole: "auto", DTLSVersion: "auto", KeepAVCNaluSEI: true,
 		PLIForRTMP: 6 * time.Second, OpusBitrate: 48000, AACBitrate: 48000, KeyframeCache: true,
 	}
 	for _, name := range []string{"a.com", DefaultVhost} {

@@ -117,7 +117,7 @@ var vhostTable = newTable("SRS_VHOST_", []*entry{
 	{path: "rtc.twcc", set: vhost(func(v *Vhost) *bool { return &v.RTC.TWCC }, flag)},
 	{path: "rtc.stun_timeout", set: vhost(func(v *Vhost) *time.Duration { return &v.RTC.STUNTimeout }, seconds(24*time.Hour))},
 	{path: "rtc.stun_strict_check", set: vhost(func(v *Vhost) *bool { return &v.RTC.STUNStrictCheck }, flag)},
-	{path: "rtc.dtls_role", set: vhost(func(v *Vhost) *string { return &v.RTC.DTLSRole }, enum("passive", "active"))},
+	{path: "rtc.dtls_role", set: vhost(func(v *Vhost) *string { return &v.RTC.DTLSRole }, enum("passive", "active", "auto"))},
 	{path: "rtc.dtls_version", set: vhost(func(v *Vhost) *string { return &v.RTC.DTLSVersion }, enum("auto", "dtls1.0", "dtls1.2"))},
 	{path: "rtc.drop_for_pt", set: vhost(func(v *Vhost) *int { return &v.RTC.DropForPT }, intIn(0, 127))},
 	{path: "rtc.rtmp_to_rtc", set: vhost(func(v *Vhost) *bool { return &v.RTC.RTMPToRTC }, flag)},

@@ -87,6 +87,7 @@ func (s *Server) dialDTLS(ss *session) (*dtls.Conn, error) {
 	// request carried the session's credentials), and it costs a round trip
 	// and two more flights that, lost, wait out the client's 1 s timer.
 	// SRS and browsers in the server role send none either.
+	ss.transport.server = true
 	opts := []dtls.ServerOption{dtls.WithClientAuth(dtls.RequireAnyClientCert), dtls.WithInsecureSkipVerifyHello(true)}
 	for _, o := range common {
 		opts = append(opts, o)

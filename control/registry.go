@@ -198,8 +198,9 @@ func (s *Server) register(o offer, nopt sdpneg.Options) (*session, *sdpneg.Negot
 	}
 	ss := s.newSessionLocked(role, st, o.Ufrag, o.Pwd, o.parsed.ICEUfrag)
 	ss.remoteFP = o.parsed.Fingerprint
+	ss.remotePwd = o.parsed.ICEPwd
 	ss.cid, ss.clientIP, ss.param = o.cid, o.ClientIP, o.Param
-	ss.setup = sdpneg.ChooseSetup(o.parsed.Setup, dtlsRole)
+	ss.setup = sdpneg.SetupFor(o.parsed, dtlsRole)
 	ss.nack = nopt.NACK
 	ss.layer = o.Layer
 	ss.temporal = uint8(o.Temporal)

@@ -71,7 +71,7 @@ type RTCOptions struct {
 	// publisher's cached GOP.
 	KeyframeCache bool
 	STUNTimeout   time.Duration
-	DTLSRole      string // passive | active
+	DTLSRole      string // passive | active | auto (sdpneg.SetupFor)
 	Hooks         Hooks
 }
 
@@ -100,7 +100,9 @@ type Config struct {
 	// session (unknown) or its session already has a TCP connection (dup).
 	CloseTCP func(peer netip.AddrPort, duplicate bool)
 	// PreferCM lists AES-CM before GCM (tests of the CM path); by default
-	// GCM comes first when the CPU has AES and CLMUL.
+	// GCM comes first when the CPU has AES and CLMUL. The list's order
+	// decides where Fanout is the DTLS server; as the client (dtls_role
+	// active or auto) the peer picks from it.
 	PreferCM bool
 	// VhostOf maps a request's vhost (query or Host) to the vhost name
 	// streams are registered under (SRS: an unconfigured host is
@@ -243,7 +245,7 @@ func (s *Server) RefusalsByStatus() map[int]uint64 { return s.api.Refusals() }
 // DefaultRTCOptions are SRS's vhost rtc defaults.
 func DefaultRTCOptions() RTCOptions {
 	return RTCOptions{Enabled: true, NACK: true, TWCC: true, KeyframeCache: true, STUNTimeout: 30 * time.Second,
-		DTLSRole: "passive"}
+		DTLSRole: "auto"}
 }
 
 // srtpProfiles orders the DTLS-SRTP profiles: AEAD_AES_128_GCM first when

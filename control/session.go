@@ -23,6 +23,7 @@ type session struct {
 	localUfrag  string
 	localPwd    string
 	remoteUfrag string
+	remotePwd   string // the offer's ice-pwd: keys Fanout's one check (ice.Check)
 	iceUser     string // "localUfrag:remoteUfrag" for the fastpath's STUN answers; "" = any remote ufrag
 	token       string
 	cid         string // client id for the API and hooks

@@ -1,11 +1,15 @@
 package control
 
 import (
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/fanout/fanout/control/dtlsguard"
 )
 
 // dtlsTransport is the net.PacketConn pion/dtls runs over: records arrive
@@ -19,6 +23,10 @@ type dtlsTransport struct {
 	send   func(b []byte, to netip.AddrPort) error
 	peer   func() netip.AddrPort
 	sent   dtlsSent // for control's own alerts (dtlscheck.go)
+	// server: Fanout is the DTLS server (set before the handshake starts);
+	// its final flight is sent again (repeatFinal).
+	server   bool
+	repeated atomic.Bool
 
 	mu       sync.Mutex
 	deadline time.Time
@@ -96,7 +104,43 @@ func (t *dtlsTransport) WriteTo(p []byte, _ net.Addr) (int, error) {
 	// the error would abort the handshake.
 	t.sent.note(p)
 	_ = t.send(p, t.peer())
+	if t.server && hasChangeCipherSpec(p) && !t.repeated.Swap(true) {
+		t.repeatFinal(p)
+	}
 	return len(p), nil
+}
+
+// finalRepeats are when the DTLS server's final flight (ChangeCipherSpec,
+// Finished: one datagram at MTU 1200) goes out again. That flight has no
+// timer of its own (RFC 6347 §4.2.4): lost, it is recovered only when the
+// client's timer resends the client's Finished, 1 s later in pion and
+// OpenSSL. A client that has the flight drops the copies (record replay
+// window, §4.1.2.6), as it drops any duplicated datagram.
+var finalRepeats = [...]time.Duration{30 * time.Millisecond, 100 * time.Millisecond}
+
+func (t *dtlsTransport) repeatFinal(p []byte) {
+	b := append([]byte(nil), p...)
+	for _, d := range finalRepeats {
+		time.AfterFunc(d, func() {
+			select {
+			case <-t.closed:
+			default:
+				_ = t.send(b, t.peer())
+			}
+		})
+	}
+}
+
+// hasChangeCipherSpec reports whether a datagram of DTLS records holds a
+// ChangeCipherSpec record.
+func hasChangeCipherSpec(d []byte) bool {
+	for len(d) >= dtlsguard.RecordHeaderLen {
+		if d[0] == dtlsguard.ContentChangeCipherSpec {
+			return true
+		}
+		d = d[min(len(d), dtlsguard.RecordHeaderLen+int(binary.BigEndian.Uint16(d[11:13]))):]
+	}
+	return false
 }
 
 func (t *dtlsTransport) remoteAddr() net.Addr { return net.UDPAddrFromAddrPort(t.peer()) }

@@ -1,6 +1,8 @@
 package control
 
 import (
+	"errors"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"time"
@@ -40,6 +42,9 @@ func (s *Server) readUpcalls() {
 // rebinding). The first binding starts DTLS.
 func (s *Server) onSTUN(from netip.AddrPort, b []byte) {
 	req, err := ice.Parse(b)
+	if errors.Is(err, ice.ErrResponse) {
+		return // the answer to ice.Check
+	}
 	if err != nil {
 		s.reject(from)
 		return
@@ -63,7 +68,7 @@ func (s *Server) onSTUN(from netip.AddrPort, b []byte) {
 	if err != nil {
 		return
 	}
-	held, start, ok := s.bind(ss, from, resp)
+	held, start, check, ok := s.bind(ss, from, resp)
 	if !ok { // over the session's address moves (moves.go): no answer
 		s.closeTCP(from, false)
 		return
@@ -73,6 +78,9 @@ func (s *Server) onSTUN(from netip.AddrPort, b []byte) {
 		// pubMu: after any table in flight, which may carry this address.
 		s.pubMu.Lock()
 		_ = s.fp.WriteTo(resp, from)
+		if check != nil {
+			_ = s.fp.WriteTo(check, from)
+		}
 		s.pubMu.Unlock()
 	}
 	if start {
@@ -97,14 +105,16 @@ func (s *Server) stunSession(local, remote string, from netip.AddrPort) (ss *ses
 // does not know: an answer to a new address is held (held) until the table
 // with the address is out (unlock sends it), and so are the answers to its
 // retransmissions meanwhile. start: the session's DTLS goroutine is due.
-// ok is false when a new address is over the session's moves (moves.go).
-func (s *Server) bind(ss *session, from netip.AddrPort, resp []byte) (held, start, ok bool) {
+// check is the one Binding Request of Fanout's own that follows the
+// answer to a peer's first check (iceCheck). ok is false when a new
+// address is over the session's moves (moves.go).
+func (s *Server) bind(ss *session, from netip.AddrPort, resp []byte) (held, start bool, check []byte, ok bool) {
 	s.mu.Lock()
 	defer s.unlock()
 	changed := false
 	if !slices.Contains(ss.addrs, from) {
 		if !s.addAddrLocked(ss, from) {
-			return false, false, false
+			return false, false, nil, false
 		}
 		changed = true
 	}
@@ -117,21 +127,39 @@ func (s *Server) bind(ss *session, from netip.AddrPort, resp []byte) (held, star
 	if start {
 		ss.started = true
 		s.wg.Add(1)
+		check = iceCheck(ss, from)
 	}
 	if changed {
 		ss.addrPending = true
 	}
 	if !ss.addrPending {
-		return false, start, true
+		return false, start, check, true
 	}
 	// Queued, the answer goes with the table (unlock): held even when
 	// changedLocked builds that table at once and clears addrPending (it
 	// was then answered twice).
 	s.replies = append(s.replies, stunReply{ss: ss, b: resp, to: from})
+	if check != nil {
+		s.replies = append(s.replies, stunReply{ss: ss, b: check, to: from})
+	}
 	if changed {
 		s.changedLocked(ss)
 	}
-	return true, start, true
+	return true, start, check, true
+}
+
+// iceCheck is the one Binding Request sent to a session's peer after the
+// answer to its first check (ice.Check says why), over UDP only: over TCP
+// the peer's checks are not lost.
+func iceCheck(ss *session, from netip.AddrPort) []byte {
+	if ss.remoteUfrag == "" || ss.remotePwd == "" || route.IsTCPPeer(from) {
+		return nil
+	}
+	b, err := ice.Check(ss.remoteUfrag, ss.localUfrag, ss.remotePwd, rand.Uint64())
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 // stunReply is a binding answer waiting for its address to be published.

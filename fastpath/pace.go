@@ -80,8 +80,9 @@ func (c *core) paceReplay(s *route.Session, st *sessState) {
 		}
 		r.tokens -= int64(len(pkt))
 		if c.replayPasses(s, st, pub, r.layer, pkt) {
+			sent := st.out[route.KindVideo].packets
 			c.sendRTP(s, st, route.KindVideo, r.pub, r.epoch, pkt)
-			st.pq.replay++
+			c.replayedOne(s, st, pkt, sent)
 			c.cnt.gopReplayed.Add(1)
 		}
 	}
@@ -98,4 +99,24 @@ func (c *core) replayPasses(s *route.Session, st *sessState, pub *route.Session,
 	}
 	tid, start := c.temporalOf(pub, layer, pkt)
 	return c.passTemporal(s, st, pub.ID, pub.Epoch, tid, start, n, pkt)
+}
+
+// replayedOne counts a replayed packet just passed to sendRTP (sent: the
+// player's video packet count before) and sends the first one of a
+// player's replay a second time. A receiver learns a stream's sequence
+// numbers from the first packet it gets, so it cannot NACK a lost first
+// packet, the start of the keyframe: it would wait for the next keyframe
+// (a second or more; with publishers that make them on request, until a
+// PLI). The copy is the same SRTP packet; a receiver that has the first
+// drops it (RFC 3711 §3.3.2 replay list). The first goes out on its own
+// (flush) so that the copy is another datagram: a GSO send of the two
+// would be one skb, lost or delivered together.
+func (c *core) replayedOne(s *route.Session, st *sessState, pkt []byte, sent uint64) {
+	ot := &st.out[route.KindVideo]
+	if st.pq.replay == 0 && ot.packets != sent {
+		c.flush()
+		c.emitRTP(s, st, route.KindVideo, pkt, ot.lastSeq, ot.lastTS)
+		c.cnt.gopFirstRepeats.Add(1)
+	}
+	st.pq.replay++
 }

@@ -124,8 +124,9 @@ func (c *core) onPlayerMsg(m msg) {
 		if m.op == opReplayEnd {
 			pst.pq.joining = false
 		} else if pst.pq.joining {
+			sent := pst.out[route.KindVideo].packets
 			c.forward(ps, pst, m.p)
-			pst.pq.replay++
+			c.replayedOne(ps, pst, m.p.data(), sent)
 		}
 	}
 }

@@ -41,8 +41,10 @@ func TestGOPReplayBound(t *testing.T) {
 			pkts, _ := received(t, q.keys, q.players[0].fd)
 			_, fb := received(t, q.keys, q.pub.fd)
 			s := q.e.Stats()
-			if tc.replayed != (len(pkts) == len(frames)) || tc.replayed != (s.GOPReplayed == uint64(len(frames))) {
-				t.Errorf("player got %d packets, %d counted replayed; want replayed=%v", len(pkts), s.GOPReplayed, tc.replayed)
+			// A replay sends its first packet twice (pace.go replayedOne).
+			if tc.replayed != (len(pkts) == len(frames)+1) || tc.replayed != (s.GOPReplayed == uint64(len(frames))) ||
+				tc.replayed != (s.GOPFirstRepeats == 1) {
+				t.Errorf("player got %d packets, %d counted replayed, %d first repeats; want replayed=%v", len(pkts), s.GOPReplayed, s.GOPFirstRepeats, tc.replayed)
 			}
 			if tc.replayed == (s.GOPTooOld == 1) {
 				t.Errorf("GOPTooOld = %d, want replayed=%v", s.GOPTooOld, tc.replayed)
@@ -132,6 +134,10 @@ func TestGOPReplayPaced(t *testing.T) {
 		pkts, _ := received(t, q.keys, q.players[0].fd)
 		got = append(got, seqsOfPkts(pkts)...)
 	}
+	if len(got) < 2 || got[1] != got[0] {
+		t.Fatalf("the replay's first packet once: %v", got)
+	}
+	got = got[1:] // the first packet twice (pace.go replayedOne)
 	for i := 1; i < len(got); i++ {
 		if got[i] != got[i-1]+1 {
 			t.Fatalf("packet %d: seq %d after %d (all %v)", i, got[i], got[i-1], got)

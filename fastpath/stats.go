@@ -56,6 +56,7 @@ type counters struct {
 	gopReplayed        atomic.Uint64 // packets replayed from the GOP cache
 	gopTooOld          atomic.Uint64 // GOP replays refused: older or larger than the bound
 	gopPaced           atomic.Uint64 // times a paced GOP replay waited for tokens (pace.go)
+	gopFirstRepeats    atomic.Uint64 // first packets of a GOP replay sent twice (pace.go replayedOne)
 	resendSuppressed   atomic.Uint64 // NACKed packets not resent: resent to that player within one RTT
 	resendPaced        atomic.Uint64 // NACKed packets not resent: over the player's resend budget
 	ringOverflows      atomic.Uint64 // messages a full ring refused (also counted as DropRingFull)
@@ -98,6 +99,7 @@ type Stats struct {
 	GOPReplayed        uint64 // packets replayed from the GOP cache
 	GOPTooOld          uint64 // GOP replays refused: older or larger than the bound
 	GOPPaced           uint64 // times a paced GOP replay waited for the next tick
+	GOPFirstRepeats    uint64 // first packets of a GOP replay sent twice
 	ResendSuppressed   uint64 // NACKed packets not resent: resent to that player within one RTT
 	ResendPaced        uint64 // NACKed packets not resent: over the player's resend budget
 	RingOverflows      uint64
@@ -129,6 +131,7 @@ func (c *counters) snapshot() Stats {
 		LayersLearnt: c.layersLearnt.Load(), LayerSwitches: c.layerSwitches.Load(),
 		TemporalDrops: c.temporalDrops.Load(), DDInvalid: c.ddInvalid.Load(),
 		GOPReplayed: c.gopReplayed.Load(), GOPTooOld: c.gopTooOld.Load(), GOPPaced: c.gopPaced.Load(),
+		GOPFirstRepeats:  c.gopFirstRepeats.Load(),
 		ResendSuppressed: c.resendSuppressed.Load(), ResendPaced: c.resendPaced.Load(),
 		RingOverflows: c.ringOverflows.Load(), RingIn: c.ringIn.Load(), Handoffs: c.handoffs.Load(),
 		GSOSends: c.gsoSends.Load(), GSOSegments: c.gsoSegments.Load(),
@@ -171,6 +174,7 @@ func (s *Stats) Add(o Stats) {
 	s.GOPReplayed += o.GOPReplayed
 	s.GOPTooOld += o.GOPTooOld
 	s.GOPPaced += o.GOPPaced
+	s.GOPFirstRepeats += o.GOPFirstRepeats
 	s.ResendSuppressed += o.ResendSuppressed
 	s.ResendPaced += o.ResendPaced
 	s.RingOverflows += o.RingOverflows

@@ -118,3 +118,41 @@ func BenchmarkAnswer(b *testing.B) {
 		}
 	}
 }
+
+// TestCheck: Fanout's check names the peer's ufrag first, is keyed with
+// the peer's password, says ICE-CONTROLLED, and the peer's answer parses
+// as ErrResponse.
+func TestCheck(t *testing.T) {
+	b, err := Check("peer", "fanout", "peerpassword1234567890", 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &stun.Message{Raw: append([]byte(nil), b...)}
+	if err := m.Decode(); err != nil {
+		t.Fatal(err)
+	}
+	var u stun.Username
+	if err := u.GetFrom(m); err != nil || u.String() != "peer:fanout" {
+		t.Errorf("USERNAME %q (%v), want peer:fanout", u.String(), err)
+	}
+	if err := stun.NewShortTermIntegrity("peerpassword1234567890").Check(m); err != nil {
+		t.Errorf("integrity with the peer's password: %v", err)
+	}
+	if err := stun.Fingerprint.Check(m); err != nil {
+		t.Error(err)
+	}
+	if v, err := m.Get(stun.AttrICEControlled); err != nil || len(v) != 8 || v[7] != 42 {
+		t.Errorf("ICE-CONTROLLED %x (%v)", v, err)
+	}
+	if m.Contains(stun.AttrICEControlling) || m.Contains(stun.AttrUseCandidate) {
+		t.Error("a controlled agent's check carries ICE-CONTROLLING or USE-CANDIDATE")
+	}
+	resp, err := stun.Build(stun.NewTransactionIDSetter(m.TransactionID), stun.BindingSuccess,
+		stun.NewShortTermIntegrity("peerpassword1234567890"), stun.Fingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse(resp.Raw); !errors.Is(err, ErrResponse) {
+		t.Errorf("the peer's answer: %v, want ErrResponse", err)
+	}
+}

@@ -234,3 +234,43 @@ func ChooseSetup(offerSetup, dtlsRole string) string {
 	}
 	return "passive"
 }
+
+// RoleAuto is Fanout's default dtls_role: SetupFor resolves it per offer.
+const RoleAuto = "auto"
+
+// SetupFor is ChooseSetup for an offer, with dtlsRole RoleAuto resolved:
+// active (Fanout the DTLS client), unless the offer comes from a browser,
+// then passive. As the DTLS client Fanout's 50 ms flight timer recovers
+// every lost flight (RFC 6347 §4.2.4), where as the server it recovers
+// only its own two and a lost ClientHello, client Finished or server
+// Finished waits out the peer's timer (1 s in pion, OpenSSL, so aiortc and
+// GStreamer). Browsers are the exception: as DTLS servers they pick the
+// SRTP profile from their own list, and libwebrtc puts
+// AES_CM_128_HMAC_SHA1_80 (≈6× the per-packet CPU of GCM here) before GCM,
+// while as DTLS clients they accept the GCM Fanout lists first; and they
+// retransmit their own flights fast. A browser mistaken for another stack
+// (or the reverse) still connects, in the other role.
+func SetupFor(o *Offer, dtlsRole string) string {
+	if strings.EqualFold(dtlsRole, RoleAuto) {
+		dtlsRole = "active"
+		if o.Browser() {
+			dtlsRole = "passive"
+		}
+	}
+	return ChooseSetup(o.Setup, dtlsRole)
+}
+
+// Browser reports whether the offer's o= line is a browser's: libwebrtc
+// (Chromium, Safari, Edge and native libwebrtc apps) always writes
+// "o=- <id> <version> IN IP4 127.0.0.1", Firefox "o=mozilla...THIS_IS_SDPARTA…".
+// pion, aiortc and GStreamer write 0.0.0.0, libdatachannel the user "rtc".
+func (o *Offer) Browser() bool {
+	if o == nil || o.SDP == nil {
+		return false
+	}
+	or := o.SDP.Origin
+	if strings.HasPrefix(or.Username, "mozilla") {
+		return true
+	}
+	return or.Username == "-" && or.UnicastAddress == "127.0.0.1"
+}

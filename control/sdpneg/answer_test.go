@@ -203,3 +203,38 @@ func TestChooseSetup(t *testing.T) {
 		}
 	}
 }
+
+func TestSetupForAuto(t *testing.T) {
+	offer := func(origin string) *Offer {
+		o, err := ParseOffer([]byte("v=0\r\n" + origin + "\r\ns=-\r\nt=0 0\r\n" +
+			"m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=setup:actpass\r\n" +
+			"a=ice-ufrag:u\r\na=ice-pwd:p\r\na=rtpmap:96 VP8/90000\r\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	tests := []struct{ origin, role, want string }{
+		{"o=- 4611731400430051336 2 IN IP4 127.0.0.1", RoleAuto, "passive"},                 // libwebrtc
+		{"o=mozilla...THIS_IS_SDPARTA-115.0 8127413 0 IN IP4 0.0.0.0", RoleAuto, "passive"}, // Firefox
+		{"o=- 1733 1733 IN IP4 0.0.0.0", RoleAuto, "active"},                                // pion, aiortc
+		{"o=- 1733 0 IN IP4 0.0.0.0", "AUTO", "active"},                                     // GStreamer
+		{"o=rtc 1733 0 IN IP4 127.0.0.1", RoleAuto, "active"},                               // libdatachannel
+		{"o=- 1733 1733 IN IP4 0.0.0.0", "passive", "passive"},                              // dtls_role passive
+		{"o=- 4611731400430051336 2 IN IP4 127.0.0.1", "active", "active"},                  // dtls_role active
+	}
+	for _, tt := range tests {
+		if got := SetupFor(offer(tt.origin), tt.role); got != tt.want {
+			t.Errorf("SetupFor(%q, %q) = %q, want %q", tt.origin, tt.role, got, tt.want)
+		}
+	}
+	o := offer("o=- 1 1 IN IP4 0.0.0.0")
+	o.Setup = "passive"
+	if got := SetupFor(o, RoleAuto); got != "active" {
+		t.Errorf("passive offer: %q, want active", got)
+	}
+	o.Setup = "active"
+	if got := SetupFor(o, RoleAuto); got != "passive" {
+		t.Errorf("active offer: %q, want passive", got)
+	}
+}

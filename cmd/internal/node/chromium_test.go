@@ -80,7 +80,18 @@ type chromiumPCStats struct {
 }
 
 func runChromiumPublishPlay(t *testing.T, codecQuery, wantMime string) {
-	runChromiumOn(t, startTestServer(t, ""), codecQuery, wantMime)
+	p := runChromiumOn(t, startTestServer(t, ""), codecQuery, wantMime)
+	// Default dtls_role (auto): a browser's offer is answered passive, so
+	// Chromium is the DTLS client and takes the GCM profile Fanout lists
+	// first (as the server it would choose AES_CM_128_HMAC_SHA1_80).
+	for _, pc := range []struct {
+		name string
+		st   chromiumPCStats
+	}{{"publisher", p.Pub}, {"player", p.Play}} {
+		if pc.st.DTLSRole != "client" || pc.st.SRTPCipher != "SRTP_AEAD_AES_128_GCM" {
+			t.Errorf("%s: Chromium DTLS role %q, SRTP %q; want client, SRTP_AEAD_AES_128_GCM", pc.name, pc.st.DTLSRole, pc.st.SRTPCipher)
+		}
+	}
 }
 
 // runChromiumOn publishes and plays through srv and returns the page's

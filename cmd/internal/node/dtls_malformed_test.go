@@ -47,8 +47,10 @@ func TestDTLSMalformed(t *testing.T) {
 func runDTLSMalformed(t *testing.T, srv *Server, logs *lockedBuffer, name string, typ uint8) {
 	stream := "dtls-bad-" + name
 	ufrag, pwd := "bad"+strings.ReplaceAll(name, "_", ""), "dtlsmalformedpassword0123"
+	// a=setup:active: this client is the DTLS client (to an actpass
+	// offer without a browser's o= line Fanout would answer active).
 	code, _, body := post(t, srv.url("/rtc/v1/whip/?app=live&stream="+stream+"&ice-ufrag="+ufrag+"&ice-pwd="+pwd),
-		"application/sdp", curlOffer)
+		"application/sdp", strings.ReplaceAll(curlOffer, "a=setup:actpass", "a=setup:active"))
 	if code != http.StatusCreated {
 		t.Fatalf("WHIP: %d %s", code, body)
 	}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"math"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -15,14 +16,17 @@ import (
 )
 
 // joinLossPlayers is how many players join together in TestQualityJoinLoss.
-const joinLossPlayers = 10
+const joinLossPlayers = 20
 
 // TestQualityJoinLoss (issue 15 item 3): with 5 % of the UDP each way
 // dropped (netns + nftables, Fanout's default config: GSO on), a pion
 // publisher streams 1 s GOPs and joinLossPlayers pion players join at
 // once. It reports the distribution of their first keyframe after the WHEP
-// POST (and, per player, when ICE and DTLS completed), and wants every
-// player to get ≥ 98 % of the access units from its first byte-exact.
+// POST (and, per player, when ICE and DTLS completed), and wants its 95th
+// percentile under 500 ms and every player to get ≥ 99 % of the access
+// units from its first byte-exact (issue 15's must-show). pion players
+// offer actpass and Fanout's default dtls_role (auto) answers active: its
+// 50 ms flight timer, not the players' 1 s one, recovers a lost flight.
 func TestQualityJoinLoss(t *testing.T) {
 	pair := newNetnsPair(t, 5)
 	api := pair.startFanout(t, "")
@@ -44,15 +48,14 @@ func TestQualityJoinLoss(t *testing.T) {
 		ms = append(ms, n)
 	}
 	slices.Sort(ms)
-	pct := func(p float64) int { return ms[min(len(ms)-1, int(p*float64(len(ms))))] }
+	// Nearest rank: the 95th percentile of 20 is the 19th.
+	pct := func(p float64) int { return ms[max(0, int(math.Ceil(p*float64(len(ms))))-1)] }
 	t.Logf("first frame after the WHEP POST, %d players joining together, 5 %% loss each way: p50 %d ms, p95 %d ms, max %d ms (all: %v)",
 		len(ms), pct(0.5), pct(0.95), ms[len(ms)-1], ms)
-	// What is reached (issue 15 wants p95 < 500 ms): the median, and a
-	// bounded tail. The tail is the pion players' own DTLS timer (1 s,
-	// doubling) after a lost client flight, which a passive server cannot
-	// shorten: ICE completes at ~220 ms for all of them.
-	if p50 := pct(0.5); p50 > 600 {
-		t.Errorf("median first frame %d ms, want < 600 ms", p50)
+	// The tail left is ICE: a pion player checks, then nominates on its
+	// next 200 ms tick, and each lost check or answer costs it a tick.
+	if p95 := pct(0.95); p95 >= 500 {
+		t.Errorf("95th percentile of the first frame %d ms, want < 500 ms", p95)
 	}
 	if worst := ms[len(ms)-1]; worst > 8000 {
 		t.Errorf("slowest first frame %d ms, want < 8 s", worst)
@@ -112,10 +115,8 @@ func TestQualityJoinLossPeers(t *testing.T) {
 		t.Logf("player %d: first keyframe %v after the POST (ICE after %v, DTLS after %v), %.2f %% of %d access units byte-exact",
 			i, first.Sub(p.post).Round(time.Millisecond), time.Duration(iceAt[i].Load()-p.post.UnixNano()).Round(time.Millisecond),
 			p.conn.Sub(p.post).Round(time.Millisecond), pct, len(sent)-from)
-		// 99 % is the goal; an access unit lost on the publisher's side
-		// (NACK and its answer both lost) costs every player 0.6 %.
-		if pct < 98 {
-			t.Errorf("player %d: %.2f %% of access units byte-exact, want ≥ 98 %%", i, pct)
+		if pct < 99 {
+			t.Errorf("player %d: %.2f %% of access units byte-exact, want ≥ 99 %%", i, pct)
 		}
 	}
 	netnsResult("first_frame_ms", strings.Join(ms, ","))

@@ -128,6 +128,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(mRTCP, cs.GOPTooOld, core, "gop_replays_too_old")
 		counter(mRTCP, cs.GOPReplayed, core, "gop_replayed_packets")
 		counter(mRTCP, cs.GOPPaced, core, "gop_replay_paced")
+		counter(mRTCP, cs.GOPFirstRepeats, core, "gop_replay_first_repeats")
 		counter(mRTCP, cs.ResendSuppressed, core, "nack_resend_suppressed")
 		counter(mRTCP, cs.ResendPaced, core, "nack_resend_paced")
 	}

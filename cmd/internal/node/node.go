@@ -53,7 +53,8 @@ type Options struct {
 	HTTPSAPIListen string
 	HTTPSListen    string
 	TCPListen      string // rtc_server.tcp.listen
-	// PreferCM offers SRTP_AES128_CM_HMAC_SHA1_80 before GCM (tests of the CM path).
+	// PreferCM offers SRTP_AES128_CM_HMAC_SHA1_80 before GCM (tests of the CM path;
+	// it decides where Fanout is the DTLS server: dtls_role passive).
 	PreferCM bool
 	// RTMPListen replaces the RTMP `listen` addresses.
 	RTMPListen string
