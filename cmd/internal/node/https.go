@@ -41,8 +41,7 @@ func (s *Server) serveTLS(name string, hc conf.HTTPS, addr netip.AddrPort, h htt
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("%s listen %v: %w", name, addr, err)
 	}
-	tl := tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-	s.serve(name, tl, h)
+	s.serve(name, ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, h)
 	return addrOf(ln), nil
 }
 

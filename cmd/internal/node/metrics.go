@@ -48,7 +48,7 @@ var (
 	mTables    = prometheus.NewDesc("fanout_route_tables_published_total", "Route tables control published to the fastpath (changes coalesce under load).", nil, nil)
 	mSessEnds  = prometheus.NewDesc("fanout_sessions_ended_total", "WebRTC sessions ended.", nil, nil)
 	mQueueDrop = prometheus.NewDesc("fanout_queue_drops_total", "Items bounded queues a remote peer can fill dropped, by queue (README \"Limits\").", []string{"queue"}, nil)
-	mLimits    = prometheus.NewDesc("fanout_limit_refusals_total", "Requests and connections refused over a limit (429 rate, 503 capacity, 413 size; WebRTC-over-TCP and RTMP connections closed at accept, session address moves refused), by limit.", []string{"limit"}, nil)
+	mLimits    = prometheus.NewDesc("fanout_limit_refusals_total", "Requests and connections refused over a limit (429 rate, 503 capacity, 413 size, 431 header size; HTTP connections cut by a timeout; WebRTC-over-TCP and RTMP connections closed at accept, session address moves refused), by limit.", []string{"limit"}, nil)
 	mRefused   = prometheus.NewDesc("fanout_http_refusals_total", "4xx/5xx answers to WHIP/WHEP/legacy/API requests, by status (each also logged once).", []string{"status"}, nil)
 )
 
@@ -135,14 +135,17 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 }
 
 // limits exports fanout_limit_refusals_total: the HTTP layer's and the
-// registry's refusals, the RTMP listeners' and the TCP transport's per-IP
-// closes.
+// registry's refusals, net/http's own (httpLimit), the RTMP listeners' and
+// the TCP transport's per-IP closes.
 func (m *metrics) limits(counter func(*prometheus.Desc, uint64, ...string)) {
 	refusals := m.s.ctl.LimitRefusals()
 	if l := m.s.rtmpLimit; l != nil {
 		for limit, n := range l.refusals() {
 			refusals[limit] += n
 		}
+	}
+	for limit, n := range m.s.httpLimit.refusals() {
+		refusals[limit] += n
 	}
 	for limit, n := range refusals {
 		counter(mLimits, n, limit)

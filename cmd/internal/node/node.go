@@ -20,6 +20,7 @@
 package node
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -82,6 +83,7 @@ type Server struct {
 	link      *bridgeLink
 	rtmpLns   []net.Listener
 	rtmpLimit *rtmpLimit     // set by startBridge
+	httpLimit httpLimit      // net/http's own limits, counted at the connection
 	sig       *rooms.Service // the demos' signaling, on the HTTP server
 	// HTTPS listeners, when enabled.
 	apiTLS, httpTLS netip.AddrPort
@@ -201,7 +203,7 @@ func (s *Server) startAPI() error {
 		s.httpLn = ln // SRS: http_api and http_server on one port serve both
 	}
 	h := relayFrom(mux)
-	s.serve("http api", s.sniff(ln), h)
+	s.serve("http api", s.sniff(ln), nil, h)
 	if s.cfg.HTTPAPI.HTTPS.Enabled {
 		if s.apiTLS, err = s.serveTLS("https api", s.cfg.HTTPAPI.HTTPS, s.addrs.apiTLS, h); err != nil {
 			return err
@@ -218,7 +220,7 @@ func (s *Server) startHTTP() error {
 	}
 	mux := s.mux(false, true)
 	s.httpLn = ln
-	s.serve("http server", s.sniff(ln), mux)
+	s.serve("http server", s.sniff(ln), nil, mux)
 	if s.cfg.HTTPServer.HTTPS.Enabled {
 		if s.httpTLS, err = s.serveTLS("https server", s.cfg.HTTPServer.HTTPS, s.addrs.httpTLS, mux); err != nil {
 			return err
@@ -232,11 +234,17 @@ func (s *Server) sharedHTTP() bool {
 	return s.cfg.HTTPServer.Enabled && s.addrs.api.Port() != 0 && s.addrs.api.Port() == s.addrs.http.Port()
 }
 
-func (s *Server) serve(name string, ln net.Listener, h http.Handler) {
+// serve runs an HTTP server on ln, under TLS when tc is set; its
+// connections are counted against net/http's own limits (httpLimit).
+func (s *Server) serve(name string, ln net.Listener, tc *tls.Config, h http.Handler) {
 	l := s.cfg.Limits
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: min(10*time.Second, l.HTTPReadTimeout),
 		ReadTimeout: l.HTTPReadTimeout, WriteTimeout: l.HTTPWriteTimeout, IdleTimeout: l.HTTPIdleTimeout,
-		MaxHeaderBytes: l.HTTPHeaderSize}
+		MaxHeaderBytes: l.HTTPHeaderSize, ConnState: s.httpLimit.connState}
+	ln = s.httpLimit.listener(ln)
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
+	}
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error(name+" stopped", "err", err)
