@@ -89,9 +89,10 @@ func postFrom(t testing.TB, c *http.Client, url, sdp string) (int, string, strin
 // TestLimitStatuses: each capacity and size limit answers its status with
 // Retry-After where it applies and a one-line reason, and is counted on
 // /metrics under its name: publishers_per_ip, players_per_stream and
-// max_connections (503), sdp_size and http_body_size (413), http_header_size (431, Go's own),
+// max_connections (503), sdp_size and http_body_size (413), http_header_size
+// (431, net/http's own, counted at the connection: httpLimit),
 // http_read_timeout (a slow client is cut) and tcp_connections_per_ip (the
-// connection is closed at accept).
+// connection is closed at accept). The other HTTP timeouts: TestHTTPTimeouts.
 func TestLimitStatuses(t *testing.T) {
 	srv := startLimited(t, `max_connections 4;
 limits { exempt_loopback off; publishers_per_ip 1; players_per_stream 2; sdp_size 16384; http_body_size 20000;
@@ -135,7 +136,7 @@ limits { exempt_loopback off; publishers_per_ip 1; players_per_stream 2; sdp_siz
 	checkTCPPerIP(t, srv)
 	m := scrape(t, srv)
 	for limit, want := range map[string]float64{"publishers_per_ip": 1, "players_per_stream": 1, "max_connections": 1,
-		"sdp_size": 1, "http_body_size": 1, "tcp_connections_per_ip": 1} {
+		"sdp_size": 1, "http_body_size": 1, "tcp_connections_per_ip": 1, "http_header_size": 1, "http_read_timeout": 1} {
 		if got := m[`fanout_limit_refusals_total{limit="`+limit+`"}`]; got != want {
 			t.Errorf("fanout_limit_refusals_total{limit=%q} = %v, want %v", limit, got, want)
 		}
