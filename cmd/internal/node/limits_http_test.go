@@ -2,6 +2,7 @@ package node
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -10,11 +11,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fanout/fanout/conf"
 )
 
 // TestHTTPTimeouts: net/http's own timeouts cut the connection and are
 // counted on fanout_limit_refusals_total under their directive's name:
-// http_idle_timeout (a keep-alive connection left idle) and
+// http_idle_timeout (a keep-alive connection left idle, over HTTP and
+// HTTPS) and
 // http_write_timeout (an answer not written in time: a WHIP publish held
 // by a slow on_publish hook). http_header_size and http_read_timeout are
 // in TestLimitStatuses.
@@ -24,9 +28,23 @@ func TestHTTPTimeouts(t *testing.T) {
 		fmt.Fprint(w, `{"code":0}`)
 	}))
 	defer hooks.Close()
-	srv := startTestServerConfig(t, testConfig+fmt.Sprintf(`limits { http_write_timeout 0.5; http_idle_timeout 0.5; }
-vhost slow.example { rtc { enabled on; } http_hooks { enabled on; on_publish %s; } }`, hooks.URL))
-	checkIdleCut(t, srv)
+	text := strings.Replace(testConfig, "http_api { enabled on; listen 1985; }",
+		"http_api { enabled on; listen 1985; https { enabled on; listen 1990; } }", 1)
+	cfg, err := conf.Parse("timeouts.conf", []byte(text+fmt.Sprintf(`limits { http_write_timeout 0.5; http_idle_timeout 0.5; }
+vhost slow.example { rtc { enabled on; } http_hooks { enabled on; on_publish %s; } }`, hooks.URL)), conf.Options{Env: []string{}, Warn: func(string) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := start(cfg, testLogger(), Options{APIListen: "127.0.0.1:0", RTCListen: "127.0.0.1:0",
+		HTTPListen: "127.0.0.1:0", HTTPSAPIListen: "127.0.0.1:0", RTMPListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	checkIdleCut(t, func() (net.Conn, error) { return net.Dial("tcp", srv.APIAddr().String()) })
+	checkIdleCut(t, func() (net.Conn, error) { // the HTTPS listener: counted below its TLS
+		return tls.Dial("tcp", srv.apiTLS.String(), &tls.Config{InsecureSkipVerify: true})
+	})
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	start := time.Now()
 	resp, err := c.Post(srv.url("/rtc/v1/whip/?vhost=slow.example&app=live&stream=s"), "application/sdp", strings.NewReader(curlOffer))
@@ -36,7 +54,7 @@ vhost slow.example { rtc { enabled on; } http_hooks { enabled on; on_publish %s;
 	}
 	t.Logf("publish behind a slow hook: %v after %v", err, time.Since(start).Round(time.Millisecond))
 	m := scrape(t, srv)
-	for limit, want := range map[string]float64{"http_idle_timeout": 1, "http_write_timeout": 1,
+	for limit, want := range map[string]float64{"http_idle_timeout": 2, "http_write_timeout": 1,
 		"http_read_timeout": 0, "http_header_size": 0} {
 		if got := m[`fanout_limit_refusals_total{limit="`+limit+`"}`]; got != want {
 			t.Errorf("fanout_limit_refusals_total{limit=%q} = %v, want %v", limit, got, want)
@@ -46,9 +64,9 @@ vhost slow.example { rtc { enabled on; } http_hooks { enabled on; on_publish %s;
 
 // checkIdleCut: a keep-alive connection that sends nothing after its
 // answer is closed after http_idle_timeout (0.5 s here).
-func checkIdleCut(t *testing.T, srv *Server) {
+func checkIdleCut(t *testing.T, dial func() (net.Conn, error)) {
 	t.Helper()
-	c, err := net.Dial("tcp", srv.APIAddr().String())
+	c, err := dial()
 	if err != nil {
 		t.Fatal(err)
 	}
