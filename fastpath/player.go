@@ -277,8 +277,8 @@ func (c *core) onPlayerRR(s *route.Session, st *sessState, p []byte) {
 			return
 		}
 		st.pq.rr[kind] = rb
-		if kind == route.KindVideo && (st.pq.bwe == nil || st.pq.bwe.Stats.Feedbacks == 0) {
-			c.adaptLayer(s, st, rb.FractionLost) // simulcast, no pinned layer, no transport-cc (layerauto.go)
+		if kind == route.KindVideo && !c.estimateDriven(st) {
+			c.adaptLayer(s, st, rb.FractionLost) // no pinned layer, no transport-cc estimate (layerauto.go)
 		}
 		if rtt, ok := st.pq.rttLog.RTT(rb.LSR, rb.DLSR, c.now); ok {
 			st.pq.rtt = rtt

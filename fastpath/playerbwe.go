@@ -163,6 +163,18 @@ func putTWCCWithDD(buf, pkt []byte, ddID, twccID uint8, seq uint16) (int, bool) 
 	return hl + m + copy(buf[hl+m:], pkt[po:]), true
 }
 
+// simulcastPlayer reports whether st plays a simulcast publisher's video.
+func (c *core) simulcastPlayer(st *sessState) bool {
+	pub := c.tbl.Session(st.out[route.KindVideo].src)
+	return pub != nil && pub.Simulcast.N >= 2
+}
+
+// estimateDriven reports whether st's layer follows its bandwidth
+// estimate (adaptByEstimate) rather than its RR loss (adaptLayer).
+func (c *core) estimateDriven(st *sessState) bool {
+	return st.pq.bwe != nil && st.pq.bwe.Stats.Feedbacks > 0 && c.simulcastPlayer(st)
+}
+
 // onPlayerTWCC feeds a player's transport-wide feedback to its estimator
 // and lets the estimate pick its layer.
 func (c *core) onPlayerTWCC(s *route.Session, st *sessState, p []byte) {
@@ -191,16 +203,24 @@ func (c *core) adaptByEstimate(s *route.Session, st *sessState, e *bwe.Estimator
 	if a.upWait == 0 {
 		a.upWait = int64(estDownHold)
 	}
+	if !c.simulcastPlayer(st) {
+		// SVC temporal caps stay on the RR-loss path (layerauto.go): on a
+		// loaded host the delay trend alone cut uncongested VP9/AV1 players
+		// to T0 (TestSVCChromium).
+		e.Ceiling = 0
+		return
+	}
 	r := &v.rates
 	r.update(c.now)
-	sim := false
-	if pub := c.tbl.Session(st.out[route.KindVideo].src); pub != nil {
-		sim = pub.Simulcast.N >= 2
-	}
+	const sim = true
 	a.floor = min(a.floor, levels-1)
 	est, cur := e.Estimate(), a.floor
 	switch {
-	case cur+1 < levels && est < r.level(cur, levels, sim) && (a.lastMove == 0 || c.now-a.lastMove >= int64(estDownGap)):
+	case cur+1 < levels && est < r.level(cur, levels, sim) && e.LastDecrease() != 0 &&
+		(a.lastMove == 0 || c.now-a.lastMove >= int64(estDownGap)):
+		// Only an estimate congestion has cut says the layer does not fit:
+		// before that it is the start rate growing towards what the
+		// player receives, and would move every new player down.
 		to := cur + 1
 		for to+1 < levels && r.level(to, levels, sim) > est {
 			to++
