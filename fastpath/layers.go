@@ -61,6 +61,7 @@ type layerSel struct {
 	auto     layerAuto // the RR-loss cap of a player without a pinned layer (layerauto.go)
 	keyTS    uint32    // publisher timestamp of the keyframe the last switch started at
 	keyAt    int64     // when that switch happened; 0 = none
+	pic      vp8Pic    // picture ID continuity across switches (vp8pic.go)
 	tdrops   uint64    // packets of temporal layers above its cap (svc.go)
 	tcap     uint8     // the temporal cap in force, 0 = none (svc.go)
 }
@@ -228,21 +229,28 @@ func (c *core) passLayer(ps *route.Session, pst *sessState, src route.SessionID,
 	ls := &pst.lay
 	if ls.src != src || ls.epoch != epoch {
 		ls.src, ls.epoch, ls.cur, ls.askedAt = src, epoch, noLayer, 0
-		ls.auto = layerAuto{}
+		ls.auto, ls.pic = layerAuto{}, vp8Pic{}
+		if pub := c.tbl.Session(src); pub != nil {
+			ls.pic.on = pub.Tracks[route.KindVideo].Codec == route.CodecVP8
+		}
 	}
 	want := wantLayer(ps, ls, layers)
 	if layer == ls.cur && want == ls.cur {
+		ls.pic.note(data)
 		return true
 	}
 	if layer != want {
-		if layer != ls.cur {
-			return false
-		}
 		// Keep the old layer until the new one has a keyframe, unless the
 		// estimator moved the player down: then the old layer is what
 		// congests it, and its backlog would delay or drop the keyframe.
-		c.askSwitchKeyframe(ls, src, want)
-		return !congestedDown(ps, ls, want)
+		if layer != ls.cur || congestedDown(ps, ls, want) {
+			if layer == ls.cur {
+				c.askSwitchKeyframe(ls, src, want)
+			}
+			return false
+		}
+		ls.pic.note(data)
+		return true
 	}
 	if !c.keyframeStart(src, data) {
 		c.askSwitchKeyframe(ls, src, want)
@@ -251,11 +259,13 @@ func (c *core) passLayer(ps *route.Session, pst *sessState, src route.SessionID,
 	if ot := &pst.out[route.KindVideo]; ot.started && ls.cur != noLayer {
 		ot.rebase(binary.BigEndian.Uint16(data[2:]), binary.BigEndian.Uint32(data[4:]), c.now, src, epoch,
 			ps.Tracks[route.KindVideo].ClockRate)
+		ls.pic.rebase(data)
 		ls.switches++
 		c.cnt.layerSwitches.Add(1)
 	}
 	ls.cur, ls.askedAt = want, 0
 	ls.keyTS, ls.keyAt = binary.BigEndian.Uint32(data[4:]), c.now
+	ls.pic.note(data)
 	return true
 }
 

@@ -113,7 +113,9 @@ type estimateClient struct {
 			Packets uint64 `json:"packets"`
 			Bytes   uint64 `json:"bytes"`
 		} `json:"tracks"`
+		NACKs      uint64 `json:"nacks"`
 		NACKServed uint64 `json:"nack_served"`
+		NACKMissed uint64 `json:"nack_missed"`
 		PLIs       uint64 `json:"plis"`
 	} `json:"quality"`
 }
@@ -150,9 +152,10 @@ func TestSimulcastEstimatePlayer(t *testing.T) {
 		if c, ok := playerEntry(t, nsB); ok && c.Layer != nil {
 			s.layer, s.est = c.Layer.Current, c.Layer.Estimate
 			s.bytes = c.Quality.Tracks[1].Bytes
-			s.info = fmt.Sprintf("cap %q downs %d ups %d switches %d, audio %d B video %d B %d packets, resent %d, PLIs %d", c.Layer.Cap,
-				c.Layer.Downs, c.Layer.Ups, c.Layer.Switches, c.Quality.Tracks[0].Bytes, c.Quality.Tracks[1].Bytes, c.Quality.Tracks[1].Packets,
-				c.Quality.NACKServed, c.Quality.PLIs)
+			s.info = fmt.Sprintf("cap %q downs %d ups %d switches %d, audio %d B video %d B %d packets, NACKed %d resent %d missed %d "+
+				"(%s), PLIs %d", c.Layer.Cap, c.Layer.Downs, c.Layer.Ups, c.Layer.Switches, c.Quality.Tracks[0].Bytes,
+				c.Quality.Tracks[1].Bytes, c.Quality.Tracks[1].Packets, c.Quality.NACKs, c.Quality.NACKServed, c.Quality.NACKMissed,
+				resendCounters(nsB), c.Quality.PLIs)
 		}
 		return s
 	}
@@ -260,6 +263,30 @@ func playerEntry(t *testing.T, nsB string) (estimateClient, bool) {
 		}
 	}
 	return estimateClient{}, false
+}
+
+// resendCounters sums Fanout's resend refusals (over the player's budget)
+// and forced resends (a switch keyframe's) from /metrics, asked from
+// inside namespace B.
+func resendCounters(nsB string) string {
+	out, err := exec.Command("ip", "netns", "exec", nsB, "curl", "-sSf", "--max-time", "3", "http://127.0.0.1:1985/metrics").Output()
+	if err != nil {
+		return "no /metrics"
+	}
+	var paced, forced float64
+	for _, line := range strings.Split(string(out), "\n") {
+		var v float64
+		if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err != nil {
+			continue
+		}
+		switch {
+		case strings.Contains(line, `"nack_resend_paced"`):
+			paced += v
+		case strings.Contains(line, `"nack_resend_forced"`):
+			forced += v
+		}
+	}
+	return fmt.Sprintf("paced %.0f forced %.0f", paced, forced)
 }
 
 // evalStats reads the page's fanoutStats().
