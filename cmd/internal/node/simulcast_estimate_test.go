@@ -1,5 +1,3 @@
-//go:build soak
-
 package node
 
 import (
@@ -26,12 +24,12 @@ import (
 // 3 s and keeps decoding with no freeze over 1 s; once the limit is
 // lifted it is back on h within 15 s. The switch times are logged.
 //
-// It runs in `make soak` (build tag soak), not `make test`: on the shared
-// 2-CPU machine (load 12–30) two Chromiums encoding and decoding three
-// layers met the move down (≤ 3 s) in 11 of 12 runs, the move up (≤ 15 s)
-// in 10 of 12, and "no freeze over 1 s on l" in 6 of 12 (a keyframe of l
-// lost in the full queue at the switch; issue 18 report).
-func TestSoakSimulcastEstimateChromium(t *testing.T) {
+// Two fixes made it reliable enough for `make test` (issue 18): a switch
+// keeps the player's VP8 picture ID running on (fastpath/vp8pic.go; before,
+// half the switches froze the player 2.9–3.8 s because Chromium dropped the
+// new layer's keyframe, its picture ID behind the old layer's), and a move
+// down by the estimator stops the old layer at once. About 25 s.
+func TestSimulcastEstimateChromium(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Skip("chromium not installed (make deps installs it)")
 	}
