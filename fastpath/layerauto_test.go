@@ -1,8 +1,11 @@
 package fastpath
 
 import (
+	"encoding/binary"
 	"testing"
 	"time"
+
+	"github.com/fanout/fanout/fastpath/route"
 )
 
 // TestLayerAuto walks a player without a pinned layer through the RR-loss
@@ -59,9 +62,46 @@ func TestLayerAuto(t *testing.T) {
 		r.drive(0, r.nextLayer(buf, i%3))
 	}
 	got := readLayers(t, r, r.players[0], 0)
-	// h's packet before l's first keyframe still goes out, then only l's.
-	if len(got) != 3 || (got[0]-1)%3 != 0 || (got[1]-1)%3 != 2 || (got[2]-1)%3 != 2 {
+	// A move down forced by the cap stops h at once (its backlog would
+	// congest the keyframe of l): only l's packets, from its keyframe.
+	if len(got) != 2 || (got[0]-1)%3 != 2 || (got[1]-1)%3 != 2 {
 		t.Fatalf("capped to layer l, the player got packets %v (publisher counter, layer = (n-1)%%3)", got)
 	}
 	zeroAllocs(t, "adaptLayer", func() { c.adaptLayer(s, st, 0) })
+}
+
+// TestSwitchKeyframeResend: the packets of the keyframe a layer switch
+// started at are resent outside the player's empty resend budget, within
+// switchKeyWindow, still not twice within an RTT; other packets wait for
+// the budget.
+func TestSwitchKeyframeResend(t *testing.T) {
+	c := &core{now: int64(time.Hour)}
+	st := &sessState{}
+	st.lay.keyTS, st.lay.keyAt = 9000, c.now
+	key, other := make([]byte, 1200), make([]byte, 1200)
+	binary.BigEndian.PutUint32(key[4:], 9000)
+	binary.BigEndian.PutUint32(other[4:], 12000)
+	st.pq.budget.tokAt, st.pq.budget.tokens = c.now, 0
+	c.now += int64(time.Millisecond)
+	if !c.switchKeyframe(st, key) || c.switchKeyframe(st, other) {
+		t.Fatal("switchKeyframe does not tell the switch keyframe's packets from others")
+	}
+	if c.allowResend(st, route.KindVideo, 7, len(other), c.switchKeyframe(st, other)) {
+		t.Error("a packet over the empty budget was resent")
+	}
+	for seq := range uint16(20) {
+		if !c.allowResend(st, route.KindVideo, 100+seq, len(key), c.switchKeyframe(st, key)) {
+			t.Fatalf("switch keyframe packet %d not resent over the empty budget", seq)
+		}
+	}
+	if c.allowResend(st, route.KindVideo, 100, len(key), true) {
+		t.Error("a switch keyframe packet resent twice within the RTT floor")
+	}
+	c.now += int64(switchKeyWindow)
+	if c.switchKeyframe(st, key) {
+		t.Error("the switch keyframe still favoured after switchKeyWindow")
+	}
+	if n := c.cnt.resendForced.Load(); n != 20 {
+		t.Errorf("resendForced %d, want 20", n)
+	}
 }

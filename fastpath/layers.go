@@ -2,6 +2,7 @@ package fastpath
 
 import (
 	"encoding/binary"
+	"time"
 
 	"github.com/fanout/fanout/fastpath/gop"
 	"github.com/fanout/fanout/fastpath/nack"
@@ -27,8 +28,15 @@ import (
 const noLayer = 0xff
 
 // layerAskInterval is how often a player waiting for a switch asks the
-// target layer for a keyframe again.
-const layerAskInterval = 3 * keyframeInterval
+// target layer for a keyframe again: just over the publisher's own
+// request gap (keyframeInterval), so a lost request or keyframe costs the
+// player one more keyframe interval, not several.
+const layerAskInterval = keyframeInterval + 100*time.Millisecond
+
+// switchKeyWindow is how long the resends of a switch keyframe's packets
+// bypass the player's resend budget (resend.go): the player decodes
+// nothing of the new layer until that keyframe is whole.
+const switchKeyWindow = 2 * time.Second
 
 // simPub is a simulcast publisher's per-layer state on its owner core.
 type simPub struct {
@@ -51,6 +59,9 @@ type layerSel struct {
 	askedAt  int64 // last keyframe request for the target layer
 	switches uint64
 	auto     layerAuto // the RR-loss cap of a player without a pinned layer (layerauto.go)
+	keyTS    uint32    // publisher timestamp of the keyframe the last switch started at
+	keyAt    int64     // when that switch happened; 0 = none
+	pic      vp8Pic    // picture ID continuity across switches (vp8pic.go)
 	tdrops   uint64    // packets of temporal layers above its cap (svc.go)
 	tcap     uint8     // the temporal cap in force, 0 = none (svc.go)
 }
@@ -218,30 +229,68 @@ func (c *core) passLayer(ps *route.Session, pst *sessState, src route.SessionID,
 	ls := &pst.lay
 	if ls.src != src || ls.epoch != epoch {
 		ls.src, ls.epoch, ls.cur, ls.askedAt = src, epoch, noLayer, 0
-		ls.auto = layerAuto{}
+		ls.auto, ls.pic = layerAuto{}, vp8Pic{}
+		if pub := c.tbl.Session(src); pub != nil {
+			ls.pic.on = pub.Tracks[route.KindVideo].Codec == route.CodecVP8
+		}
 	}
 	want := wantLayer(ps, ls, layers)
 	if layer == ls.cur && want == ls.cur {
+		ls.pic.note(data)
 		return true
 	}
 	if layer != want {
-		return layer == ls.cur // keep the old layer until the new one has a keyframe
+		// Keep the old layer until the new one has a keyframe, unless the
+		// estimator moved the player down: then the old layer is what
+		// congests it, and its backlog would delay or drop the keyframe.
+		if layer != ls.cur || congestedDown(ps, ls, want) {
+			if layer == ls.cur {
+				c.askSwitchKeyframe(ls, src, want)
+			}
+			return false
+		}
+		ls.pic.note(data)
+		return true
 	}
 	if !c.keyframeStart(src, data) {
-		if c.now-ls.askedAt > int64(layerAskInterval) || ls.askedAt == 0 {
-			ls.askedAt = c.now
-			c.askLayerKeyframe(src, want)
-		}
+		c.askSwitchKeyframe(ls, src, want)
 		return false
 	}
 	if ot := &pst.out[route.KindVideo]; ot.started && ls.cur != noLayer {
 		ot.rebase(binary.BigEndian.Uint16(data[2:]), binary.BigEndian.Uint32(data[4:]), c.now, src, epoch,
 			ps.Tracks[route.KindVideo].ClockRate)
+		ls.pic.rebase(data)
 		ls.switches++
 		c.cnt.layerSwitches.Add(1)
 	}
 	ls.cur, ls.askedAt = want, 0
+	ls.keyTS, ls.keyAt = binary.BigEndian.Uint32(data[4:]), c.now
+	ls.pic.note(data)
 	return true
+}
+
+// askSwitchKeyframe asks layer want of publisher src for the keyframe a
+// pending switch waits for, at most once per layerAskInterval.
+func (c *core) askSwitchKeyframe(ls *layerSel, src route.SessionID, want uint8) {
+	if ls.askedAt == 0 || c.now-ls.askedAt > int64(layerAskInterval) {
+		ls.askedAt = c.now
+		c.askLayerKeyframe(src, want)
+	}
+}
+
+// congestedDown reports whether a pending switch to layer want is a move
+// down that the player's automatic cap (its estimator) forces.
+func congestedDown(ps *route.Session, ls *layerSel, want uint8) bool {
+	return ps.LayerAuto && ls.cur != noLayer && want > ls.cur && ls.auto.floor > ps.Layer
+}
+
+// switchKeyframe reports whether data, a video history packet of the
+// player's current publisher, belongs to the keyframe its last layer
+// switch started at, within switchKeyWindow of the switch.
+func (c *core) switchKeyframe(pst *sessState, data []byte) bool {
+	ls := &pst.lay
+	return ls.keyAt != 0 && c.now-ls.keyAt < int64(switchKeyWindow) &&
+		binary.BigEndian.Uint32(data[4:]) == ls.keyTS
 }
 
 // keyframeStart reports whether data, a plaintext RTP packet of publisher

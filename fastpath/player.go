@@ -253,7 +253,8 @@ func (c *core) resend(ps *route.Session, pst *sessState, kind route.Kind, src ro
 		return
 	}
 	pubSeq := binary.BigEndian.Uint16(data[2:])
-	if !c.allowResend(pst, kind, pubSeq, len(data)) {
+	force := kind == route.KindVideo && c.switchKeyframe(pst, data)
+	if !c.allowResend(pst, kind, pubSeq, len(data), force) {
 		return
 	}
 	seq := pubSeq + ot.seqDelta

@@ -47,8 +47,10 @@ type resendBudget struct {
 }
 
 // allowResend reports whether packet seq of kind (n bytes) may be resent
-// to player st now, and records it when it may.
-func (c *core) allowResend(st *sessState, kind route.Kind, seq uint16, n int) bool {
+// to player st now, and records it when it may. A forced resend (a packet
+// of the keyframe a layer switch waits on, layers.go) skips the budget
+// but not the duplicate check.
+func (c *core) allowResend(st *sessState, kind route.Kind, seq uint16, n int, force bool) bool {
 	q := &st.pq
 	if q.resent == nil {
 		q.resent = new(resendLog) // once per player: its first NACK
@@ -70,12 +72,14 @@ func (c *core) allowResend(st *sessState, kind route.Kind, seq uint16, n int) bo
 		b.tokens = min(burst, b.tokens+rate*(c.now-b.tokAt)/int64(time.Second))
 	}
 	b.tokAt = c.now
-	if b.tokens < int64(n) {
+	if force {
+		c.cnt.resendForced.Add(1)
+	} else if b.tokens < int64(n) {
 		b.paced++
 		c.cnt.resendPaced.Add(1)
 		return false
 	}
-	b.tokens -= int64(n)
+	b.tokens = max(b.tokens-int64(n), 0)
 	q.resent.seq[kind][i], q.resent.at[kind][i] = seq, c.now
 	return true
 }

@@ -129,6 +129,9 @@ func (c *core) emitRTP(ps *route.Session, pst *sessState, kind route.Kind, pkt [
 	tr := &ps.Tracks[kind]
 	buf := c.outBuf()
 	n := c.copyRTP(ps, pst, buf, pkt) // with its transport sequence number (playerbwe.go)
+	if kind == route.KindVideo && pst.lay.pic.on && pst.lay.src == pst.out[kind].src {
+		pst.lay.pic.rewrite(buf, n) // picture ID continuity across layer switches (vp8pic.go)
+	}
 	buf[1] = buf[1]&0x80 | tr.PT&0x7f
 	binary.BigEndian.PutUint16(buf[2:], seq)
 	binary.BigEndian.PutUint32(buf[4:], ts)

@@ -59,6 +59,7 @@ type counters struct {
 	gopFirstRepeats    atomic.Uint64 // first packets of a GOP replay sent twice (pace.go replayedOne)
 	resendSuppressed   atomic.Uint64 // NACKed packets not resent: resent to that player within one RTT
 	resendPaced        atomic.Uint64 // NACKed packets not resent: over the player's resend budget
+	resendForced       atomic.Uint64 // resends of a layer switch's keyframe, outside the budget
 	ringOverflows      atomic.Uint64 // messages a full ring refused (also counted as DropRingFull)
 	ringIn             atomic.Uint64 // messages taken from other cores' rings
 	handoffs           atomic.Uint64 // datagrams passed to their owning core
@@ -102,6 +103,7 @@ type Stats struct {
 	GOPFirstRepeats    uint64 // first packets of a GOP replay sent twice
 	ResendSuppressed   uint64 // NACKed packets not resent: resent to that player within one RTT
 	ResendPaced        uint64 // NACKed packets not resent: over the player's resend budget
+	ResendForced       uint64 // resends of a layer switch's keyframe, outside the budget
 	RingOverflows      uint64
 	RingIn             uint64
 	Handoffs           uint64
@@ -133,6 +135,7 @@ func (c *counters) snapshot() Stats {
 		GOPReplayed: c.gopReplayed.Load(), GOPTooOld: c.gopTooOld.Load(), GOPPaced: c.gopPaced.Load(),
 		GOPFirstRepeats:  c.gopFirstRepeats.Load(),
 		ResendSuppressed: c.resendSuppressed.Load(), ResendPaced: c.resendPaced.Load(),
+		ResendForced:  c.resendForced.Load(),
 		RingOverflows: c.ringOverflows.Load(), RingIn: c.ringIn.Load(), Handoffs: c.handoffs.Load(),
 		GSOSends: c.gsoSends.Load(), GSOSegments: c.gsoSegments.Load(),
 		Wakeups: c.wakeups.Load(), Sleeps: c.sleeps.Load(), FrameWaitExpired: c.frameWaitExpired.Load(),
@@ -177,6 +180,7 @@ func (s *Stats) Add(o Stats) {
 	s.GOPFirstRepeats += o.GOPFirstRepeats
 	s.ResendSuppressed += o.ResendSuppressed
 	s.ResendPaced += o.ResendPaced
+	s.ResendForced += o.ResendForced
 	s.RingOverflows += o.RingOverflows
 	s.RingIn += o.RingIn
 	s.Handoffs += o.Handoffs

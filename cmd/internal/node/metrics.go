@@ -131,6 +131,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(mRTCP, cs.GOPFirstRepeats, core, "gop_replay_first_repeats")
 		counter(mRTCP, cs.ResendSuppressed, core, "nack_resend_suppressed")
 		counter(mRTCP, cs.ResendPaced, core, "nack_resend_paced")
+		counter(mRTCP, cs.ResendForced, core, "nack_resend_forced")
 	}
 }
 
