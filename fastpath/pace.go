@@ -33,6 +33,7 @@ type replayCursor struct {
 	layer  uint8  // the simulcast layer whose cache it walks (0 without simulcast)
 	gen    uint64 // the cache's Gen when the cursor started
 	next   int    // the next cached packet to send
+	end    int    // the cache's length when the cursor started (the GOP the join got)
 	tokens int64  // bytes the player may be sent now
 	at     int64  // when tokens were last refilled
 }
@@ -41,7 +42,8 @@ type replayCursor struct {
 // cached GOP g (the player's layer's, for simulcast) and sends the first
 // burst.
 func (c *core) startReplay(s *route.Session, st *sessState, pub *route.Session, g *gop.Cache, layer uint8) {
-	st.pq.cur = replayCursor{on: true, pub: pub.ID, epoch: pub.Epoch, layer: layer, gen: g.Gen(), tokens: replayBurst, at: c.now}
+	n, _ := g.Len()
+	st.pq.cur = replayCursor{on: true, pub: pub.ID, epoch: pub.Epoch, layer: layer, gen: g.Gen(), end: n, tokens: replayBurst, at: c.now}
 	c.cnt.gopReplays.Add(1)
 	c.paceReplay(s, st)
 }
@@ -63,7 +65,7 @@ func (c *core) paceReplay(s *route.Session, st *sessState) {
 		return
 	}
 	if g.Gen() != r.gen { // a new keyframe came: start the player from it
-		r.gen, r.next = g.Gen(), 0
+		r.gen, r.next, r.end = g.Gen(), 0, 0 // live packets from here on
 	}
 	n, bytes := g.Len()
 	rate := int64(minReplayRate)
@@ -82,7 +84,7 @@ func (c *core) paceReplay(s *route.Session, st *sessState) {
 		if c.replayPasses(s, st, pub, r.layer, pkt) {
 			sent := st.out[route.KindVideo].packets
 			c.sendRTP(s, st, route.KindVideo, r.pub, r.epoch, pkt)
-			c.replayedOne(s, st, pkt, sent)
+			c.replayedOne(s, st, pkt, sent, r.next < r.end)
 			c.cnt.gopReplayed.Add(1)
 		}
 	}
@@ -102,7 +104,8 @@ func (c *core) replayPasses(s *route.Session, st *sessState, pub *route.Session,
 }
 
 // replayedOne counts a replayed packet just passed to sendRTP (sent: the
-// player's video packet count before) and sends the first one of a
+// player's video packet count before; cached: it was in the GOP cache when
+// the player joined, not a live packet the cursor caught up with) and sends the first one of a
 // player's replay a second time. A receiver learns a stream's sequence
 // numbers from the first packet it gets, so it cannot NACK a lost first
 // packet, the start of the keyframe: it would wait for the next keyframe
@@ -111,7 +114,7 @@ func (c *core) replayPasses(s *route.Session, st *sessState, pub *route.Session,
 // drops it (RFC 3711 §3.3.2 replay list). The first goes out on its own
 // (flush) so that the copy is another datagram: a GSO send of the two
 // would be one skb, lost or delivered together.
-func (c *core) replayedOne(s *route.Session, st *sessState, pkt []byte, sent uint64) {
+func (c *core) replayedOne(s *route.Session, st *sessState, pkt []byte, sent uint64, cached bool) {
 	ot := &st.out[route.KindVideo]
 	if st.pq.replay == 0 && ot.packets != sent {
 		c.flush()
@@ -119,4 +122,8 @@ func (c *core) replayedOne(s *route.Session, st *sessState, pkt []byte, sent uin
 		c.cnt.gopFirstRepeats.Add(1)
 	}
 	st.pq.replay++
+	if cached {
+		st.pq.joinGOP++
+		st.pq.joinGOPBytes += uint64(len(pkt))
+	}
 }

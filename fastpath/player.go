@@ -52,6 +52,10 @@ type playerQ struct {
 	budget  resendBudget // its resend token bucket (resend.go)
 	rr      [route.NumKinds]rtcpx.ReportBlock
 	bwe     *bwe.Estimator // when it negotiated transport-cc (playerbwe.go)
+	// joinGOP and joinGOPBytes: of the replayed packets, those of the GOP
+	// cached when it joined (the rest are live packets a paced replay
+	// caught up with).
+	joinGOP, joinGOPBytes uint64
 }
 
 // streamSR is a core's copy of a publisher's last SR for one kind.
@@ -126,7 +130,7 @@ func (c *core) onPlayerMsg(m msg) {
 		} else if pst.pq.joining {
 			sent := pst.out[route.KindVideo].packets
 			c.forward(ps, pst, m.p)
-			c.replayedOne(ps, pst, m.p.data(), sent)
+			c.replayedOne(ps, pst, m.p.data(), sent, true) // the whole cache, at once
 		}
 	}
 }

@@ -148,6 +148,13 @@ func TestGOPReplayPaced(t *testing.T) {
 	if len(got) < gopLen+2 || s.GOPPaced == 0 || s.GOPReplayed < gopLen {
 		t.Fatalf("got %d packets, %d waits, %d replayed; want ≥ %d, > 0, ≥ %d", len(got), s.GOPPaced, s.GOPReplayed, gopLen+2, gopLen)
 	}
+	// The player's own counters: every packet the cursor sent, and of
+	// those the GOP cached at the join (the rest came live meanwhile).
+	pq := &q.e.cores[0].sess[2].pq
+	if pq.joinGOP != gopLen || pq.replay <= gopLen || pq.joinGOPBytes < gopLen*1100 || pq.joinGOPBytes > gopLen*1500 {
+		t.Errorf("player: %d replayed, %d of the GOP at the join (%d bytes); want > %d, %d (%d…%d bytes)",
+			pq.replay, pq.joinGOP, pq.joinGOPBytes, gopLen, gopLen, gopLen*1100, gopLen*1500)
+	}
 	readAll(q.players[0].fd)
 	zeroAllocs(t, "paced replay tick", func() {
 		q.e.cores[0].sess[2].pq.cur = replayCursor{on: true, pub: 1, epoch: 1, gen: q.e.cores[0].sess[1].pub.gop.Gen()}
