@@ -128,6 +128,7 @@ type apiClient struct {
 			Lost    int64  `json:"lost"`
 		} `json:"tracks"`
 		NACKs    uint64 `json:"nacks"`
+		PLIs     uint64 `json:"plis"`
 		Replayed uint64 `json:"gop_replayed_packets"`
 		JoinGOP  uint64 `json:"gop_join_packets"`
 		JoinGOPB uint64 `json:"gop_join_bytes"`
