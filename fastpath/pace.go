@@ -25,6 +25,73 @@ const (
 	replayBurst      = 64 << 10  // bytes sent at once at the join
 )
 
+// joinKeyframeWait is how long a player that joined a GOP too old to
+// replay waits for the keyframe its join asked for before joinFallback
+// replays that GOP anyway: a publisher that ignores PLIs (Debian aiortc's
+// H.264 encoder) would otherwise leave it without a picture until its next
+// keyframe, whenever that is.
+const joinKeyframeWait = time.Second
+
+// fallbackable reports whether GOP cache g holds a GOP within the bytes
+// bound (whatever its age): what joinFallback may replay.
+func (c *core) fallbackable(g *gop.Cache) bool {
+	if g == nil || !g.Ready() {
+		return false
+	}
+	_, bytes := g.Len()
+	return c.e.cfg.ReplayMaxBytes <= 0 || bytes <= c.e.cfg.ReplayMaxBytes
+}
+
+// heldForKeyframe reports whether player s's live video from publisher src
+// is held: it joined a GOP too old to replay and no keyframe has come since
+// (the cache's generation is the one it joined). Deltas it could not decode
+// are not sent, so that joinFallback's replay, if it comes to that, is the
+// first video the player gets.
+func (c *core) heldForKeyframe(s *route.Session, st *sessState, src route.SessionID) bool {
+	if !st.pq.kfWait {
+		return false
+	}
+	pub := c.tbl.Session(src)
+	if pub == nil || c.sess[src].pub == nil {
+		st.pq.kfWait = false
+		return false
+	}
+	g, layer := c.sess[src].pub.gopFor(pub, s.Layer)
+	if g != nil && g.Gen() == st.pq.kfGen {
+		return true
+	}
+	// A keyframe came (it is in the cache already): start the player from
+	// it through the cursor, which sends its first packet twice, as a
+	// replay's (replayedOne: the first packet cannot be NACKed).
+	st.pq.kfWait = false
+	if !c.fallbackable(g) {
+		return false
+	}
+	c.startReplay(s, st, pub, g, layer, true)
+	return true
+}
+
+// joinFallback replays to player s the GOP it joined when it was too old,
+// if no keyframe came since (the cache's generation is the same) and the
+// GOP is within the bytes bound: stale video beats none. Only for a
+// publisher of the player's own core (a remote one's cache is not read
+// here).
+func (c *core) joinFallback(s *route.Session, st *sessState) {
+	pub := c.publisherOf(c.tbl, s.Stream)
+	if pub == nil || c.e.ownerOf(pub) != c.id || c.sess[pub.ID].pub == nil || st.pq.cur.on {
+		return
+	}
+	g, layer := c.sess[pub.ID].pub.gopFor(pub, s.Layer)
+	if g == nil || g.Gen() != st.pq.kfGen {
+		return // a keyframe came: the player has it live
+	}
+	if !c.fallbackable(g) {
+		return
+	}
+	c.cnt.gopFallbacks.Add(1)
+	c.startReplay(s, st, pub, g, layer, false)
+}
+
 // replayCursor is a player's place in its publisher's GOP cache.
 type replayCursor struct {
 	on     bool
@@ -40,9 +107,13 @@ type replayCursor struct {
 
 // startReplay sets player st's cursor at the start of publisher pub's
 // cached GOP g (the player's layer's, for simulcast) and sends the first
-// burst.
-func (c *core) startReplay(s *route.Session, st *sessState, pub *route.Session, g *gop.Cache, layer uint8) {
+// burst. live: g is a GOP that started after the player joined, whose
+// packets are not counted as its join's GOP.
+func (c *core) startReplay(s *route.Session, st *sessState, pub *route.Session, g *gop.Cache, layer uint8, live bool) {
 	n, _ := g.Len()
+	if live {
+		n = 0
+	}
 	st.pq.cur = replayCursor{on: true, pub: pub.ID, epoch: pub.Epoch, layer: layer, gen: g.Gen(), end: n, tokens: replayBurst, at: c.now}
 	c.cnt.gopReplays.Add(1)
 	c.paceReplay(s, st)
