@@ -25,6 +25,73 @@ const (
 	replayBurst      = 64 << 10  // bytes sent at once at the join
 )
 
+// joinKeyframeWait is how long a player that joined a GOP too old to
+// replay waits for the keyframe its join asked for before joinFallback
+// replays that GOP anyway: a publisher that ignores PLIs (Debian aiortc's
+// H.264 encoder) would otherwise leave it without a picture until its next
+// keyframe, whenever that is.
+const joinKeyframeWait = time.Second
+
+// fallbackable reports whether GOP cache g holds a GOP within the bytes
+// bound (whatever its age): what joinFallback may replay.
+func (c *core) fallbackable(g *gop.Cache) bool {
+	if g == nil || !g.Ready() {
+		return false
+	}
+	_, bytes := g.Len()
+	return c.e.cfg.ReplayMaxBytes <= 0 || bytes <= c.e.cfg.ReplayMaxBytes
+}
+
+// heldForKeyframe reports whether player s's live video from publisher src
+// is held: it joined a GOP too old to replay and no keyframe has come since
+// (the cache's generation is the one it joined). Deltas it could not decode
+// are not sent, so that joinFallback's replay, if it comes to that, is the
+// first video the player gets.
+func (c *core) heldForKeyframe(s *route.Session, st *sessState, src route.SessionID) bool {
+	if !st.pq.kfWait {
+		return false
+	}
+	pub := c.tbl.Session(src)
+	if pub == nil || c.sess[src].pub == nil {
+		st.pq.kfWait = false
+		return false
+	}
+	g, layer := c.sess[src].pub.gopFor(pub, s.Layer)
+	if g != nil && g.Gen() == st.pq.kfGen {
+		return true
+	}
+	// A keyframe came (it is in the cache already): start the player from
+	// it through the cursor, which sends its first packet twice, as a
+	// replay's (replayedOne: the first packet cannot be NACKed).
+	st.pq.kfWait = false
+	if !c.fallbackable(g) {
+		return false
+	}
+	c.startReplay(s, st, pub, g, layer, true)
+	return true
+}
+
+// joinFallback replays to player s the GOP it joined when it was too old,
+// if no keyframe came since (the cache's generation is the same) and the
+// GOP is within the bytes bound: stale video beats none. Only for a
+// publisher of the player's own core (a remote one's cache is not read
+// here).
+func (c *core) joinFallback(s *route.Session, st *sessState) {
+	pub := c.publisherOf(c.tbl, s.Stream)
+	if pub == nil || c.e.ownerOf(pub) != c.id || c.sess[pub.ID].pub == nil || st.pq.cur.on {
+		return
+	}
+	g, layer := c.sess[pub.ID].pub.gopFor(pub, s.Layer)
+	if g == nil || g.Gen() != st.pq.kfGen {
+		return // a keyframe came: the player has it live
+	}
+	if !c.fallbackable(g) {
+		return
+	}
+	c.cnt.gopFallbacks.Add(1)
+	c.startReplay(s, st, pub, g, layer, false)
+}
+
 // replayCursor is a player's place in its publisher's GOP cache.
 type replayCursor struct {
 	on     bool
@@ -33,15 +100,21 @@ type replayCursor struct {
 	layer  uint8  // the simulcast layer whose cache it walks (0 without simulcast)
 	gen    uint64 // the cache's Gen when the cursor started
 	next   int    // the next cached packet to send
+	end    int    // the cache's length when the cursor started (the GOP the join got)
 	tokens int64  // bytes the player may be sent now
 	at     int64  // when tokens were last refilled
 }
 
 // startReplay sets player st's cursor at the start of publisher pub's
 // cached GOP g (the player's layer's, for simulcast) and sends the first
-// burst.
-func (c *core) startReplay(s *route.Session, st *sessState, pub *route.Session, g *gop.Cache, layer uint8) {
-	st.pq.cur = replayCursor{on: true, pub: pub.ID, epoch: pub.Epoch, layer: layer, gen: g.Gen(), tokens: replayBurst, at: c.now}
+// burst. live: g is a GOP that started after the player joined, whose
+// packets are not counted as its join's GOP.
+func (c *core) startReplay(s *route.Session, st *sessState, pub *route.Session, g *gop.Cache, layer uint8, live bool) {
+	n, _ := g.Len()
+	if live {
+		n = 0
+	}
+	st.pq.cur = replayCursor{on: true, pub: pub.ID, epoch: pub.Epoch, layer: layer, gen: g.Gen(), end: n, tokens: replayBurst, at: c.now}
 	c.cnt.gopReplays.Add(1)
 	c.paceReplay(s, st)
 }
@@ -63,7 +136,7 @@ func (c *core) paceReplay(s *route.Session, st *sessState) {
 		return
 	}
 	if g.Gen() != r.gen { // a new keyframe came: start the player from it
-		r.gen, r.next = g.Gen(), 0
+		r.gen, r.next, r.end = g.Gen(), 0, 0 // live packets from here on
 	}
 	n, bytes := g.Len()
 	rate := int64(minReplayRate)
@@ -82,7 +155,7 @@ func (c *core) paceReplay(s *route.Session, st *sessState) {
 		if c.replayPasses(s, st, pub, r.layer, pkt) {
 			sent := st.out[route.KindVideo].packets
 			c.sendRTP(s, st, route.KindVideo, r.pub, r.epoch, pkt)
-			c.replayedOne(s, st, pkt, sent)
+			c.replayedOne(s, st, pkt, sent, r.next < r.end)
 			c.cnt.gopReplayed.Add(1)
 		}
 	}
@@ -102,7 +175,8 @@ func (c *core) replayPasses(s *route.Session, st *sessState, pub *route.Session,
 }
 
 // replayedOne counts a replayed packet just passed to sendRTP (sent: the
-// player's video packet count before) and sends the first one of a
+// player's video packet count before; cached: it was in the GOP cache when
+// the player joined, not a live packet the cursor caught up with) and sends the first one of a
 // player's replay a second time. A receiver learns a stream's sequence
 // numbers from the first packet it gets, so it cannot NACK a lost first
 // packet, the start of the keyframe: it would wait for the next keyframe
@@ -111,7 +185,7 @@ func (c *core) replayPasses(s *route.Session, st *sessState, pub *route.Session,
 // drops it (RFC 3711 §3.3.2 replay list). The first goes out on its own
 // (flush) so that the copy is another datagram: a GSO send of the two
 // would be one skb, lost or delivered together.
-func (c *core) replayedOne(s *route.Session, st *sessState, pkt []byte, sent uint64) {
+func (c *core) replayedOne(s *route.Session, st *sessState, pkt []byte, sent uint64, cached bool) {
 	ot := &st.out[route.KindVideo]
 	if st.pq.replay == 0 && ot.packets != sent {
 		c.flush()
@@ -119,4 +193,8 @@ func (c *core) replayedOne(s *route.Session, st *sessState, pkt []byte, sent uin
 		c.cnt.gopFirstRepeats.Add(1)
 	}
 	st.pq.replay++
+	if cached {
+		st.pq.joinGOP++
+		st.pq.joinGOPBytes += uint64(len(pkt))
+	}
 }

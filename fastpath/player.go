@@ -52,6 +52,17 @@ type playerQ struct {
 	budget  resendBudget // its resend token bucket (resend.go)
 	rr      [route.NumKinds]rtcpx.ReportBlock
 	bwe     *bwe.Estimator // when it negotiated transport-cc (playerbwe.go)
+	// joinGOP and joinGOPBytes: of the replayed packets, those of the GOP
+	// cached when it joined (the rest are live packets a paced replay
+	// caught up with).
+	joinGOP, joinGOPBytes uint64
+	// kfWait: it joined a GOP too old to replay, cache generation kfGen,
+	// at kfAt; its live video is held until a keyframe comes, or for
+	// joinKeyframeWait, after which that GOP is replayed after all
+	// (pace.go heldForKeyframe, joinFallback).
+	kfWait bool
+	kfGen  uint64
+	kfAt   int64
 }
 
 // streamSR is a core's copy of a publisher's last SR for one kind.
@@ -126,7 +137,7 @@ func (c *core) onPlayerMsg(m msg) {
 		} else if pst.pq.joining {
 			sent := pst.out[route.KindVideo].packets
 			c.forward(ps, pst, m.p)
-			c.replayedOne(ps, pst, m.p.data(), sent)
+			c.replayedOne(ps, pst, m.p.data(), sent, true) // the whole cache, at once
 		}
 	}
 }
@@ -298,6 +309,10 @@ func (c *core) tickPlayer(pid route.SessionID) {
 	if st.pq.joining && c.now-st.pq.joinAt > int64(joinTimeout) {
 		st.pq.joining = false
 	}
+	if st.pq.kfWait && c.now-st.pq.kfAt > int64(joinKeyframeWait) {
+		st.pq.kfWait = false
+		c.joinFallback(s, st)
+	}
 	if st.pq.cur.on {
 		c.paceReplay(s, st)
 	}
@@ -358,7 +373,11 @@ func (c *core) playerJoined(t *route.Table, s *route.Session, st *sessState) {
 	}
 	g, layer := q.gopFor(pub, s.Layer) // a simulcast player's layer's (layers.go)
 	if c.replayable(g) {
-		c.startReplay(s, st, pub, g, layer) // paced (pace.go)
+		c.startReplay(s, st, pub, g, layer, false) // paced (pace.go)
+	} else if c.fallbackable(g) && pub.Simulcast.N == 0 {
+		// Too old: hold its live video until the keyframe its join asked
+		// for, or replay this GOP after all (pace.go joinFallback).
+		st.pq.kfWait, st.pq.kfGen, st.pq.kfAt = true, g.Gen(), c.now
 	}
 }
 

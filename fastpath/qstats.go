@@ -78,7 +78,7 @@ func (q *pubState) quality(st *sessState, s *route.Session) route.SessionQuality
 func (pq *playerQ) quality(st *sessState) route.SessionQuality {
 	out := route.SessionQuality{ID: st.id, Epoch: st.epoch, Role: route.RolePlayer, RTT: time.Duration(pq.rtt),
 		NACKs: pq.nacks, NACKServed: pq.served, NACKMissed: pq.missed, PLIs: pq.plis,
-		ReplayedPackets: pq.replay, Simulcast: st.lay.src != 0, Layer: st.lay.cur, LayerSwitches: st.lay.switches,
+		ReplayedPackets: pq.replay, JoinGOPPackets: pq.joinGOP, JoinGOPBytes: pq.joinGOPBytes, Simulcast: st.lay.src != 0, Layer: st.lay.cur, LayerSwitches: st.lay.switches,
 		LayerCap: st.lay.auto.floor, LayerDowns: st.lay.auto.downs, LayerUps: st.lay.auto.ups,
 		Estimate: pq.estimate()}
 	for k := range out.Tracks {

@@ -148,6 +148,13 @@ func TestGOPReplayPaced(t *testing.T) {
 	if len(got) < gopLen+2 || s.GOPPaced == 0 || s.GOPReplayed < gopLen {
 		t.Fatalf("got %d packets, %d waits, %d replayed; want ≥ %d, > 0, ≥ %d", len(got), s.GOPPaced, s.GOPReplayed, gopLen+2, gopLen)
 	}
+	// The player's own counters: every packet the cursor sent, and of
+	// those the GOP cached at the join (the rest came live meanwhile).
+	pq := &q.e.cores[0].sess[2].pq
+	if pq.joinGOP != gopLen || pq.replay <= gopLen || pq.joinGOPBytes < gopLen*1100 || pq.joinGOPBytes > gopLen*1500 {
+		t.Errorf("player: %d replayed, %d of the GOP at the join (%d bytes); want > %d, %d (%d…%d bytes)",
+			pq.replay, pq.joinGOP, pq.joinGOPBytes, gopLen, gopLen, gopLen*1100, gopLen*1500)
+	}
 	readAll(q.players[0].fd)
 	zeroAllocs(t, "paced replay tick", func() {
 		q.e.cores[0].sess[2].pq.cur = replayCursor{on: true, pub: 1, epoch: 1, gen: q.e.cores[0].sess[1].pub.gop.Gen()}
@@ -162,4 +169,59 @@ func seqsOfPkts(pkts []*rtp.Packet) []uint16 {
 		s = append(s, p.SequenceNumber)
 	}
 	return s
+}
+
+// TestGOPReplayFallback: a player that joined a GOP too old to replay gets
+// no live video until a keyframe comes; when none has come within
+// joinKeyframeWait it gets that GOP after all, unless the GOP is over the
+// bytes bound (then its video is live at once, as before).
+func TestGOPReplayFallback(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		cfg      Config
+		answered bool // a keyframe comes after the join
+		atJoin   int  // packets the player gets at the join
+		replayed bool
+	}{
+		{"unanswered", Config{Cores: 1, ReplayMaxAge: 1}, false, 0, true},
+		{"answered", Config{Cores: 1, ReplayMaxAge: 1}, true, 2, false}, // the keyframe's first packet twice
+		{"larger than ReplayMaxBytes", Config{Cores: 1, ReplayMaxAge: 1, ReplayMaxBytes: 600}, false, 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := newQRigConfig(t, tc.cfg, 1, nil)
+			q.retable(func(route.SessionID) bool { return false })
+			q.drive(0)
+			buf := make([]byte, 1500)
+			big := append(append([]byte(nil), nalP...), make([]byte, 200)...)
+			frames := [][]byte{nalSPS, nalPPS, nalIDR, big, big, big}
+			stamps := []uint32{1000, 1000, 1000, 4000, 7000, 10000}
+			for i, f := range frames {
+				q.drive(0, q.packet(buf, uint16(10+i), stamps[i], f...))
+			}
+			q.retable(func(route.SessionID) bool { return true })
+			q.drive(0) // the join: too old, nothing replayed
+			next := big
+			if tc.answered {
+				next = nalIDR
+			}
+			q.drive(0, q.packet(buf, uint16(10+len(frames)), 30000, next...))
+			if pkts, _ := received(t, q.keys, q.players[0].fd); len(pkts) != tc.atJoin {
+				t.Fatalf("the player got %d packets at the join, want %d", len(pkts), tc.atJoin)
+			}
+			q.e.cores[0].sess[2].pq.kfAt -= int64(2 * joinKeyframeWait)
+			q.forceTimers()
+			q.drive(0)
+			pkts, _ := received(t, q.keys, q.players[0].fd)
+			s := q.e.Stats()
+			// The GOP and the live packet held after it, the first sent twice.
+			if tc.replayed != (len(pkts) == len(frames)+2) || tc.replayed != (s.GOPFallbacks == 1) {
+				t.Errorf("after the wait the player got %d packets, %d fallbacks; want replayed=%v", len(pkts), s.GOPFallbacks, tc.replayed)
+			}
+			for i := 1; tc.replayed && i < len(pkts); i++ {
+				if d := pkts[i].SequenceNumber - pkts[i-1].SequenceNumber; d > 1 {
+					t.Errorf("packet %d: seq %d after %d", i, pkts[i].SequenceNumber, pkts[i-1].SequenceNumber)
+				}
+			}
+		})
+	}
 }

@@ -57,7 +57,7 @@ func (c *core) scatter() {
 				if pst.tx == nil {
 					continue
 				}
-				if !pst.pq.joining && !pst.pq.cur.on { // a paced replay sends it from the cache
+				if !pst.pq.joining && !pst.pq.cur.on && !c.heldForKeyframe(ps, pst, c.pend[i].src) { // a paced replay sends it from the cache
 					c.forwardKind(ps, pst, c.pend[i:], sid, route.KindVideo)
 				}
 				c.forwardKind(ps, pst, c.pend[i:], sid, route.KindAudio)

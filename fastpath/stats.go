@@ -55,6 +55,7 @@ type counters struct {
 	ddInvalid          atomic.Uint64 // AV1 dependency descriptors not parsed (no structure yet, malformed): sent to every player
 	gopReplayed        atomic.Uint64 // packets replayed from the GOP cache
 	gopTooOld          atomic.Uint64 // GOP replays refused: older or larger than the bound
+	gopFallbacks       atomic.Uint64 // too-old GOPs replayed after a join's keyframe request went unanswered
 	gopPaced           atomic.Uint64 // times a paced GOP replay waited for tokens (pace.go)
 	gopFirstRepeats    atomic.Uint64 // first packets of a GOP replay sent twice (pace.go replayedOne)
 	resendSuppressed   atomic.Uint64 // NACKed packets not resent: resent to that player within one RTT
@@ -99,6 +100,7 @@ type Stats struct {
 	DDInvalid          uint64 // AV1 dependency descriptors not parsed, their packets sent uncapped (svcav1.go)
 	GOPReplayed        uint64 // packets replayed from the GOP cache
 	GOPTooOld          uint64 // GOP replays refused: older or larger than the bound
+	GOPFallbacks       uint64 // too-old GOPs replayed after a join's keyframe request went unanswered
 	GOPPaced           uint64 // times a paced GOP replay waited for the next tick
 	GOPFirstRepeats    uint64 // first packets of a GOP replay sent twice
 	ResendSuppressed   uint64 // NACKed packets not resent: resent to that player within one RTT
@@ -132,7 +134,7 @@ func (c *counters) snapshot() Stats {
 		SROut: c.srOut.Load(), GOPReplays: c.gopReplays.Load(), GOPSkipped: c.gopSkipped.Load(),
 		LayersLearnt: c.layersLearnt.Load(), LayerSwitches: c.layerSwitches.Load(),
 		TemporalDrops: c.temporalDrops.Load(), DDInvalid: c.ddInvalid.Load(),
-		GOPReplayed: c.gopReplayed.Load(), GOPTooOld: c.gopTooOld.Load(), GOPPaced: c.gopPaced.Load(),
+		GOPReplayed: c.gopReplayed.Load(), GOPTooOld: c.gopTooOld.Load(), GOPFallbacks: c.gopFallbacks.Load(), GOPPaced: c.gopPaced.Load(),
 		GOPFirstRepeats:  c.gopFirstRepeats.Load(),
 		ResendSuppressed: c.resendSuppressed.Load(), ResendPaced: c.resendPaced.Load(),
 		ResendForced:  c.resendForced.Load(),
@@ -176,6 +178,7 @@ func (s *Stats) Add(o Stats) {
 	s.DDInvalid += o.DDInvalid
 	s.GOPReplayed += o.GOPReplayed
 	s.GOPTooOld += o.GOPTooOld
+	s.GOPFallbacks += o.GOPFallbacks
 	s.GOPPaced += o.GOPPaced
 	s.GOPFirstRepeats += o.GOPFirstRepeats
 	s.ResendSuppressed += o.ResendSuppressed

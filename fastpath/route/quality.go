@@ -44,6 +44,12 @@ type SessionQuality struct {
 	// sent to a player when it joined.
 	TWCCFeedbacks   uint64 `json:"twcc_feedbacks"`
 	ReplayedPackets uint64 `json:"gop_replayed_packets"`
+	// JoinGOPPackets and JoinGOPBytes: of a player's replayed packets,
+	// those of the GOP cached when it joined, which keyframe_replay_age
+	// and keyframe_replay_bytes bound (a paced replay also sends the live
+	// packets that arrive until it has caught up).
+	JoinGOPPackets uint64 `json:"gop_join_packets"`
+	JoinGOPBytes   uint64 `json:"gop_join_bytes"`
 	// Simulcast: a player's video comes from a simulcast publisher; Layer
 	// is the layer it follows now (0 = highest; route.MaxLayers or more
 	// before its first keyframe) and LayerSwitches how often it moved.

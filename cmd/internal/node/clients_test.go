@@ -119,6 +119,7 @@ func (p *netnsPair) nsGetJSON(ns, url string, v any) error {
 
 // apiClient is the part of an /api/v1/clients entry the tests read.
 type apiClient struct {
+	ID      string `json:"id"`
 	Stream  string `json:"name"` // the stream's name ("stream" is its id)
 	Publish bool   `json:"publish"`
 	Quality struct {
@@ -127,7 +128,10 @@ type apiClient struct {
 			Lost    int64  `json:"lost"`
 		} `json:"tracks"`
 		NACKs    uint64 `json:"nacks"`
+		PLIs     uint64 `json:"plis"`
 		Replayed uint64 `json:"gop_replayed_packets"`
+		JoinGOP  uint64 `json:"gop_join_packets"`
+		JoinGOPB uint64 `json:"gop_join_bytes"`
 	} `json:"quality"`
 }
 
@@ -175,6 +179,9 @@ type clientRecv struct {
 	Packets  map[string][][2]any `json:"packets"`
 	Frames   map[string]int      `json:"frames"`
 	LastAgeM int                 `json:"last_packet_age_ms"`
+	// VideoRTP (pion players): each video packet's sequence number, RTP
+	// timestamp and payload size, in arrival order.
+	VideoRTP [][3]int64 `json:"video_rtp,omitempty"`
 }
 
 func readClientRecv(t testing.TB, path string) clientRecv {
@@ -291,8 +298,11 @@ func TestClientsPionPlayerChild(t *testing.T) {
 			sum := sha256.Sum256(pkt.Payload)
 			mu.Lock()
 			rec.Packets[kind] = append(rec.Packets[kind], [2]any{float64(pkt.SequenceNumber), hex.EncodeToString(sum[:8])})
-			if kind == "video" && keyframeStart(mime, pkt.Payload) {
-				rec.Frames["video_keyframes"]++
+			if kind == "video" {
+				rec.VideoRTP = append(rec.VideoRTP, [3]int64{int64(pkt.SequenceNumber), int64(pkt.Timestamp), int64(len(pkt.Payload))})
+				if keyframeStart(mime, pkt.Payload) {
+					rec.Frames["video_keyframes"]++
+				}
 			}
 			last = time.Now()
 			mu.Unlock()

@@ -126,6 +126,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(mRTCP, cs.TemporalDrops, core, "svc_temporal_drops")
 		counter(mRTCP, cs.DDInvalid, core, "svc_av1_dd_invalid")
 		counter(mRTCP, cs.GOPTooOld, core, "gop_replays_too_old")
+		counter(mRTCP, cs.GOPFallbacks, core, "gop_replay_fallbacks")
 		counter(mRTCP, cs.GOPReplayed, core, "gop_replayed_packets")
 		counter(mRTCP, cs.GOPPaced, core, "gop_replay_paced")
 		counter(mRTCP, cs.GOPFirstRepeats, core, "gop_replay_first_repeats")
