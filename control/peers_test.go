@@ -77,16 +77,7 @@ func TestPeersFollowSessions(t *testing.T) {
 	hs := httptest.NewServer(mux)
 	t.Cleanup(func() { hs.Close(); s.Close() })
 
-	resp, err := http.Post(hs.URL+"/rtc/v1/whep/?app=live&stream=peers", "application/sdp", strings.NewReader(opusOffer("recvonly")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := iceCreds.FindStringSubmatch(string(answer))
-	if resp.StatusCode != http.StatusCreated || m == nil {
-		t.Fatalf("%d %s", resp.StatusCode, answer)
-	}
+	m, loc := postForCreds(t, hs.URL+"/rtc/v1/whep/?app=live&stream=peers")
 	a, b := netip.MustParseAddrPort("192.0.2.1:5000"), netip.MustParseAddrPort("192.0.2.1:5001")
 	tcp := route.TCPPeer(netip.MustParseAddrPort("192.0.2.1:6000"))
 	for _, from := range []netip.AddrPort{a, a, b, tcp} { // a twice: a known address is no news
@@ -98,7 +89,7 @@ func TestPeersFollowSessions(t *testing.T) {
 		fp.up <- route.Upcall{Kind: route.UpSTUN, From: from, Data: req.Raw}
 		waitFor(t, func() bool { return strings.Contains(strings.Join(log.list(), ","), "answer "+from.String()) })
 	}
-	del, _ := http.NewRequest(http.MethodDelete, hs.URL+resp.Header.Get("Location"), nil)
+	del, _ := http.NewRequest(http.MethodDelete, hs.URL+loc, nil)
 	if r, err := http.DefaultClient.Do(del); err != nil || r.StatusCode != http.StatusOK {
 		t.Fatalf("DELETE: %v %v", r, err)
 	}
@@ -133,4 +124,97 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("timed out")
 		}
 	}
+}
+
+// sentFastpath is fakeFastpath that keeps what WriteTo sends.
+type sentFastpath struct {
+	fakeFastpath
+	sent chan []byte
+}
+
+func (f *sentFastpath) WriteTo(b []byte, _ netip.AddrPort) error {
+	f.sent <- append([]byte(nil), b...)
+	return nil
+}
+
+// TestJoinBindingsEchoed: until the peer nominates, each answer to its
+// checks is followed by a check of Fanout's own, and both go out again
+// echoDelay later; the answer to the nomination is echoed with no check;
+// later bindings are answered once. Over TCP nothing is echoed.
+func TestJoinBindingsEchoed(t *testing.T) {
+	fp := &sentFastpath{fakeFastpath: fakeFastpath{up: make(chan route.Upcall)}, sent: make(chan []byte, 64)}
+	s, err := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, fp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	mux := http.NewServeMux()
+	s.Register(mux)
+	hs := httptest.NewServer(mux)
+	t.Cleanup(func() { hs.Close(); s.Close() })
+	m, _ := postForCreds(t, hs.URL+"/rtc/v1/whep/?app=live&stream=echo")
+
+	udp, tcp := netip.MustParseAddrPort("192.0.2.1:5000"), route.TCPPeer(netip.MustParseAddrPort("192.0.2.1:6000"))
+	for _, step := range []struct {
+		from    netip.AddrPort
+		useCand bool
+		want    string // R: answer, C: Fanout's check, in order sent
+	}{
+		{udp, false, "RCRC"},
+		{udp, false, "RCRC"},
+		{udp, true, "RR"},
+		{udp, false, "R"},
+		{tcp, false, "R"},
+	} {
+		setters := []stun.Setter{stun.TransactionID, stun.BindingRequest, stun.NewUsername(m[1] + ":abcd")}
+		if step.useCand {
+			setters = append(setters, stun.RawAttribute{Type: stun.AttrUseCandidate})
+		}
+		req, err := stun.Build(append(setters, stun.NewShortTermIntegrity(m[2]), stun.Fingerprint)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fp.up <- route.Upcall{Kind: route.UpSTUN, From: step.from, Data: req.Raw}
+		var got strings.Builder
+		for timeout := time.After(10 * echoDelay); ; {
+			select {
+			case b := <-fp.sent:
+				if !stun.IsMessage(b) {
+					continue // DTLS, if Fanout is the client
+				}
+				var msg stun.Message
+				if err := stun.Decode(b, &msg); err != nil {
+					t.Fatal(err)
+				}
+				if msg.Type.Class == stun.ClassRequest {
+					got.WriteByte('C')
+				} else {
+					got.WriteByte('R')
+				}
+				continue
+			case <-timeout:
+			}
+			break
+		}
+		if got.String() != step.want {
+			t.Errorf("binding from %v (USE-CANDIDATE %v): sent %q, want %q", step.from, step.useCand, got.String(), step.want)
+		}
+	}
+}
+
+// postForCreds POSTs a WHEP offer and returns the answer's ice-ufrag and
+// ice-pwd (m[1], m[2]) and the session's Location.
+func postForCreds(t *testing.T, url string) (m []string, location string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/sdp", strings.NewReader(opusOffer("recvonly")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m = iceCreds.FindStringSubmatch(string(answer))
+	if resp.StatusCode != http.StatusCreated || m == nil {
+		t.Fatalf("%d %s", resp.StatusCode, answer)
+	}
+	return m, resp.Header.Get("Location")
 }

@@ -54,6 +54,11 @@ type session struct {
 	keys    *route.Keys
 	profile string
 	started bool // DTLS goroutine launched
+	// nominated: the peer sent USE-CANDIDATE; until then its answers are
+	// echoed and followed by checks of Fanout's own (upcall.go), checks
+	// of them so far.
+	nominated bool
+	checks    int
 	// addrPending: a binding from a new address awaits the next table
 	// (Server.replies); its answers wait too.
 	addrPending bool

@@ -68,24 +68,64 @@ func (s *Server) onSTUN(from netip.AddrPort, b []byte) {
 	if err != nil {
 		return
 	}
-	held, start, check, ok := s.bind(ss, from, resp)
+	bd, ok := s.bind(ss, from, resp, req.UseCand)
 	if !ok { // over the session's address moves (moves.go): no answer
 		s.closeTCP(from, false)
 		return
 	}
 	ss.lastSeen.Store(time.Now().UnixNano())
-	if !held {
+	if !bd.held {
 		// pubMu: after any table in flight, which may carry this address.
 		s.pubMu.Lock()
 		_ = s.fp.WriteTo(resp, from)
-		if check != nil {
-			_ = s.fp.WriteTo(check, from)
+		if bd.check != nil {
+			_ = s.fp.WriteTo(bd.check, from)
 		}
 		s.pubMu.Unlock()
 	}
-	if start {
+	if bd.echo {
+		time.AfterFunc(echoDelay, func() { s.echo(ss, from, resp, bd.check) })
+	}
+	if bd.start {
 		go s.runDTLS(ss)
 	}
+}
+
+// The join's binding answers go out twice (echoDelay apart), over UDP, up
+// to and including the answer to the peer's nomination (USE-CANDIDATE):
+// a lost answer, or a lost check of Fanout's, costs a controlling peer a
+// pacing tick (pion: 200 ms) and often two, where the copy costs one
+// datagram of ~100 bytes to a peer that proved it holds the session's
+// ice-pwd. maxJoinChecks bounds the checks of a peer that never nominates.
+const (
+	echoDelay     = 20 * time.Millisecond
+	maxJoinChecks = 8
+)
+
+// echo sends an answer (and the check that went with it) again, unless
+// the session ended or its address is pending (its held answers go with
+// the table) or moved on.
+func (s *Server) echo(ss *session, to netip.AddrPort, resp, check []byte) {
+	s.mu.Lock()
+	ok := !ss.ended && !ss.addrPending && ss.peer == to
+	s.mu.Unlock()
+	if !ok {
+		return
+	}
+	s.pubMu.Lock()
+	_ = s.fp.WriteTo(resp, to)
+	if check != nil {
+		_ = s.fp.WriteTo(check, to)
+	}
+	s.pubMu.Unlock()
+}
+
+// binding is what bind decided for one verified Binding Request.
+type binding struct {
+	held  bool   // the answer waits for the table with its address (Server.replies)
+	start bool   // the session's DTLS goroutine is due
+	check []byte // a Binding Request of Fanout's own to follow the answer (iceCheck)
+	echo  bool   // send answer and check again after echoDelay
 }
 
 // stunSession finds the live session a binding names; dup reports a second
@@ -100,21 +140,21 @@ func (s *Server) stunSession(local, remote string, from netip.AddrPort) (ss *ses
 	return ss, route.IsTCPPeer(from) && hasOtherTCP(ss.addrs, from)
 }
 
-// bind records a verified binding from `from`. The client starts DTLS when
-// it gets the answer, and the cores drop DTLS from addresses their table
-// does not know: an answer to a new address is held (held) until the table
-// with the address is out (unlock sends it), and so are the answers to its
-// retransmissions meanwhile. start: the session's DTLS goroutine is due.
-// check is the one Binding Request of Fanout's own that follows the
-// answer to a peer's first check (iceCheck). ok is false when a new
-// address is over the session's moves (moves.go).
-func (s *Server) bind(ss *session, from netip.AddrPort, resp []byte) (held, start bool, check []byte, ok bool) {
+// bind records a verified binding from `from`; useCand: it carries
+// USE-CANDIDATE. The client starts DTLS when it gets the answer, and the
+// cores drop DTLS from addresses their table does not know: an answer to
+// a new address is held (b.held) until the table with the address is out
+// (unlock sends it), and so are the answers to its retransmissions
+// meanwhile. Until the peer nominates, each answer is followed by a check
+// of Fanout's own (iceCheck) and both are echoed (echoDelay). ok is false
+// when a new address is over the session's moves (moves.go).
+func (s *Server) bind(ss *session, from netip.AddrPort, resp []byte, useCand bool) (b binding, ok bool) {
 	s.mu.Lock()
 	defer s.unlock()
 	changed := false
 	if !slices.Contains(ss.addrs, from) {
 		if !s.addAddrLocked(ss, from) {
-			return false, false, nil, false
+			return binding{}, false
 		}
 		changed = true
 	}
@@ -123,34 +163,42 @@ func (s *Server) bind(ss *session, from netip.AddrPort, resp []byte) (held, star
 		ss.peer = from
 		changed = true
 	}
-	start = !ss.started && !ss.ended
-	if start {
+	b.start = !ss.started && !ss.ended
+	if b.start {
 		ss.started = true
 		s.wg.Add(1)
-		check = iceCheck(ss, from)
+	}
+	if !ss.nominated && !route.IsTCPPeer(from) {
+		b.echo = true
+		if !useCand && ss.checks < maxJoinChecks {
+			ss.checks++
+			b.check = iceCheck(ss, from)
+		}
+		ss.nominated = useCand
 	}
 	if changed {
 		ss.addrPending = true
 	}
 	if !ss.addrPending {
-		return false, start, check, true
+		return b, true
 	}
 	// Queued, the answer goes with the table (unlock): held even when
 	// changedLocked builds that table at once and clears addrPending (it
 	// was then answered twice).
+	b.held = true
 	s.replies = append(s.replies, stunReply{ss: ss, b: resp, to: from})
-	if check != nil {
-		s.replies = append(s.replies, stunReply{ss: ss, b: check, to: from})
+	if b.check != nil {
+		s.replies = append(s.replies, stunReply{ss: ss, b: b.check, to: from})
 	}
 	if changed {
 		s.changedLocked(ss)
 	}
-	return true, start, check, true
+	return b, true
 }
 
-// iceCheck is the one Binding Request sent to a session's peer after the
-// answer to its first check (ice.Check says why), over UDP only: over TCP
-// the peer's checks are not lost.
+// iceCheck is a Binding Request of Fanout's own to a session's peer, sent
+// after the answers to its checks until it nominates (ice.Check says
+// why), over UDP only: over TCP the peer's checks are not lost.
 func iceCheck(ss *session, from netip.AddrPort) []byte {
 	if ss.remoteUfrag == "" || ss.remotePwd == "" || route.IsTCPPeer(from) {
 		return nil

@@ -1,5 +1,5 @@
 // Package ice is Fanout's ICE-lite agent (RFC 8445 §2.5): it answers STUN
-// Binding Requests on the media port. The one check it sends (Check) is
+// Binding Requests on the media port. The checks it sends (Check) are
 // not a lite agent's: see there.
 //
 // Unlike SRS, which authenticates a request by its USERNAME alone, it
@@ -106,8 +106,8 @@ func (r *Request) Response(from netip.AddrPort, localPwd string) ([]byte, error)
 // local preference 65535, component 1 (RFC 8445 §5.1.2.1).
 const checkPriority = 126<<24 | 65535<<8 | 255
 
-// Check builds the one Binding Request Fanout sends a peer, right after
-// answering its first check: USERNAME "peerUfrag:localUfrag",
+// Check builds a Binding Request Fanout sends a peer after answering its
+// checks, until it nominates (control's bind): USERNAME "peerUfrag:localUfrag",
 // ICE-CONTROLLED with tieBreaker, keyed with the peer's ice-pwd (§7.2.2).
 // A lite agent sends no checks (§2.5); this one is a full agent's
 // triggered check (§7.3.1.4), for its effect on the controlling peer: an
