@@ -137,10 +137,10 @@ func (f *sentFastpath) WriteTo(b []byte, _ netip.AddrPort) error {
 	return nil
 }
 
-// TestJoinBindingsEchoed: until the peer nominates, each answer to its
-// checks is followed by a check of Fanout's own, and both go out again
-// echoDelay later; the answer to the nomination is echoed with no check;
-// later bindings are answered once. Over TCP nothing is echoed.
+// TestJoinBindingsEchoed: while a session joins (DTLS not done), each
+// answer to a check is followed by a check of Fanout's own and both go out
+// again echoDelay later; the answer to a nomination is echoed with no
+// check; over TCP, or once the keys are in, a binding is answered once.
 func TestJoinBindingsEchoed(t *testing.T) {
 	fp := &sentFastpath{fakeFastpath: fakeFastpath{up: make(chan route.Upcall)}, sent: make(chan []byte, 64)}
 	s, err := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, fp)
@@ -158,14 +158,19 @@ func TestJoinBindingsEchoed(t *testing.T) {
 	for _, step := range []struct {
 		from    netip.AddrPort
 		useCand bool
+		joined  bool   // DTLS done: keys installed
 		want    string // R: answer, C: Fanout's check, in order sent
 	}{
-		{udp, false, "RCRC"},
-		{udp, false, "RCRC"},
-		{udp, true, "RR"},
-		{udp, false, "R"},
-		{tcp, false, "R"},
+		{udp, false, false, "RCRC"},
+		{udp, true, false, "RR"},
+		{tcp, false, false, "R"},
+		{udp, false, true, "R"},
 	} {
+		if step.joined {
+			s.mu.Lock()
+			s.byUfrag[m[1]].keys = &route.Keys{}
+			s.mu.Unlock()
+		}
 		setters := []stun.Setter{stun.TransactionID, stun.BindingRequest, stun.NewUsername(m[1] + ":abcd")}
 		if step.useCand {
 			setters = append(setters, stun.RawAttribute{Type: stun.AttrUseCandidate})
@@ -197,7 +202,7 @@ func TestJoinBindingsEchoed(t *testing.T) {
 			break
 		}
 		if got.String() != step.want {
-			t.Errorf("binding from %v (USE-CANDIDATE %v): sent %q, want %q", step.from, step.useCand, got.String(), step.want)
+			t.Errorf("binding from %v (USE-CANDIDATE %v, joined %v): sent %q, want %q", step.from, step.useCand, step.joined, got.String(), step.want)
 		}
 	}
 }

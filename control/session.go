@@ -23,7 +23,7 @@ type session struct {
 	localUfrag  string
 	localPwd    string
 	remoteUfrag string
-	remotePwd   string // the offer's ice-pwd: keys Fanout's one check (ice.Check)
+	remotePwd   string // the offer's ice-pwd: keys Fanout's checks (ice.Check)
 	iceUser     string // "localUfrag:remoteUfrag" for the fastpath's STUN answers; "" = any remote ufrag
 	token       string
 	cid         string // client id for the API and hooks
@@ -54,11 +54,7 @@ type session struct {
 	keys    *route.Keys
 	profile string
 	started bool // DTLS goroutine launched
-	// nominated: the peer sent USE-CANDIDATE; until then its answers are
-	// echoed and followed by checks of Fanout's own (upcall.go), checks
-	// of them so far.
-	nominated bool
-	checks    int
+	checks  int  // Fanout's own ICE checks sent to the peer (upcall.go)
 	// addrPending: a binding from a new address awaits the next table
 	// (Server.replies); its answers wait too.
 	addrPending bool

@@ -91,12 +91,15 @@ func (s *Server) onSTUN(from netip.AddrPort, b []byte) {
 	}
 }
 
-// The join's binding answers go out twice (echoDelay apart), over UDP, up
-// to and including the answer to the peer's nomination (USE-CANDIDATE):
-// a lost answer, or a lost check of Fanout's, costs a controlling peer a
-// pacing tick (pion: 200 ms) and often two, where the copy costs one
-// datagram of ~100 bytes to a peer that proved it holds the session's
-// ice-pwd. maxJoinChecks bounds the checks of a peer that never nominates.
+// The binding answers control gives while a session joins (until its
+// DTLS is done) go out twice (echoDelay apart), over UDP: a lost answer,
+// or a lost check of Fanout's, costs a controlling peer a pacing tick
+// (pion: 200 ms) and often two, where the copy costs one datagram of ~100
+// bytes to a peer that proved it holds the session's ice-pwd. Control
+// sees the first binding from each address (the cores answer the rest
+// once the table has the address: fastpath/stunx), so this is mostly the
+// answer to a peer's first check and the check that follows it.
+// maxJoinChecks bounds the checks of one session.
 const (
 	echoDelay     = 20 * time.Millisecond
 	maxJoinChecks = 8
@@ -145,9 +148,10 @@ func (s *Server) stunSession(local, remote string, from netip.AddrPort) (ss *ses
 // cores drop DTLS from addresses their table does not know: an answer to
 // a new address is held (b.held) until the table with the address is out
 // (unlock sends it), and so are the answers to its retransmissions
-// meanwhile. Until the peer nominates, each answer is followed by a check
-// of Fanout's own (iceCheck) and both are echoed (echoDelay). ok is false
-// when a new address is over the session's moves (moves.go).
+// meanwhile. While the session joins, each answer but the one to a
+// nomination (useCand) is followed by a check of Fanout's own (iceCheck),
+// and both are echoed (echoDelay). ok is false when a new address is over
+// the session's moves (moves.go).
 func (s *Server) bind(ss *session, from netip.AddrPort, resp []byte, useCand bool) (b binding, ok bool) {
 	s.mu.Lock()
 	defer s.unlock()
@@ -168,13 +172,12 @@ func (s *Server) bind(ss *session, from netip.AddrPort, resp []byte, useCand boo
 		ss.started = true
 		s.wg.Add(1)
 	}
-	if !ss.nominated && !route.IsTCPPeer(from) {
+	if ss.keys == nil && !route.IsTCPPeer(from) { // joining: DTLS not done
 		b.echo = true
 		if !useCand && ss.checks < maxJoinChecks {
 			ss.checks++
 			b.check = iceCheck(ss, from)
 		}
-		ss.nominated = useCand
 	}
 	if changed {
 		ss.addrPending = true
@@ -197,8 +200,8 @@ func (s *Server) bind(ss *session, from netip.AddrPort, resp []byte, useCand boo
 }
 
 // iceCheck is a Binding Request of Fanout's own to a session's peer, sent
-// after the answers to its checks until it nominates (ice.Check says
-// why), over UDP only: over TCP the peer's checks are not lost.
+// after an answer to its check while it joins (ice.Check says why), over
+// UDP only: over TCP the peer's checks are not lost.
 func iceCheck(ss *session, from netip.AddrPort) []byte {
 	if ss.remoteUfrag == "" || ss.remotePwd == "" || route.IsTCPPeer(from) {
 		return nil

@@ -107,7 +107,7 @@ func (r *Request) Response(from netip.AddrPort, localPwd string) ([]byte, error)
 const checkPriority = 126<<24 | 65535<<8 | 255
 
 // Check builds a Binding Request Fanout sends a peer after answering its
-// checks, until it nominates (control's bind): USERNAME "peerUfrag:localUfrag",
+// checks while it joins (control's bind): USERNAME "peerUfrag:localUfrag",
 // ICE-CONTROLLED with tieBreaker, keyed with the peer's ice-pwd (§7.2.2).
 // A lite agent sends no checks (§2.5); this one is a full agent's
 // triggered check (§7.3.1.4), for its effect on the controlling peer: an
