@@ -64,6 +64,9 @@ type sessState struct {
 	// player only
 	pq  playerQ  // quality state of a player I own (player.go)
 	lay layerSel // the simulcast layer it follows (layers.go)
+	// far: on its publisher's core, the GOP replay to a player of another
+	// core (replayfar.go)
+	far farReplay
 	// any session: answers its consent refreshes on this core (answerSTUN)
 	stun stunx.Responder
 	// seenAt is c.now when this core last stored the session's Seen (alive)
@@ -116,6 +119,7 @@ type core struct {
 	lc struct{ rxPackets, rxBytes, txBytes uint64 }
 	// quality (publisher.go, player.go, qstats.go)
 	pubs, players                 []route.SessionID // publishers and ready players I own
+	far                           []route.SessionID // other cores' players with a replay here (replayfar.go)
 	seqs                          []uint16          // scratch: NACKed sequence numbers
 	nextTick, nextSlow, nextBoard int64
 	wallBase                      int64 // Unix ns at the engine's clock zero
@@ -137,6 +141,7 @@ func newCore(e *Engine, id, cpu int, conn *udpio.Conn, gso bool) (*core, error) 
 		want: make([]route.SessionID, 0, 64),
 		pend: make([]*pkt, 0, 4*e.cfg.Batch+ringBurst*(n-1)), // awaitFrame may add batches to a round
 		seqs: make([]uint16, 0, nack.MaxMissing),
+		far:  make([]route.SessionID, 0, 64),
 
 		wallBase: e.started.UnixNano(),
 	}, nil

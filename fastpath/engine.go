@@ -13,6 +13,8 @@
 // Files: engine.go (Engine, Config, upcalls), core.go (the per-core loop,
 // receive → deliver), send.go (scatter → flush), sync.go (adopting a new
 // route table), publisher.go and player.go (media quality on each side),
+// pace.go and replayfar.go (the paced GOP replay to a joining player, of
+// the publisher's core and of another), resend.go (NACK resend guards),
 // rtcp.go (RTCP in, PLI out), qstats.go (the quality board), queues.go
 // (slab, core rings, inboxes, tap rings), inbox.go (Inject,
 // RequestKeyframe), tap.go (rtc_to_rtmp taps), tcp.go (frames from

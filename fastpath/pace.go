@@ -7,17 +7,19 @@ import (
 	"github.com/fanout/fanout/fastpath/route"
 )
 
-// The GOP replay to a player of the publisher's own core is paced (issue
-// 15: 603 packets replayed at once overflowed a 212 KB socket buffer, and
-// the NACKs and resends that followed overflowed it again). The player
-// walks the publisher's GOP cache with a cursor: replayBurst at once (the
-// keyframe, usually), then at replayRateFactor times the stream's rate as
-// the cache measures it (its bytes over its age), once per tick. Its live
-// video waits meanwhile: every live packet is appended to the cache too, so
-// the cursor reaches it, in order, and the player is live again once the
-// cursor has caught up (after about a third of the GOP's age). A replay
-// from another core's cache still comes through the ring in one piece
-// (player.go: replayRemote keeps half the ring and slab free).
+// The GOP replay to a joining player is paced (issue 15: 603 packets
+// replayed at once overflowed a 212 KB socket buffer, and the NACKs and
+// resends that followed overflowed it again). A cursor walks the
+// publisher's GOP cache: replayBurst at once (the keyframe, usually), then
+// at replayRateFactor times the stream's rate as the cache measures it (its
+// bytes over its age), once per tick. The player's live video waits
+// meanwhile: every live packet is appended to the cache too, so the cursor
+// reaches it, in order, and the player is live again once the cursor has
+// caught up (after about a third of the GOP's age). For a player of the
+// publisher's own core the cursor is in the player's state and sends
+// itself (paceReplay); for a player of another core it lives on the
+// publisher's core, the cache's owner, and hands the packets over the ring
+// in paced chunks that keep half the ring and slab free (replayfar.go).
 
 const (
 	replayRateFactor = 4
@@ -73,9 +75,9 @@ func (c *core) heldForKeyframe(s *route.Session, st *sessState, src route.Sessio
 
 // joinFallback replays to player s the GOP it joined when it was too old,
 // if no keyframe came since (the cache's generation is the same) and the
-// GOP is within the bytes bound: stale video beats none. Only for a
-// publisher of the player's own core (a remote one's cache is not read
-// here).
+// GOP is within the bytes bound: stale video beats none. For a publisher
+// of the player's own core; the publisher's core does the same for a
+// player of another core (replayfar.go farWaitTick).
 func (c *core) joinFallback(s *route.Session, st *sessState) {
 	pub := c.publisherOf(c.tbl, s.Stream)
 	if pub == nil || c.e.ownerOf(pub) != c.id || c.sess[pub.ID].pub == nil || st.pq.cur.on {
@@ -110,41 +112,31 @@ type replayCursor struct {
 // burst. live: g is a GOP that started after the player joined, whose
 // packets are not counted as its join's GOP.
 func (c *core) startReplay(s *route.Session, st *sessState, pub *route.Session, g *gop.Cache, layer uint8, live bool) {
+	st.pq.cur = c.newCursor(pub, g, layer, live)
+	c.paceReplay(s, st)
+}
+
+// newCursor starts a cursor at the start of publisher pub's cached GOP g
+// (layer's) with the first burst's tokens, and counts the replay.
+func (c *core) newCursor(pub *route.Session, g *gop.Cache, layer uint8, live bool) replayCursor {
 	n, _ := g.Len()
 	if live {
 		n = 0
 	}
-	st.pq.cur = replayCursor{on: true, pub: pub.ID, epoch: pub.Epoch, layer: layer, gen: g.Gen(), end: n, tokens: replayBurst, at: c.now}
 	c.cnt.gopReplays.Add(1)
-	c.paceReplay(s, st)
+	return replayCursor{on: true, pub: pub.ID, epoch: pub.Epoch, layer: layer, gen: g.Gen(), end: n, tokens: replayBurst, at: c.now}
 }
 
 // paceReplay sends player s what its tokens allow from the cursor on,
-// and ends the replay when the cursor reaches the cache's end. When a new
-// keyframe restarted the cache meanwhile, the cursor moves to it (the
-// packets skipped are older than it; the player may NACK them).
+// and ends the replay when the cursor reaches the cache's end.
 func (c *core) paceReplay(s *route.Session, st *sessState) {
 	r := &st.pq.cur
-	pub := c.tbl.Session(r.pub)
-	if pub == nil || pub.Epoch != r.epoch || c.sess[r.pub].pub == nil {
+	pub, g := c.cursorCache(r)
+	if g == nil {
 		r.on = false
 		return
 	}
-	g, _ := c.sess[r.pub].pub.gopFor(pub, r.layer)
-	if g == nil || !g.Ready() {
-		r.on = false
-		return
-	}
-	if g.Gen() != r.gen { // a new keyframe came: start the player from it
-		r.gen, r.next, r.end = g.Gen(), 0, 0 // live packets from here on
-	}
-	n, bytes := g.Len()
-	rate := int64(minReplayRate)
-	if age := g.Age(c.now); age > 0 {
-		rate = max(rate, replayRateFactor*int64(bytes)*int64(time.Second)/age)
-	}
-	r.tokens = min(int64(replayBurst), r.tokens+rate*(c.now-r.at)/int64(time.Second))
-	r.at = c.now
+	n, _ := g.Len()
 	for ; r.next < n; r.next++ {
 		pkt := g.At(r.next)
 		if int64(len(pkt)) > r.tokens {
@@ -160,6 +152,33 @@ func (c *core) paceReplay(s *route.Session, st *sessState) {
 		}
 	}
 	r.on = false
+}
+
+// cursorCache returns cursor r's publisher and GOP cache, with r's tokens
+// refilled for this tick, or a nil cache when the replay is over (the
+// publisher left, the cache overflowed). When a new keyframe restarted the
+// cache meanwhile, the cursor moves to it (the packets skipped are older
+// than it; the player may NACK them).
+func (c *core) cursorCache(r *replayCursor) (*route.Session, *gop.Cache) {
+	pub := c.tbl.Session(r.pub)
+	if pub == nil || pub.Epoch != r.epoch || c.sess[r.pub].pub == nil {
+		return nil, nil
+	}
+	g, _ := c.sess[r.pub].pub.gopFor(pub, r.layer)
+	if g == nil || !g.Ready() {
+		return nil, nil
+	}
+	if g.Gen() != r.gen { // a new keyframe came: start the player from it
+		r.gen, r.next, r.end = g.Gen(), 0, 0 // live packets from here on
+	}
+	_, bytes := g.Len()
+	rate := int64(minReplayRate)
+	if age := g.Age(c.now); age > 0 {
+		rate = max(rate, replayRateFactor*int64(bytes)*int64(time.Second)/age)
+	}
+	r.tokens = min(int64(replayBurst), r.tokens+rate*(c.now-r.at)/int64(time.Second))
+	r.at = c.now
+	return pub, g
 }
 
 // replayPasses applies a simulcast player's layer filter and an SVC

@@ -21,8 +21,9 @@ import (
 // A player and its publisher may live on different cores. What crosses
 // goes through the rings like fan-out: a NACK's mapped sequence numbers to
 // the publisher's core and the history packets back (opNACK/opResend), a
-// GOP request and the replayed packets (opGOP/opReplay/opReplayEnd), and
-// the publisher's SRs to every core with players (opSR).
+// GOP request and the replayed packets, paced by the publisher's core
+// (opGOP/opReplay/opReplayEnd, replayfar.go), and the publisher's SRs to
+// every core with players (opSR).
 
 // Ring ops of the quality paths (after queues.go's).
 const (
@@ -38,9 +39,9 @@ const (
 type playerQ struct {
 	rttLog  rtcpx.RTTLog // the SRs sent to it, for the RTT its RRs echo
 	rtt     int64
-	joining bool // waiting for a GOP replay from the publisher's core
+	joining bool // waiting for a GOP replay from the publisher's core (replayfar.go)
 	joined  bool
-	joinAt  int64
+	joinAt  int64 // when it joined, or got the last replayed packet
 	nextSR  int64
 	nacks   uint64 // sequence numbers it asked for
 	served  uint64 // retransmissions sent to it
@@ -137,7 +138,8 @@ func (c *core) onPlayerMsg(m msg) {
 		} else if pst.pq.joining {
 			sent := pst.out[route.KindVideo].packets
 			c.forward(ps, pst, m.p)
-			c.replayedOne(ps, pst, m.p.data(), sent, true) // the whole cache, at once
+			c.replayedOne(ps, pst, m.p.data(), sent, m.cached)
+			pst.pq.joinAt = c.now // the replay is moving (replayfar.go)
 		}
 	}
 }
@@ -170,7 +172,9 @@ func (c *core) onPlayerNACK(s *route.Session, st *sessState, p []byte) {
 		return
 	}
 	if o := c.e.ownerOf(pub); o != c.id {
-		c.forwardNACK(o, s, kind, st.lay.cur, pub, seqs)
+		if seqs = c.screenNACK(st, kind, seqs); len(seqs) > 0 { // resend.go
+			c.forwardNACK(o, s, kind, st.lay.cur, pub, seqs)
+		}
 		return
 	}
 	c.serveNACK(s, st, kind, pub, seqs)
@@ -225,7 +229,9 @@ func (c *core) forwardNACK(owner int, s *route.Session, kind route.Kind, layer u
 }
 
 // onRemoteNACK answers another core's player from the history of a
-// publisher this core owns, one opResend per packet found.
+// publisher this core owns, one opResend per packet found, keeping half the
+// ring free for the live fan-out (the rest counts as paced: the player
+// NACKs it again).
 func (c *core) onRemoteNACK(from int, m msg) {
 	p := m.p
 	if int(p.src) >= len(c.sess) || c.sess[p.src].epoch != p.srcEpoch || c.sess[p.src].pub == nil {
@@ -235,11 +241,16 @@ func (c *core) onRemoteNACK(from int, m msg) {
 	if h == nil {
 		return
 	}
+	rg := c.e.rings[c.id][from]
 	for i := 0; i+1 < p.n; i += 2 {
 		data, ok := h.Get(binary.BigEndian.Uint16(p.buf[i:]))
 		if !ok {
 			c.cnt.nackMissed.Add(1)
 			continue
+		}
+		if rg.free() <= len(rg.slots)/2 {
+			c.cnt.resendPaced.Add(uint64(p.n-i) / 2)
+			return
 		}
 		r := c.getPkt()
 		if r == nil {
@@ -396,63 +407,4 @@ func (c *core) replayable(g *gop.Cache) bool {
 		return false
 	}
 	return true
-}
-
-// onGOPRequest replays the GOP of a publisher this core owns to a player
-// of core from, then marks the end. A replay that would take more than
-// half of the ring or of the slab is skipped (the player waits for the
-// keyframe its join requested).
-func (c *core) onGOPRequest(from int, player route.SessionID) {
-	if t := c.e.table.Load(); t != c.tbl {
-		c.sync(t) // the table that added the player may be newer than this round's
-	}
-	if ps := c.tbl.Session(player); ps != nil {
-		if pub := c.publisherOf(c.tbl, ps.Stream); pub != nil && c.e.ownerOf(pub) == c.id {
-			c.replayRemote(from, player, ps.Layer, pub)
-		}
-	}
-	if !c.push(from, msg{sid: player, op: opReplayEnd}) {
-		return // the player's join times out
-	}
-}
-
-func (c *core) replayRemote(from int, player route.SessionID, want uint8, pub *route.Session) {
-	q := c.sess[pub.ID].pub
-	if q == nil {
-		return
-	}
-	g, layer := q.gopFor(pub, want)
-	if !c.replayable(g) {
-		return
-	}
-	// The replay shares the ring with the live fan-out to every player of
-	// that core, and takes this core's slab buffers: half of both stay free
-	// after it, or the player waits for the keyframe its join asked for.
-	r := c.e.rings[c.id][from]
-	if n, _ := g.Len(); n+1 > r.free()-len(r.slots)/2 || n > len(c.slab.free)-cap(c.slab.free)/2 {
-		c.cnt.gopSkipped.Add(1)
-		return
-	}
-	full := false
-	g.Replay(func(pkt []byte) {
-		if full {
-			return
-		}
-		p := c.getPkt()
-		if p == nil {
-			full = true
-			return
-		}
-		p.n = copy(p.buf[:], pkt)
-		p.stream, p.src, p.srcEpoch, p.kind = pub.Stream, pub.ID, pub.Epoch, route.KindVideo
-		p.layer, p.layers = layer, pub.Simulcast.N
-		p.tid, p.tstart = c.temporalOf(pub, layer, p.data())
-		if !c.push(from, msg{p: p, sid: player, op: opReplay}) {
-			c.release(p)
-			full = true
-			return
-		}
-		c.cnt.gopReplayed.Add(1)
-	})
-	c.cnt.gopReplays.Add(1)
 }

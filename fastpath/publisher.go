@@ -30,8 +30,10 @@ const (
 	// slowPeriod is how often players' timers (SR, join timeout) are looked at.
 	slowPeriod = 100 * time.Millisecond
 	// joinTimeout ends a player's wait for a GOP replay from another core
-	// whose answer was lost (a full ring).
-	joinTimeout = time.Second
+	// whose answer was lost (a full ring): that long after its join or the
+	// last replayed packet. It covers the publisher's core's wait for a
+	// keyframe when the GOP was too old (joinKeyframeWait, replayfar.go).
+	joinTimeout = joinKeyframeWait + time.Second
 )
 
 // fanoutSSRC is the sender SSRC of Fanout's RTCP to publishers (it sends
@@ -138,6 +140,9 @@ func (c *core) runTimers() {
 	c.nextTick = c.now + int64(nackPeriod)
 	for _, pid := range c.pubs {
 		c.tickPublisher(pid)
+	}
+	if len(c.far) > 0 {
+		c.tickFar() // GOP replays to other cores' players (replayfar.go)
 	}
 	if c.now >= c.nextSlow {
 		c.nextSlow = c.now + int64(slowPeriod)

@@ -291,14 +291,12 @@ func TestGOPReplay(t *testing.T) {
 	}
 }
 
-// TestGOPReplayHeadroom: a cross-core replay that would take more than half
-// of the ring is skipped, so the live fan-out to the other core's players
-// never overflows it; a GOP that fits is replayed.
+// TestGOPReplayHeadroom: a cross-core replay larger than half the ring
+// goes over in chunks that leave half of it free, so the live fan-out to
+// the other core's players never overflows it; the joining player gets the
+// whole GOP, then the live packets, in order.
 func TestGOPReplayHeadroom(t *testing.T) {
-	for _, tc := range []struct {
-		gop      int // P frames after the IDR
-		replayed bool
-	}{{2, true}, {12, false}} {
+	for _, gopLen := range []int{2, 12} { // P frames after the IDR; the ring holds 16
 		q := newQRigConfig(t, Config{Cores: 2, RingDepth: 16}, 2, func(i int) int { return i })
 		q.retable(func(id route.SessionID) bool { return id == 2 }) // player 3 (core 1) joins later
 		q.drive(0)
@@ -310,22 +308,38 @@ func TestGOPReplayHeadroom(t *testing.T) {
 			seq++
 		}
 		send(nalIDR)
-		for range tc.gop {
+		for range gopLen {
 			send(nalP)
 		}
 		q.retable(func(route.SessionID) bool { return true })
 		q.drive(1) // player 3 joins on core 1 and asks core 0 for the GOP
 		q.drive(0)
-		for range 6 { // live packets while core 1 takes the replay, if any
+		var got []uint16
+		for range 12 { // live packets while core 1 takes the replay, chunk by chunk
 			send(nalP)
+			q.drive(1)
+			q.forceTimers()
+			q.drive(0)
+			q.drive(1)
+			pkts, _ := received(t, q.keys, q.players[1].fd)
+			got = append(got, seqsOfPkts(pkts)...)
 		}
-		q.drive(1)
 		s := q.e.Stats()
 		if s.Drops[DropRingFull] != 0 {
-			t.Errorf("gop %d: %d ring-full drops", tc.gop, s.Drops[DropRingFull])
+			t.Errorf("gop %d: %d ring-full drops", gopLen, s.Drops[DropRingFull])
 		}
-		if replayed := s.GOPReplays == 1; replayed != tc.replayed || (s.GOPSkipped == 1) == tc.replayed {
-			t.Errorf("gop %d: %d replays, %d skipped; want replayed=%v", tc.gop, s.GOPReplays, s.GOPSkipped, tc.replayed)
+		if s.GOPReplays != 1 || s.GOPSkipped != 0 || (gopLen > 8) != (s.GOPPaced > 0) {
+			t.Errorf("gop %d: %d replays, %d skipped, %d paced waits; want 1, 0, waits=%v", gopLen, s.GOPReplays, s.GOPSkipped, s.GOPPaced, gopLen > 8)
+		}
+		// The first packet twice (pace.go replayedOne), then every one of
+		// the publisher's packets once.
+		if len(got) != int(seq) || got[0] != got[1] {
+			t.Fatalf("gop %d: player 3 got %v, want %d packets, the first twice", gopLen, got, seq)
+		}
+		for i := 2; i < len(got); i++ {
+			if got[i] != got[i-1]+1 {
+				t.Fatalf("gop %d: seq %d after %d (all %v)", gopLen, got[i], got[i-1], got)
+			}
 		}
 	}
 }

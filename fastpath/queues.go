@@ -63,6 +63,9 @@ type msg struct {
 	op  uint8
 	// layer is an opKeyframe's simulcast layer plus one; 0 = every layer.
 	layer uint8
+	// cached: an opReplay packet was in the GOP cached at the player's
+	// join (not a live packet the paced replay caught up with).
+	cached bool
 }
 
 // ring is a bounded single-producer single-consumer queue between two

@@ -64,18 +64,33 @@ func TestGOPReplayBound(t *testing.T) {
 
 // TestResendGuard: a packet NACKed again within one RTT is not resent
 // again; a NACK for far more than the stream sends is cut to the player's
-// resend budget; both are counted, without allocating.
+// resend budget; both are counted, without allocating. For a player of
+// another core than its publisher's, the same holds, and the NACK is cut
+// before it crosses: what comes back through the ring is at most twice
+// what the budget pays.
 func TestResendGuard(t *testing.T) {
-	q := newQRig(t, 1, 1, nil)
+	for _, cores := range []int{1, 2} {
+		t.Run(map[int]string{1: "same core", 2: "another core"}[cores], func(t *testing.T) {
+			testResendGuard(t, cores)
+		})
+	}
+}
+
+func testResendGuard(t *testing.T, cores int) {
+	pc := cores - 1 // the player's core; the publisher's is 0
+	q := newQRig(t, cores, 1, func(int) int { return pc })
 	buf := make([]byte, 1500)
 	payload := append(append([]byte(nil), nalP...), make([]byte, 1100)...)
 	for seq := uint16(1); seq <= 200; seq++ {
 		q.drive(0, q.packet(buf, seq, uint32(seq)*3000, payload...))
+		q.drive(pc)
 	}
 	readAll(q.players[0].fd)
 	ssrc := q.base.Session(2).Tracks[route.KindVideo].SSRC
 	nack := func(pairs ...rtcp.NackPair) {
-		q.deliver(0, 2, q.rtcpFrom(t, 2, &rtcp.TransportLayerNack{SenderSSRC: ssrc, MediaSSRC: ssrc, Nacks: pairs}))
+		q.deliver(pc, 2, q.rtcpFrom(t, 2, &rtcp.TransportLayerNack{SenderSSRC: ssrc, MediaSSRC: ssrc, Nacks: pairs}))
+		q.drive(0)
+		q.drive(pc)
 	}
 	nack(rtcp.NackPair{PacketID: 100})
 	nack(rtcp.NackPair{PacketID: 100})
@@ -87,19 +102,26 @@ func TestResendGuard(t *testing.T) {
 	for seq := uint16(30); seq < 180; seq += 17 {
 		pairs = append(pairs, rtcp.NackPair{PacketID: seq, LostPackets: 0xffff})
 	}
+	ringIn := q.e.CoreStats()[pc].RingIn
 	nack(pairs...)
 	s := q.e.Stats()
+	crossed := q.e.CoreStats()[pc].RingIn - ringIn
 	got := len(readAll(q.players[0].fd))
-	t.Logf("burst NACK: %d resent, %d paced, %d suppressed", s.NACKServed-1, s.ResendPaced, s.ResendSuppressed)
+	t.Logf("burst NACK: %d resent, %d paced, %d suppressed; %d ring messages to the player's core", s.NACKServed-1, s.ResendPaced, s.ResendSuppressed, crossed)
 	if s.ResendPaced == 0 || s.NACKServed-1 > minResendBurst/1100+1 || got != int(s.NACKServed) {
 		t.Fatalf("burst NACK: served %d (sent %d), paced %d; want at most %d served", s.NACKServed-1, got, s.ResendPaced, minResendBurst/1100+1)
+	}
+	if cores > 1 && crossed > 2*minResendBurst/1100+2 {
+		t.Errorf("burst NACK: %d resends crossed the ring, want ≤ %d (twice the budget)", crossed, 2*minResendBurst/1100+2)
 	}
 	raw, _ := (&rtcp.TransportLayerNack{SenderSSRC: ssrc, MediaSSRC: ssrc, Nacks: []rtcp.NackPair{{PacketID: 100}}}).Marshal()
 	ctx, enc := q.rtcpCtx[2], make([]byte, 0, 200)
 	var rh rtcp.Header
 	zeroAllocs(t, "NACK suppressed or paced", func() {
 		out, _ := ctx.EncryptRTCP(enc[:0], raw, &rh)
-		q.deliver(0, 2, out)
+		q.deliver(pc, 2, out)
+		q.drive(0)
+		q.drive(pc)
 	})
 }
 

@@ -18,6 +18,14 @@ import (
 //     A resend over budget is dropped and counted; the player NACKs it
 //     again after an RTT, by which time the bucket has refilled. A player
 //     with a bandwidth estimate (playerbwe.go) gets at most half of it.
+//
+// Both are the player's core's, which sends the resends. For a player of
+// another core than its publisher's, whose NACKs cross to the publisher's
+// core and the history packets back, screenNACK applies them before the
+// crossing too (the duplicate check, and the budget at twice the player's
+// mean packet size), and the publisher's core keeps half the ring free
+// (player.go onRemoteNACK), so a NACK storm does not crowd out the live
+// fan-out that shares the ring.
 
 const (
 	resendGap        = 50 * time.Millisecond // the RTT floor of the duplicate check
@@ -63,15 +71,7 @@ func (c *core) allowResend(st *sessState, kind route.Kind, seq uint16, n int, fo
 		return false
 	}
 	b := &q.budget
-	rate := max(resendRateFactor*b.rate, minResendRate)
-	burst := max(rate*int64(resendBurst)/int64(time.Second), minResendBurst)
-	rate, burst = q.resendCap(rate, burst) // within its bandwidth estimate (playerbwe.go)
-	if b.tokAt == 0 {
-		b.tokens = burst
-	} else {
-		b.tokens = min(burst, b.tokens+rate*(c.now-b.tokAt)/int64(time.Second))
-	}
-	b.tokAt = c.now
+	c.refillResend(q)
 	if force {
 		c.cnt.resendForced.Add(1)
 	} else if b.tokens < int64(n) {
@@ -82,6 +82,57 @@ func (c *core) allowResend(st *sessState, kind route.Kind, seq uint16, n int, fo
 	b.tokens = max(b.tokens-int64(n), 0)
 	q.resent.seq[kind][i], q.resent.at[kind][i] = seq, c.now
 	return true
+}
+
+// refillResend brings player q's resend tokens up to now and returns them.
+func (c *core) refillResend(q *playerQ) int64 {
+	b := &q.budget
+	rate := max(resendRateFactor*b.rate, minResendRate)
+	burst := max(rate*int64(resendBurst)/int64(time.Second), minResendBurst)
+	rate, burst = q.resendCap(rate, burst) // within its bandwidth estimate (playerbwe.go)
+	if b.tokAt == 0 {
+		b.tokens = burst
+	} else {
+		b.tokens = min(burst, b.tokens+rate*(c.now-b.tokAt)/int64(time.Second))
+	}
+	b.tokAt = c.now
+	return b.tokens
+}
+
+// screenNACK drops from seqs, publisher sequence numbers of kind that a
+// player of this core asks for from another core's publisher, those
+// allowResend would refuse when they come back: resent within one RTT, and
+// beyond twice what its budget pays at its mean packet size (the sizes are
+// the publisher's core's to know). The budget is not cut while a layer
+// switch waits on its keyframe, whose resends skip it (forced). Both are
+// counted like allowResend's refusals.
+func (c *core) screenNACK(st *sessState, kind route.Kind, seqs []uint16) []uint16 {
+	q := &st.pq
+	out := seqs[:0]
+	for _, seq := range seqs {
+		i := seq % resendSlots
+		if q.resent != nil && q.resent.seq[kind][i] == seq && q.resent.at[kind][i] != 0 &&
+			c.now-q.resent.at[kind][i] < max(q.rtt, int64(resendGap)) {
+			q.budget.suppressed++
+			c.cnt.resendSuppressed.Add(1)
+			continue
+		}
+		out = append(out, seq)
+	}
+	if kind == route.KindVideo && st.lay.keyAt != 0 && c.now-st.lay.keyAt < int64(switchKeyWindow) {
+		return out
+	}
+	size := int64(1200)
+	if ot := &st.out[kind]; ot.packets > 0 {
+		size = max(int64(ot.octets/ot.packets)+12, 100)
+	}
+	if allow := int(2*c.refillResend(q)/size) + 1; len(out) > allow {
+		cut := uint64(len(out) - allow)
+		q.budget.paced += cut
+		c.cnt.resendPaced.Add(cut)
+		out = out[:allow]
+	}
+	return out
 }
 
 // measureRate updates the rate a player's resend budget follows, once per

@@ -48,7 +48,7 @@ type counters struct {
 	rrOut              atomic.Uint64 // RR + XR RRTR compounds sent to publishers
 	srOut              atomic.Uint64 // sender reports sent to players
 	gopReplays         atomic.Uint64 // joining players started from the GOP cache
-	gopSkipped         atomic.Uint64 // cross-core GOP replays skipped to keep ring and slab headroom
+	gopSkipped         atomic.Uint64 // cross-core GOP replays given up: the ring or slab stayed without headroom (replayfar.go)
 	layersLearnt       atomic.Uint64 // simulcast layer SSRCs learnt from their RID (layers.go)
 	layerSwitches      atomic.Uint64 // players moved to another simulcast layer at a keyframe
 	temporalDrops      atomic.Uint64 // VP9/AV1 packets above a player's temporal layer cap, not sent (svc.go)
@@ -59,7 +59,7 @@ type counters struct {
 	gopPaced           atomic.Uint64 // times a paced GOP replay waited for tokens (pace.go)
 	gopFirstRepeats    atomic.Uint64 // first packets of a GOP replay sent twice (pace.go replayedOne)
 	resendSuppressed   atomic.Uint64 // NACKed packets not resent: resent to that player within one RTT
-	resendPaced        atomic.Uint64 // NACKed packets not resent: over the player's resend budget
+	resendPaced        atomic.Uint64 // NACKed packets not resent: over the player's resend budget, or the ring's headroom
 	resendForced       atomic.Uint64 // resends of a layer switch's keyframe, outside the budget
 	ringOverflows      atomic.Uint64 // messages a full ring refused (also counted as DropRingFull)
 	ringIn             atomic.Uint64 // messages taken from other cores' rings
@@ -93,7 +93,7 @@ type Stats struct {
 	RROut              uint64
 	SROut              uint64
 	GOPReplays         uint64
-	GOPSkipped         uint64
+	GOPSkipped         uint64 // cross-core GOP replays given up: no ring or slab headroom for farStall
 	LayersLearnt       uint64
 	LayerSwitches      uint64
 	TemporalDrops      uint64
@@ -104,7 +104,7 @@ type Stats struct {
 	GOPPaced           uint64 // times a paced GOP replay waited for the next tick
 	GOPFirstRepeats    uint64 // first packets of a GOP replay sent twice
 	ResendSuppressed   uint64 // NACKed packets not resent: resent to that player within one RTT
-	ResendPaced        uint64 // NACKed packets not resent: over the player's resend budget
+	ResendPaced        uint64 // NACKed packets not resent: over the player's resend budget, or the ring's headroom
 	ResendForced       uint64 // resends of a layer switch's keyframe, outside the budget
 	RingOverflows      uint64
 	RingIn             uint64
