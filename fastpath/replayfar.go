@@ -133,13 +133,16 @@ func (c *core) farWaitTick(pid route.SessionID, f *farReplay) {
 	}
 	g, layer := c.sess[pub.ID].pub.gopFor(pub, ps.Layer)
 	switch {
-	case g == nil || !c.fallbackable(g):
-		f.state = farEnding // overflowed: live at once
-	case g.Gen() != f.kfGen: // a keyframe came (it is in the cache already)
+	case g != nil && g.Gen() != f.kfGen && c.fallbackable(g): // a keyframe came (it is in the cache already)
 		c.startFar(f, pub, g, layer, true)
-	case c.now-f.since > int64(joinKeyframeWait):
+	case c.now-f.since <= int64(joinKeyframeWait):
+		// Still waiting; a keyframe whose picture is not all in yet (the
+		// cache not Ready) starts the player at the next tick.
+	case g != nil && g.Gen() == f.kfGen && c.fallbackable(g):
 		c.cnt.gopFallbacks.Add(1)
 		c.startFar(f, pub, g, layer, false)
+	default:
+		f.state = farEnding // the cache overflowed: live now
 	}
 }
 
