@@ -130,7 +130,7 @@ func TestSVCChromiumAV1(t *testing.T) {
 		return s.FramesDecoded >= 12
 	})["player"]
 	time.Sleep(time.Second)
-	if again := b.stats(t, view); again.FramesDecoded <= st.FramesDecoded || !strings.Contains(strings.ToUpper(again.Codec), "AV1") {
+	if again := evalStats(t, view); again.FramesDecoded <= st.FramesDecoded || !strings.Contains(strings.ToUpper(again.Codec), "AV1") {
 		t.Errorf("Chromium player at TID 0: %d frames decoded, then %d a second later, codec %q", st.FramesDecoded, again.FramesDecoded, again.Codec)
 	} else {
 		t.Logf("Chromium player at TID 0 (%s): %d frames decoded, %d a second later", again.Codec, st.FramesDecoded, again.FramesDecoded)
