@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"net/http"
 	"regexp"
 	"sync"
@@ -248,6 +249,16 @@ func (p *rtpPlayer) selectLayer(t testing.TB, srv *Server, rid string) {
 		`{"encodingId":"`+rid+`"}`)
 	if code != http.StatusOK {
 		t.Fatalf("layer %s: %d %s", rid, code, body)
+	}
+}
+
+// selectTemporal posts the WHEP layer extension's temporalLayerId.
+func (p *rtpPlayer) selectTemporal(t testing.TB, srv *Server, tid int) {
+	t.Helper()
+	code, _, body := httpDo(t, http.MethodPost, srv.url(p.layerURL), map[string]string{"Content-Type": "application/json"},
+		fmt.Sprintf(`{"temporalLayerId":%d}`, tid))
+	if code != http.StatusOK {
+		t.Fatalf("temporalLayerId: %d %s", code, body)
 	}
 }
 

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"encoding/binary"
 	"strings"
 	"testing"
@@ -67,10 +66,7 @@ func TestSVCTemporalAV1(t *testing.T) {
 	srv := startTestServerConfig(t, strings.Replace(testConfig, "stun_timeout 30;", "stun_timeout 30; keyframe_cache on;", 1))
 	q := "app=live&stream=svc-av1-pion"
 	pub := newAV1Publisher(t, srv, q+"&codec=av1")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { pub.stream(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	stop := pub.start(t)
 	time.Sleep(300 * time.Millisecond)
 	qs := []string{q + "&temporal=0", q + "&temporal=1", q, q}
 	players := make([]*ddPlayer, len(qs))
@@ -78,15 +74,10 @@ func TestSVCTemporalAV1(t *testing.T) {
 		players[i] = newDDPlayer(t, srv, pq)
 	}
 	time.Sleep(1500 * time.Millisecond)
-	code, _, body := httpDo(t, "POST", srv.url(players[3].layerURL), map[string]string{"Content-Type": "application/json"},
-		`{"temporalLayerId":0}`)
-	if code != 200 {
-		t.Fatalf("temporalLayerId: %d %s", code, body)
-	}
+	players[3].selectTemporal(t, srv, 0)
 	late := newDDPlayer(t, srv, q+"&temporal=0") // mid-GOP: from the key frame the cache replays
 	time.Sleep(1500 * time.Millisecond)
-	cancel()
-	<-done
+	stop()
 	time.Sleep(200 * time.Millisecond)
 
 	for i, tid := range []uint8{0, 1, 2} {

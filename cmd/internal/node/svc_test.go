@@ -125,6 +125,17 @@ func (p *tlPublisher) stream(ctx context.Context) {
 	}
 }
 
+// start streams in the background until stop, which waits for the
+// stream to end (and runs at the test's end too).
+func (p *tlPublisher) start(t testing.TB) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.stream(ctx); close(done) }()
+	stop = sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(stop)
+	return stop
+}
+
 // sentUpTo is what the publisher sent of temporal layers 0…tid.
 func (p *tlPublisher) sentUpTo(tid uint8) []layerSent {
 	p.mu.Lock()
@@ -147,22 +158,14 @@ func TestSVCTemporal(t *testing.T) {
 	srv := startTestServer(t, "")
 	q := "app=live&stream=svc"
 	pub := newSVCPublisher(t, srv, q+"&codec=vp9")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { pub.stream(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	stop := pub.start(t)
 	time.Sleep(300 * time.Millisecond)
 	players := []*rtpPlayer{newRTPPlayer(t, srv, q+"&temporal=0"), newRTPPlayer(t, srv, q+"&temporal=1"), newRTPPlayer(t, srv, q)}
 	live := newRTPPlayer(t, srv, q)
 	time.Sleep(1500 * time.Millisecond)
-	code, _, body := httpDo(t, "POST", srv.url(live.layerURL), map[string]string{"Content-Type": "application/json"},
-		`{"temporalLayerId":0}`)
-	if code != 200 {
-		t.Fatalf("temporalLayerId: %d %s", code, body)
-	}
+	live.selectTemporal(t, srv, 0)
 	time.Sleep(1500 * time.Millisecond)
-	cancel()
-	<-done
+	stop()
 	time.Sleep(200 * time.Millisecond)
 
 	for i, tid := range []uint8{0, 1, 2} {
