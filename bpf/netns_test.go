@@ -4,12 +4,8 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/binary"
-	"fmt"
 	"io"
 	"net/netip"
-	"os"
-	"os/exec"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -20,74 +16,8 @@ import (
 
 	"github.com/fanout/fanout/fastpath"
 	"github.com/fanout/fanout/fastpath/route"
+	"github.com/fanout/fanout/internal/netnstest"
 )
-
-// needNetns skips unless the test may create network namespaces and load
-// BPF (root; CI runs as root) and iproute2 is installed.
-func needNetns(t *testing.T) {
-	t.Helper()
-	needBPF(t)
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2's ip command (apt-get install iproute2)")
-	}
-}
-
-func ipCmd(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		t.Fatalf("ip %v: %v: %s", args, err, out)
-	}
-}
-
-// topology makes two namespaces joined by a veth pair, server .1 and
-// client .2 on a /24 of their own; t.Cleanup deletes them even when the
-// test fails half way.
-func topology(t *testing.T, tag string, subnet int) (srv, cli string, srvIP, cliIP netip.Addr) {
-	t.Helper()
-	srv, cli = fmt.Sprintf("fo%d%ss", os.Getpid()%100000, tag), fmt.Sprintf("fo%d%sc", os.Getpid()%100000, tag)
-	t.Cleanup(func() {
-		_ = exec.Command("ip", "netns", "del", srv).Run()
-		_ = exec.Command("ip", "netns", "del", cli).Run()
-	})
-	ipCmd(t, "netns", "add", srv)
-	ipCmd(t, "netns", "add", cli)
-	ipCmd(t, "link", "add", "v"+srv, "netns", srv, "type", "veth", "peer", "name", "v"+cli, "netns", cli)
-	srvIP = netip.AddrFrom4([4]byte{10, 199, byte(subnet), 1})
-	cliIP = netip.AddrFrom4([4]byte{10, 199, byte(subnet), 2})
-	ipCmd(t, "-n", srv, "addr", "add", srvIP.String()+"/24", "dev", "v"+srv)
-	ipCmd(t, "-n", cli, "addr", "add", cliIP.String()+"/24", "dev", "v"+cli)
-	for _, ns := range []string{srv, cli} {
-		ipCmd(t, "-n", ns, "link", "set", "lo", "up")
-	}
-	ipCmd(t, "-n", srv, "link", "set", "v"+srv, "up")
-	ipCmd(t, "-n", cli, "link", "set", "v"+cli, "up")
-	return srv, cli, srvIP, cliIP
-}
-
-// inNetns runs f on an OS thread that has entered namespace name; sockets
-// f opens stay in that namespace for their whole life.
-func inNetns(t *testing.T, name string, f func()) {
-	t.Helper()
-	runtime.LockOSThread()
-	orig, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	ns, err := os.Open("/var/run/netns/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
-	if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-		t.Fatal(err)
-	}
-	f()
-	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-		t.Fatal(err) // the thread stays locked and dies with this goroutine
-	}
-	runtime.UnlockOSThread()
-}
 
 // client is one UDP socket in the client namespace: an ICE flow.
 type client struct {
@@ -125,13 +55,13 @@ func newClient(t *testing.T, ip netip.Addr, core int) *client {
 // still reaches every player, because the landing core hands each datagram
 // to the owner named in the table, and the per-core counters show it.
 func TestNetnsPlacement(t *testing.T) {
-	needNetns(t)
+	netnstest.Require(t)
 	for i, mode := range []string{"bpf", "hash"} {
-		t.Run(mode, func(t *testing.T) { netnsPlacement(t, mode == "bpf", 10+i) })
+		t.Run(mode, func(t *testing.T) { netnsPlacement(t, mode == "bpf", byte(10+i)) })
 	}
 }
 
-func netnsPlacement(t *testing.T, withBPF bool, subnet int) {
+func netnsPlacement(t *testing.T, withBPF bool, subnet byte) {
 	tag := "h"
 	cfg := fastpath.Config{Cores: 2, BPF: "off"}
 	if withBPF {
@@ -139,10 +69,10 @@ func netnsPlacement(t *testing.T, withBPF bool, subnet int) {
 		cfg.BPF = "on"
 		cfg.Steer = func(fds []int) (io.Closer, error) { return AttachUfragSteering(fds) }
 	}
-	srv, cli, srvIP, cliIP := topology(t, tag, subnet)
+	srv, cli, srvIP, cliIP := netnstest.Veth(t, tag, subnet)
 	cfg.Addr = netip.AddrPortFrom(srvIP, 0)
 	var e *fastpath.Engine
-	inNetns(t, srv, func() {
+	netnstest.Do(t, srv, func() {
 		var err error
 		if e, err = fastpath.New(cfg); err != nil {
 			t.Fatal(err)
@@ -155,7 +85,7 @@ func netnsPlacement(t *testing.T, withBPF bool, subnet int) {
 	// Flows: a publisher owned by core 1, four players, 32 probes.
 	var pub *client
 	var players, probes []*client
-	inNetns(t, cli, func() {
+	netnstest.Do(t, cli, func() {
 		pub = newClient(t, cliIP, 1)
 		for i := range 4 {
 			players = append(players, newClient(t, cliIP, i%2))

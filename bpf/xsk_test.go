@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fanout/fanout/internal/netnstest"
 )
 
 // TestNetnsXSK: the shield in AF_XDP mode on the server's veth end (native
@@ -17,13 +19,13 @@ import (
 // socket; its DTLS, and RTP from an address that is no session's with the
 // shield's verdicts, do not.
 func TestNetnsXSK(t *testing.T) {
-	needNetns(t)
-	srv, cli, srvIP, cliIP := topology(t, "x", 20)
+	netnstest.Require(t)
+	srv, cli, srvIP, cliIP := netnstest.Veth(t, "x", 20)
 	const port = 8600
 	var sh *Shield
 	var xsk *XSK
 	var sock int
-	inNetns(t, srv, func() {
+	netnstest.Do(t, srv, func() {
 		var err error
 		sh, err = AttachShield(ShieldConfig{Interfaces: []string{"v" + srv}, Port: port, AFXDP: true})
 		if err != nil {
@@ -46,7 +48,7 @@ func TestNetnsXSK(t *testing.T) {
 		t.Logf("XDP mode %s", m[0])
 	}
 	var peer, stranger int
-	inNetns(t, cli, func() {
+	netnstest.Do(t, cli, func() {
 		peer = udpOn(t, netip.AddrPortFrom(cliIP, 0))
 		stranger = udpOn(t, netip.AddrPortFrom(cliIP, 0))
 	})

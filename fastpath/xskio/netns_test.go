@@ -2,20 +2,15 @@ package xskio_test
 
 import (
 	"bytes"
-	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"runtime"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/fanout/fanout/bpf"
 	"github.com/fanout/fanout/fastpath/udpio"
 	"github.com/fanout/fanout/fastpath/xskio"
+	"github.com/fanout/fanout/internal/netnstest"
 )
 
 // TestNetnsTX: a Port over a real AF_XDP socket (bpf.XSK, copy mode on
@@ -25,36 +20,15 @@ import (
 // datagram, GSO runs split, arrives byte-exact through the TX ring, which
 // the receiving kernel only accepts with right IPv4 and UDP checksums.
 func TestNetnsTX(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs CAP_NET_ADMIN and CAP_BPF for AF_XDP and ip netns (run as root)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2's ip command")
-	}
-	srv, cli := fmt.Sprintf("fx%dts", os.Getpid()%100000), fmt.Sprintf("fx%dtc", os.Getpid()%100000)
-	t.Cleanup(func() {
-		_ = exec.Command("ip", "netns", "del", srv).Run()
-		_ = exec.Command("ip", "netns", "del", cli).Run()
-	})
-	srvIP, cliIP := netip.MustParseAddr("10.198.7.1"), netip.MustParseAddr("10.198.7.2")
-	for _, args := range [][]string{
-		{"netns", "add", srv}, {"netns", "add", cli},
-		{"link", "add", "v" + srv, "netns", srv, "type", "veth", "peer", "name", "v" + cli, "netns", cli},
-		{"-n", srv, "addr", "add", srvIP.String() + "/24", "dev", "v" + srv},
-		{"-n", cli, "addr", "add", cliIP.String() + "/24", "dev", "v" + cli},
-		{"-n", srv, "link", "set", "v" + srv, "up"}, {"-n", cli, "link", "set", "v" + cli, "up"},
-	} {
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v: %s", args, err, out)
-		}
-	}
+	netnstest.Require(t)
+	srv, cli, srvIP, cliIP := netnstest.Veth(t, "xt", 7)
 	var (
 		x    *bpf.XSK
 		hops *xskio.Hops
 		conn *udpio.Conn
 		sink *net.UDPConn
 	)
-	inNetns(t, srv, func() {
+	netnstest.Do(t, srv, func() {
 		ifc, err := net.InterfaceByName("v" + srv)
 		if err != nil {
 			t.Fatal(err)
@@ -70,7 +44,7 @@ func TestNetnsTX(t *testing.T) {
 		}
 	})
 	t.Cleanup(func() { hops.Close(); x.Close(); conn.Close() })
-	inNetns(t, cli, func() {
+	netnstest.Do(t, cli, func() {
 		var err error
 		if sink, err = net.ListenUDP("udp4", &net.UDPAddr{IP: cliIP.AsSlice(), Port: 40000}); err != nil {
 			t.Fatal(err)
@@ -139,26 +113,3 @@ func TestNetnsTX(t *testing.T) {
 }
 
 func must(h xskio.Hop, _ bool) xskio.Hop { return h }
-
-func inNetns(t *testing.T, name string, f func()) {
-	t.Helper()
-	runtime.LockOSThread()
-	orig, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	ns, err := os.Open("/var/run/netns/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
-	if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-		t.Fatal(err)
-	}
-	f()
-	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-		t.Fatal(err)
-	}
-	runtime.UnlockOSThread()
-}

@@ -177,6 +177,51 @@ func scrape(t testing.TB, srv *Server) map[string]float64 {
 	return out
 }
 
+// metricSample is one labelled line of /metrics.
+type metricSample struct {
+	name, labels string // labels: the text between the braces
+	value        float64
+}
+
+// label is the value of label k, or "".
+func (s metricSample) label(k string) string {
+	for _, kv := range strings.Split(s.labels, ",") {
+		if key, val, ok := strings.Cut(kv, "="); ok && key == k {
+			return strings.Trim(val, `"`)
+		}
+	}
+	return ""
+}
+
+// scrapeLabelled reads the labelled samples of /metrics from api (a base
+// URL, as a namespace's peers know it).
+func scrapeLabelled(t *testing.T, api string) []metricSample {
+	t.Helper()
+	resp, err := http.Get(api + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []metricSample
+	for _, line := range strings.Split(string(body), "\n") {
+		name, rest, ok := strings.Cut(line, "{")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		labels, val, _ := strings.Cut(rest, "} ")
+		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err != nil {
+			continue
+		}
+		out = append(out, metricSample{name: name, labels: labels, value: v})
+	}
+	return out
+}
+
 func keys(m map[string]float64) []string {
 	var k []string
 	for s := range m {

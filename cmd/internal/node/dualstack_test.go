@@ -2,7 +2,6 @@ package node
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -163,11 +162,7 @@ func testShippedTCPConf(t *testing.T, file string) {
 	if file == "rtc.tcp.udp.conf" {
 		players = append(players, newTestPlayerOn(t, v4+"whep/"+q, webrtc.NetworkTypeUDP4))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	pub.stream(ctx, t, h264, ogg)
-	time.Sleep(300 * time.Millisecond)
-	checkByteExact(t, pub, players...)
+	streamByteExact(t, 3*time.Second, h264, ogg, pub, players...)
 	var tcp4, tcp6 int
 	for _, c := range srv.ctl.Clients() {
 		switch {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/fanout/fanout/conf"
@@ -80,20 +82,65 @@ func newPeer(t testing.TB) *webrtc.PeerConnection {
 // newPeerOn is a pion PeerConnection on one loopback network type.
 func newPeerOn(t testing.TB, nt webrtc.NetworkType) *webrtc.PeerConnection {
 	t.Helper()
+	return newPeerWith(t, peerOptions{network: nt})
+}
+
+// peerOptions are how a test's pion PeerConnection differs from newPeer's
+// (IPv4 UDP on loopback, no mDNS, pion's default codecs and interceptors).
+type peerOptions struct {
+	network webrtc.NetworkType // zero: UDP4
+	// ip, when valid, is the one address to gather on (a namespace's veth
+	// address) instead of loopback.
+	ip netip.Addr
+	// settings adjusts the setting engine (ICE timeouts, replay window…).
+	settings func(*webrtc.SettingEngine)
+	// media registers more with the media engine after the default codecs
+	// (header extensions).
+	media func(*webrtc.MediaEngine) error
+	// interceptors, when set, replaces pion's default interceptors.
+	interceptors func(*webrtc.MediaEngine, *interceptor.Registry) error
+}
+
+// newPeerWith is a pion PeerConnection built as o says; the caller closes it.
+func newPeerWith(t testing.TB, o peerOptions) *webrtc.PeerConnection {
+	t.Helper()
+	nt := o.network
+	if nt == webrtc.NetworkTypeUnknown {
+		nt = webrtc.NetworkTypeUDP4
+	}
 	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{nt})
-	// Loopback only; over IPv6 also the ULA of TestIPv6's private namespace
-	// (pion refuses ::1, see there).
-	v6 := nt == webrtc.NetworkTypeUDP6 || nt == webrtc.NetworkTypeTCP6
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() || v6 && ip.IsPrivate() })
+	if o.ip.IsValid() {
+		se.SetIPFilter(func(a net.IP) bool { return a.Equal(net.IP(o.ip.AsSlice())) })
+	} else {
+		se.SetIncludeLoopbackCandidate(true)
+		// Loopback only; over IPv6 also the ULA of TestIPv6's private
+		// namespace (pion refuses ::1, see there).
+		v6 := nt == webrtc.NetworkTypeUDP6 || nt == webrtc.NetworkTypeTCP6
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() || v6 && ip.IsPrivate() })
+	}
+	if o.settings != nil {
+		o.settings(&se)
+	}
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
 	}
-	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if o.media != nil {
+		if err := o.media(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := []func(*webrtc.API){webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m)}
+	if o.interceptors != nil {
+		ir := &interceptor.Registry{}
+		if err := o.interceptors(m, ir); err != nil {
+			t.Fatal(err)
+		}
+		opts = append(opts, webrtc.WithInterceptorRegistry(ir))
+	}
+	pc, err := webrtc.NewAPI(opts...).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}

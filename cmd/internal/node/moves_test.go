@@ -71,20 +71,9 @@ func TestAddressMovesCapped(t *testing.T) {
 // move the session, and the player's checks must not move it back.
 func quietPeer(t *testing.T) *webrtc.PeerConnection {
 	t.Helper()
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	se.SetICETimeouts(time.Minute, time.Minute, 0) // 0: no keepalive checks
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := newPeerWith(t, peerOptions{settings: func(se *webrtc.SettingEngine) {
+		se.SetICETimeouts(time.Minute, time.Minute, 0) // 0: no keepalive checks
+	}})
 	t.Cleanup(func() { _ = pc.Close() })
 	return pc
 }

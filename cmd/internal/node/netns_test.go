@@ -38,7 +38,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/fanout/fanout/conf"
@@ -315,18 +314,7 @@ func TestNetnsFanoutServer(t *testing.T) {
 // address of the namespace it runs in).
 func netnsPeer(t testing.TB, ip netip.Addr) *webrtc.PeerConnection {
 	t.Helper()
-	se := webrtc.SettingEngine{}
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetIPFilter(func(a net.IP) bool { return a.Equal(net.IP(ip.AsSlice())) })
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := newPeerWith(t, peerOptions{ip: ip})
 	t.Cleanup(func() { _ = pc.Close() })
 	return pc
 }

@@ -195,7 +195,9 @@ type pageEncoding struct {
 	FramesSent int    `json:"framesSent"`
 }
 
-func (b *pagesBrowser) stats(t *testing.T, ctx context.Context) pageStats {
+// evalStats reads the page's fanoutStats(): a pagesBrowser tab's, or that
+// of any chromedp context.
+func evalStats(t *testing.T, ctx context.Context) pageStats {
 	t.Helper()
 	raw, err := chromedp.Run(ctx, chromedp.Evaluate[string]("fanoutStats().then(JSON.stringify)", chromedp.EvalAwaitPromise))
 	if err != nil {
@@ -215,7 +217,7 @@ func (b *pagesBrowser) waitAll(t *testing.T, d time.Duration, tabs map[string]co
 	for {
 		all, done := map[string]pageStats{}, true
 		for name, ctx := range tabs {
-			s := b.stats(t, ctx)
+			s := evalStats(t, ctx)
 			all[name] = s
 			done = done && ok(s)
 		}
@@ -293,7 +295,7 @@ func pagesPublishPlay(t *testing.T, b *pagesBrowser, pubURL, playURL string) {
 	})
 	play := b.tab(t, "player", playURL)
 	got := b.waitAll(t, 15*time.Second, map[string]context.Context{"player": play}, decoding)
-	if s := b.stats(t, pub); s.Error != "" || s.FramesSent == 0 || s.State != "connected" {
+	if s := evalStats(t, pub); s.Error != "" || s.FramesSent == 0 || s.State != "connected" {
 		t.Errorf("publisher page: %+v", s)
 	}
 	t.Logf("player decodes %s %v after the publisher's tab opened", got["player"].Codec, time.Since(start).Round(time.Millisecond))

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -223,16 +222,6 @@ var hostCand = regexp.MustCompile(`(a=candidate:\S+ 1 udp \d+ )127\.0\.0\.1 (\d+
 // server's candidate replaced by the relay's.
 func newRelayedPlayer(t *testing.T, srv *Server, r *rateRelay, query string, twcc bool) *rtpPlayer {
 	t.Helper()
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	ir := &interceptor.Registry{}
 	register := webrtc.RegisterDefaultInterceptors
 	if !twcc {
 		register = func(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
@@ -242,31 +231,11 @@ func newRelayedPlayer(t *testing.T, srv *Server, r *rateRelay, query string, twc
 			return webrtc.ConfigureRTCPReports(ir)
 		}
 	}
-	if err := register(m, ir); err != nil {
-		t.Fatal(err)
-	}
-	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m),
-		webrtc.WithInterceptorRegistry(ir)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := newPeerWith(t, peerOptions{interceptors: register})
 	p := &rtpPlayer{pc: pc}
 	t.Cleanup(func() { _ = pc.Close() })
 	addRecvonly(t, pc)
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		if tr.Kind() != webrtc.RTPCodecTypeVideo {
-			return
-		}
-		for {
-			pkt, _, err := tr.ReadRTP()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			p.pkts = append(p.pkts, *pkt)
-			p.mu.Unlock()
-		}
-	})
+	pc.OnTrack(p.keepVideo)
 	offer, gathered := localOffer(t, pc)
 	<-gathered
 	status, _, answer := post(t, srv.url("/rtc/v1/whep/?"+query), "application/sdp", offer())

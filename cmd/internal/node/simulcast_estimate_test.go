@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -286,18 +285,4 @@ func resendCounters(nsB string) string {
 		}
 	}
 	return fmt.Sprintf("paced %.0f forced %.0f", paced, forced)
-}
-
-// evalStats reads the page's fanoutStats().
-func evalStats(t *testing.T, ctx context.Context) pageStats {
-	t.Helper()
-	raw, err := chromedp.Run(ctx, chromedp.Evaluate[string]("fanoutStats().then(JSON.stringify)", chromedp.EvalAwaitPromise))
-	if err != nil {
-		t.Fatalf("fanoutStats(): %v", err)
-	}
-	var s pageStats
-	if err := json.Unmarshal([]byte(raw), &s); err != nil {
-		t.Fatalf("fanoutStats() = %q: %v", raw, err)
-	}
-	return s
 }

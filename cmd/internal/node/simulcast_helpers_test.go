@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"net"
+	"fmt"
 	"net/http"
 	"regexp"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
@@ -40,22 +39,7 @@ type simPublisher struct {
 // newSimulcastPeer is newPeer with the simulcast header extensions.
 func newSimulcastPeer(t testing.TB) *webrtc.PeerConnection {
 	t.Helper()
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
-		t.Fatal(err)
-	}
-	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := newPeerWith(t, peerOptions{media: webrtc.ConfigureSimulcastExtensionHeaders})
 	t.Cleanup(func() { _ = pc.Close() })
 	return pc
 }
@@ -211,21 +195,16 @@ func newRTPPlayer(t testing.TB, srv *Server, query string) *rtpPlayer {
 	t.Helper()
 	p := &rtpPlayer{pc: newPeer(t)}
 	t.Cleanup(func() { _ = p.pc.Close() })
+	p.play(t, srv, query, p.keepVideo)
+	return p
+}
+
+// play runs p's WHEP exchange with onTrack as its track handler, notes the
+// Location and the layer extension's Link, and waits until connected.
+func (p *rtpPlayer) play(t testing.TB, srv *Server, query string, onTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) {
+	t.Helper()
 	addRecvonly(t, p.pc)
-	p.pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		if tr.Kind() != webrtc.RTPCodecTypeVideo {
-			return
-		}
-		for {
-			pkt, _, err := tr.ReadRTP()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			p.pkts = append(p.pkts, *pkt)
-			p.mu.Unlock()
-		}
-	})
+	p.pc.OnTrack(onTrack)
 	_, hdr := exchangeHdr(t, p.pc, srv.url("/rtc/v1/whep/?"+query))
 	p.location = hdr.Get("Location")
 	for _, l := range hdr.Values("Link") {
@@ -234,7 +213,22 @@ func newRTPPlayer(t testing.TB, srv *Server, query string) *rtpPlayer {
 		}
 	}
 	waitConnected(t, p.pc, 5*time.Second)
-	return p
+}
+
+// keepVideo, a track handler, keeps every packet of a video track.
+func (p *rtpPlayer) keepVideo(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	if tr.Kind() != webrtc.RTPCodecTypeVideo {
+		return
+	}
+	for {
+		pkt, _, err := tr.ReadRTP()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		p.pkts = append(p.pkts, *pkt)
+		p.mu.Unlock()
+	}
 }
 
 var linkRe = regexp.MustCompile(`^<([^>]+)>;\s*rel="([^"]+)"`)
@@ -255,6 +249,16 @@ func (p *rtpPlayer) selectLayer(t testing.TB, srv *Server, rid string) {
 		`{"encodingId":"`+rid+`"}`)
 	if code != http.StatusOK {
 		t.Fatalf("layer %s: %d %s", rid, code, body)
+	}
+}
+
+// selectTemporal posts the WHEP layer extension's temporalLayerId.
+func (p *rtpPlayer) selectTemporal(t testing.TB, srv *Server, tid int) {
+	t.Helper()
+	code, _, body := httpDo(t, http.MethodPost, srv.url(p.layerURL), map[string]string{"Content-Type": "application/json"},
+		fmt.Sprintf(`{"temporalLayerId":%d}`, tid))
+	if code != http.StatusOK {
+		t.Fatalf("temporalLayerId: %d %s", code, body)
 	}
 }
 

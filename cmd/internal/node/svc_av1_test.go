@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
@@ -20,41 +17,23 @@ import (
 // ddPlayer is a pion WHEP player that negotiates the AV1 dependency
 // descriptor and keeps every video packet it gets.
 type ddPlayer struct {
-	pc       *webrtc.PeerConnection
-	mu       sync.Mutex
-	id       uint8 // its descriptor id, from the answer
-	pkts     []rtp.Packet
-	layerURL string // the WHEP layer extension's
+	rtpPlayer
+	id uint8 // its descriptor id, from the answer
 }
 
 // newDDPeer is newPeer whose media engine offers the dependency descriptor.
 func newDDPeer(t testing.TB) *webrtc.PeerConnection {
 	t.Helper()
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: av1dd.URI}, webrtc.RTPCodecTypeVideo); err != nil {
-		t.Fatal(err)
-	}
-	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pc
+	return newPeerWith(t, peerOptions{media: func(m *webrtc.MediaEngine) error {
+		return m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: av1dd.URI}, webrtc.RTPCodecTypeVideo)
+	}})
 }
 
 func newDDPlayer(t testing.TB, srv *Server, query string) *ddPlayer {
 	t.Helper()
-	p := &ddPlayer{pc: newDDPeer(t)}
+	p := &ddPlayer{rtpPlayer: rtpPlayer{pc: newDDPeer(t)}}
 	t.Cleanup(func() { _ = p.pc.Close() })
-	addRecvonly(t, p.pc)
-	p.pc.OnTrack(func(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+	p.play(t, srv, query, func(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		if tr.Kind() != webrtc.RTPCodecTypeVideo {
 			return
 		}
@@ -65,30 +44,9 @@ func newDDPlayer(t testing.TB, srv *Server, query string) *ddPlayer {
 				p.mu.Unlock()
 			}
 		}
-		for {
-			pkt, _, err := tr.ReadRTP()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			p.pkts = append(p.pkts, *pkt)
-			p.mu.Unlock()
-		}
+		p.keepVideo(tr, r)
 	})
-	_, hdr := exchangeHdr(t, p.pc, srv.url("/rtc/v1/whep/?"+query))
-	for _, l := range hdr.Values("Link") {
-		if m := linkRe.FindStringSubmatch(l); m != nil && m[2] == "urn:ietf:params:whep:ext:core:layer" {
-			p.layerURL = m[1]
-		}
-	}
-	waitConnected(t, p.pc, 5*time.Second)
 	return p
-}
-
-func (p *ddPlayer) received() []rtp.Packet {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]rtp.Packet(nil), p.pkts...)
 }
 
 // ddFrame is one frame a player got: its packets' payloads and
@@ -172,7 +130,7 @@ func TestSVCChromiumAV1(t *testing.T) {
 		return s.FramesDecoded >= 12
 	})["player"]
 	time.Sleep(time.Second)
-	if again := b.stats(t, view); again.FramesDecoded <= st.FramesDecoded || !strings.Contains(strings.ToUpper(again.Codec), "AV1") {
+	if again := evalStats(t, view); again.FramesDecoded <= st.FramesDecoded || !strings.Contains(strings.ToUpper(again.Codec), "AV1") {
 		t.Errorf("Chromium player at TID 0: %d frames decoded, then %d a second later, codec %q", st.FramesDecoded, again.FramesDecoded, again.Codec)
 	} else {
 		t.Logf("Chromium player at TID 0 (%s): %d frames decoded, %d a second later", again.Codec, st.FramesDecoded, again.FramesDecoded)

@@ -15,31 +15,62 @@ import (
 // svcTIDs is the L1T3 pattern of temporal layer ids, one per frame.
 var svcTIDs = [4]uint8{0, 2, 1, 2}
 
-// svcPublisher is a pion WHIP publisher of synthetic VP9 L1T3 frames: a
-// payload descriptor with layer indices (RFC 9628 §4.2, non-flexible
-// mode), then the frame number, packet index and filler.
-type svcPublisher struct {
-	pc    *webrtc.PeerConnection
-	track *webrtc.TrackLocalStaticRTP
-	mu    sync.Mutex
-	sent  [][]byte
+// layerSent is one packet a tlPublisher sent: its temporal id, payload
+// and header extension (AV1's dependency descriptor; none for VP9).
+type layerSent struct {
+	tid          uint8
+	payload, ext []byte
 }
 
-func newSVCPublisher(t testing.TB, srv *Server, query string) *svcPublisher {
+// tlPublisher is a pion WHIP publisher of synthetic L1T3 frames of two
+// packets at 30 fps: packet(f, k) is packet k of frame f, and its ext,
+// when extID is set, goes under that header extension id.
+type tlPublisher struct {
+	pc     *webrtc.PeerConnection
+	track  *webrtc.TrackLocalStaticRTP
+	packet func(f, k int) layerSent
+	extID  uint8
+	mu     sync.Mutex
+	sent   []layerSent
+}
+
+// newTLPublisher publishes a mime track from pc; with extURI, the answer
+// must have negotiated that header extension (extID is its id).
+func newTLPublisher(t testing.TB, srv *Server, query string, pc *webrtc.PeerConnection, mime, extURI string,
+	packet func(f, k int) layerSent) *tlPublisher {
 	t.Helper()
-	p := &svcPublisher{pc: newPeer(t)}
+	p := &tlPublisher{pc: pc, packet: packet}
 	t.Cleanup(func() { _ = p.pc.Close() })
 	var err error
-	p.track, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9}, "video", "fanout-svc")
+	p.track, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: mime}, "video", "fanout-svc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.pc.AddTransceiverFromTrack(p.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+	tr, err := p.pc.AddTransceiverFromTrack(p.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
 		t.Fatal(err)
 	}
 	exchangeHdr(t, p.pc, srv.url("/rtc/v1/whip/?"+query))
+	if extURI != "" {
+		for _, e := range tr.Sender().GetParameters().HeaderExtensions {
+			if e.URI == extURI {
+				p.extID = uint8(e.ID)
+			}
+		}
+		if p.extID == 0 {
+			t.Fatalf("the WHIP answer negotiated no %s", extURI)
+		}
+	}
 	waitConnected(t, p.pc, 5*time.Second)
 	return p
+}
+
+// newSVCPublisher publishes VP9 L1T3 frames (svcPayload).
+func newSVCPublisher(t testing.TB, srv *Server, query string) *tlPublisher {
+	t.Helper()
+	return newTLPublisher(t, srv, query, newPeer(t), webrtc.MimeTypeVP9, "", func(f, k int) layerSent {
+		return layerSent{tid: svcTIDs[f%4], payload: svcPayload(f, k)}
+	})
 }
 
 // svcPayload is packet k of 2 of frame f.
@@ -66,7 +97,7 @@ func svcPayload(f, k int) []byte {
 	return b
 }
 
-func (p *svcPublisher) stream(ctx context.Context) {
+func (p *tlPublisher) stream(ctx context.Context) {
 	tick := time.NewTicker(time.Second / 30)
 	defer tick.Stop()
 	seq := uint16(65000)
@@ -77,26 +108,41 @@ func (p *svcPublisher) stream(ctx context.Context) {
 		case <-tick.C:
 		}
 		for k := range 2 {
-			pl := svcPayload(f, k)
+			s := p.packet(f, k)
 			p.mu.Lock()
-			p.sent = append(p.sent, pl)
+			p.sent = append(p.sent, s)
 			p.mu.Unlock()
 			h := rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(f) * 3000, Marker: k == 1}
+			if p.extID != 0 {
+				h.Extension, h.ExtensionProfile = true, 0x1000
+				_ = h.SetExtension(p.extID, s.ext)
+			}
 			seq++
-			if err := p.track.WriteRTP(&rtp.Packet{Header: h, Payload: pl}); err != nil {
+			if err := p.track.WriteRTP(&rtp.Packet{Header: h, Payload: s.payload}); err != nil {
 				return
 			}
 		}
 	}
 }
 
+// start streams in the background until stop, which waits for the
+// stream to end (and runs at the test's end too).
+func (p *tlPublisher) start(t testing.TB) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.stream(ctx); close(done) }()
+	stop = sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(stop)
+	return stop
+}
+
 // sentUpTo is what the publisher sent of temporal layers 0…tid.
-func (p *svcPublisher) sentUpTo(tid uint8) [][]byte {
+func (p *tlPublisher) sentUpTo(tid uint8) []layerSent {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var out [][]byte
+	var out []layerSent
 	for _, s := range p.sent {
-		if s[2]>>5 <= tid {
+		if s.tid <= tid {
 			out = append(out, s)
 		}
 	}
@@ -112,27 +158,19 @@ func TestSVCTemporal(t *testing.T) {
 	srv := startTestServer(t, "")
 	q := "app=live&stream=svc"
 	pub := newSVCPublisher(t, srv, q+"&codec=vp9")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { pub.stream(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	stop := pub.start(t)
 	time.Sleep(300 * time.Millisecond)
 	players := []*rtpPlayer{newRTPPlayer(t, srv, q+"&temporal=0"), newRTPPlayer(t, srv, q+"&temporal=1"), newRTPPlayer(t, srv, q)}
 	live := newRTPPlayer(t, srv, q)
 	time.Sleep(1500 * time.Millisecond)
-	code, _, body := httpDo(t, "POST", srv.url(live.layerURL), map[string]string{"Content-Type": "application/json"},
-		`{"temporalLayerId":0}`)
-	if code != 200 {
-		t.Fatalf("temporalLayerId: %d %s", code, body)
-	}
+	live.selectTemporal(t, srv, 0)
 	time.Sleep(1500 * time.Millisecond)
-	cancel()
-	<-done
+	stop()
 	time.Sleep(200 * time.Millisecond)
 
 	for i, tid := range []uint8{0, 1, 2} {
 		got := players[i].received()
-		checkRun(t, tid, got, pub.sentUpTo(tid))
+		checkRun(t, "", tid, got, 0, pub.sentUpTo(tid))
 		checkContinuous(t, "temporal player", got)
 		t.Logf("temporal<=%d: %d packets, byte-exact, seq continuous", tid, len(got))
 	}
@@ -148,30 +186,32 @@ func TestSVCTemporal(t *testing.T) {
 	if hi == 0 || len(got)-hi-1 < 16 {
 		t.Fatalf("live-capped player: last packet above TID 0 at %d of %d, want the last 1.5 s TID 0 only", hi, len(got))
 	}
-	checkRun(t, 0, got[hi+1:], pub.sentUpTo(0))
+	checkRun(t, "", 0, got[hi+1:], 0, pub.sentUpTo(0))
 	t.Logf("live-capped player: %d packets of all layers, then %d of TID 0 only", hi+1, len(got)-hi-1)
 }
 
-// checkRun checks that got is a contiguous run of sent (payloads).
-func checkRun(t *testing.T, tid uint8, got []rtp.Packet, sent [][]byte) {
+// checkRun checks that got is a contiguous run of sent: payloads, and
+// with extID the header extensions under that id (the player's) too.
+func checkRun(t *testing.T, label string, tid uint8, got []rtp.Packet, extID uint8, sent []layerSent) {
 	t.Helper()
 	if len(got) < 20 {
-		t.Fatalf("TID<=%d: only %d packets", tid, len(got))
+		t.Fatalf("%sTID<=%d: only %d packets", label, tid, len(got))
 	}
 	start := -1
 	for i, s := range sent {
-		if bytes.Equal(s, got[0].Payload) {
+		if bytes.Equal(s.payload, got[0].Payload) {
 			start = i
 			break
 		}
 	}
 	if start < 0 {
-		t.Fatalf("TID<=%d: first packet not among those sent", tid)
+		t.Fatalf("%sTID<=%d: first packet not among those sent", label, tid)
 	}
 	for i, pk := range got {
-		if start+i >= len(sent) || !bytes.Equal(pk.Payload, sent[start+i]) {
-			t.Fatalf("TID<=%d: packet %d (frame %d/%d tid %d seq %d) differs from the %dth sent of those layers", tid, i,
-				binary.BigEndian.Uint32(pk.Payload[4:]), pk.Payload[8], pk.Payload[2]>>5, pk.SequenceNumber, start+i)
+		if start+i >= len(sent) || !bytes.Equal(pk.Payload, sent[start+i].payload) ||
+			extID != 0 && !bytes.Equal(pk.GetExtension(extID), sent[start+i].ext) {
+			t.Fatalf("%sTID<=%d: packet %d (seq %d, payload %x…, extension %x) differs from the %dth sent of those layers", label, tid, i,
+				pk.SequenceNumber, pk.Payload[:min(9, len(pk.Payload))], pk.GetExtension(extID), start+i)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -46,11 +45,7 @@ func TestTCPOnly(t *testing.T) {
 		t.Fatalf("answer candidates are not TCP only:\n%s", pub.res.Answer)
 	}
 	player := newTestPlayerOn(t, srv.url("/rtc/v1/whep/"+q), webrtc.NetworkTypeTCP4)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	pub.stream(ctx, t, h264, ogg)
-	time.Sleep(300 * time.Millisecond)
-	checkByteExact(t, pub, player)
+	streamByteExact(t, 3*time.Second, h264, ogg, pub, player)
 	for _, c := range srv.ctl.Clients() {
 		if !strings.HasSuffix(strings.Split(c.Peer, "]")[0], "%tcp") {
 			t.Errorf("client %s is on %s, not TCP", c.ID, c.Peer)
@@ -90,11 +85,7 @@ func TestOnePort(t *testing.T) {
 		t.Fatalf("page GET on the shared port: %d", code)
 	}
 	player := newTestPlayerOn(t, base+"/rtc/v1/whep/"+q, webrtc.NetworkTypeTCP4)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	pub.stream(ctx, t, h264, ogg)
-	time.Sleep(300 * time.Millisecond)
-	checkByteExact(t, pub, player)
+	streamByteExact(t, 2*time.Second, h264, ogg, pub, player)
 }
 
 // TestChromiumOverTCP: in a network namespace whose UDP is dropped

@@ -35,6 +35,17 @@ func checkByteExact(t *testing.T, pub *testPublisher, players ...*testPlayer) {
 	}
 }
 
+// streamByteExact publishes the test media (h264, ogg) for d, lets the
+// last packets land, and checks that every player got it byte-exact.
+func streamByteExact(t *testing.T, d time.Duration, h264, ogg string, pub *testPublisher, players ...*testPlayer) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	pub.stream(ctx, t, h264, ogg)
+	time.Sleep(300 * time.Millisecond)
+	checkByteExact(t, pub, players...)
+}
+
 // TestIPv6 publishes and plays over IPv6 with a dual-stack media socket.
 // pion refuses ::1 as a candidate (it looks like a deprecated IPv4-compatible
 // address to RFC 8445 §5.1.1.1 filters), so the test runs in a private
@@ -63,11 +74,7 @@ vhost __defaultVhost__ { rtc { enabled on; } }`), conf.Options{Env: []string{}})
 		t.Fatalf("no ::1 candidate:\n%s", pub.res.Answer)
 	}
 	player := newTestPlayerOn(t, api+"/rtc/v1/whep/"+q, webrtc.NetworkTypeUDP6)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	pub.stream(ctx, t, h264, ogg)
-	time.Sleep(300 * time.Millisecond)
-	checkByteExact(t, pub, player)
+	streamByteExact(t, 3*time.Second, h264, ogg, pub, player)
 	for _, c := range srv.ctl.Clients() {
 		if !strings.HasPrefix(c.Peer, "[fd00:fa::1]:") {
 			t.Errorf("client %s peer %s is not IPv6", c.ID, c.Peer)
@@ -130,11 +137,7 @@ func TestSRTPProfiles(t *testing.T) {
 			defer srv.Close()
 			pub := newTestPublisher(t, srv, "app=live&stream=profile")
 			player := newTestPlayer(t, srv, "app=live&stream=profile")
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			pub.stream(ctx, t, h264, ogg)
-			time.Sleep(300 * time.Millisecond)
-			checkByteExact(t, pub, player)
+			streamByteExact(t, 2*time.Second, h264, ogg, pub, player)
 			for _, cl := range srv.ctl.Clients() {
 				if cl.SRTP != c.want {
 					t.Errorf("client %s negotiated %q, want %q", cl.ID, cl.SRTP, c.want)

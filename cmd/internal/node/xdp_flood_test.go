@@ -85,32 +85,14 @@ func takeShieldSample(t *testing.T, api string, pid int, tids []int) shieldSampl
 	for _, tid := range tids {
 		s.fpCPU += cpuSeconds(t, fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
 	}
-	resp, err := http.Get(api + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(body), "\n") {
-		name, rest, ok := strings.Cut(line, "{")
-		if !ok || strings.HasPrefix(line, "#") {
-			continue
-		}
-		labels, val, _ := strings.Cut(rest, "} ")
-		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
-		if err != nil {
-			continue
-		}
-		switch name {
+	for _, m := range scrapeLabelled(t, api) {
+		switch m.name {
 		case "fanout_fastpath_rx_packets_total":
-			s.rx += v
+			s.rx += m.value
 		case "fanout_fastpath_drops_total":
-			s.drops += v
+			s.drops += m.value
 		case "fanout_xdp_packets_total":
-			s.xdp[strings.Trim(strings.TrimPrefix(labels, "verdict="), `"`)] = v
+			s.xdp[m.label("verdict")] = m.value
 		}
 	}
 	return s

@@ -3,8 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -172,46 +170,20 @@ func TestXDPAFXDPPeers(t *testing.T) {
 // summed over cores; fp_rx, fp_tx; xdp_VERDICT.
 func xskMetrics(t *testing.T, api string) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get(api + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 	m := map[string]float64{}
-	for _, line := range strings.Split(string(body), "\n") {
-		name, rest, ok := strings.Cut(line, "{")
-		if !ok || strings.HasPrefix(line, "#") {
-			continue
-		}
-		labels, val, _ := strings.Cut(rest, "} ")
-		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
-		if err != nil {
-			continue
-		}
-		label := func(k string) string {
-			for _, kv := range strings.Split(labels, ",") {
-				if key, val, ok := strings.Cut(kv, "="); ok && key == k {
-					return strings.Trim(val, `"`)
-				}
-			}
-			return ""
-		}
-		switch name {
+	for _, s := range scrapeLabelled(t, api) {
+		switch s.name {
 		case "fanout_xsk_frames_total":
-			m["xsk_"+label("dir")] += v
-			m["xsk_"+label("dir")+"_"+label("core")] += v
+			m["xsk_"+s.label("dir")] += s.value
+			m["xsk_"+s.label("dir")+"_"+s.label("core")] += s.value
 		case "fanout_xsk_events_total":
-			m["xsk_"+label("event")] += v
+			m["xsk_"+s.label("event")] += s.value
 		case "fanout_fastpath_rx_packets_total":
-			m["fp_rx"] += v
+			m["fp_rx"] += s.value
 		case "fanout_fastpath_tx_packets_total":
-			m["fp_tx"] += v
+			m["fp_tx"] += s.value
 		case "fanout_xdp_packets_total":
-			m["xdp_"+label("verdict")] += v
+			m["xdp_"+s.label("verdict")] += s.value
 		}
 	}
 	return m
