@@ -14,9 +14,9 @@ import (
 	"github.com/pion/srtp/v3"
 	"golang.org/x/sys/unix"
 
+	"github.com/fanout/fanout/bpf/netnstest"
 	"github.com/fanout/fanout/fastpath"
 	"github.com/fanout/fanout/fastpath/route"
-	"github.com/fanout/fanout/internal/netnstest"
 )
 
 // client is one UDP socket in the client namespace: an ICE flow.

@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/fanout/fanout/internal/netnstest"
+	"github.com/fanout/fanout/bpf/netnstest"
 )
 
 // TestNetnsXSK: the shield in AF_XDP mode on the server's veth end (native

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/fanout/fanout/bpf"
+	"github.com/fanout/fanout/bpf/netnstest"
 	"github.com/fanout/fanout/fastpath/udpio"
 	"github.com/fanout/fanout/fastpath/xskio"
-	"github.com/fanout/fanout/internal/netnstest"
 )
 
 // TestNetnsTX: a Port over a real AF_XDP socket (bpf.XSK, copy mode on
