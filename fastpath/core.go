@@ -411,10 +411,12 @@ func (c *core) handle(b []byte, from netip.AddrPort) {
 
 // answerSTUN answers a consent refresh (RFC 7675) from s's current UDP
 // address on this core, and reports whether it did. Control answers the rest:
-// the first binding from an address, a moved peer, TCP, and every request
-// that fails here (it counts the rejection).
+// the first binding from an address, a moved peer, TCP, every binding of a
+// session still joining (no keys yet: control echoes those answers and
+// follows them with checks of its own, control/upcall.go), and every
+// request that fails here (it counts the rejection).
 func (c *core) answerSTUN(s *route.Session, b []byte, from netip.AddrPort) bool {
-	if s.Seen == nil || s.ICEUsername == "" || s.Peer != from || route.IsTCPPeer(from) {
+	if s.Seen == nil || s.ICEUsername == "" || s.Peer != from || route.IsTCPPeer(from) || s.Keys == nil {
 		return false
 	}
 	st := &c.sess[s.ID]

@@ -45,7 +45,8 @@ func recvTimeout(t testing.TB, fd int, d time.Duration) []byte {
 
 // TestConsentOnCore: a consent refresh from a session's current address is
 // answered by the core (a response pion accepts, Seen moved, nothing sent
-// up); everything else the core cannot vouch for goes up to control.
+// up); everything else the core cannot vouch for goes up to control, and
+// so does every binding of a session still joining (no keys).
 func TestConsentOnCore(t *testing.T) {
 	e, err := New(Config{Addr: netip.MustParseAddrPort("127.0.0.1:0"), Cores: 1})
 	if err != nil {
@@ -54,11 +55,14 @@ func TestConsentOnCore(t *testing.T) {
 	defer e.Close()
 	cli, moved, bare := newSink(t, 0), newSink(t, 0), newSink(t, 0)
 	var seen atomic.Int64
-	b := route.NewBuilder(1, 2, 1)
+	b := route.NewBuilder(1, 3, 1)
+	joining := newSink(t, 0)
 	b.AddSession(route.Session{ID: 1, Epoch: 1, Role: route.RolePlayer, Stream: 1, Peer: cli.addr,
-		ICEUsername: testICEUser, ICEKey: testICEKey, Seen: &seen}, cli.addr, moved.addr)
+		ICEUsername: testICEUser, ICEKey: testICEKey, Seen: &seen, Keys: newKeys(t, gcm)}, cli.addr, moved.addr)
 	b.AddSession(route.Session{ID: 2, Epoch: 1, Role: route.RolePlayer, Stream: 1, Peer: bare.addr}, bare.addr)
-	b.AddStream(route.Stream{ID: 1, Players: []route.SessionID{1, 2}})
+	b.AddSession(route.Session{ID: 3, Epoch: 1, Role: route.RolePlayer, Stream: 1, Peer: joining.addr,
+		ICEUsername: testICEUser, ICEKey: testICEKey, Seen: new(atomic.Int64)}, joining.addr)
+	b.AddStream(route.Stream{ID: 1, Players: []route.SessionID{1, 2, 3}})
 	e.Publish(b.Table())
 	c := e.cores[0]
 	round := func(from netip.AddrPort, d []byte) {
@@ -113,6 +117,7 @@ func TestConsentOnCore(t *testing.T) {
 		{"other session's username", cli.addr, bindingRequest(t, "1srvufrag:intruder", testICEKey)},
 		{"a valid address that is not the current peer", moved.addr, req},
 		{"session without ICE credentials in the table", bare.addr, bindingRequest(t, testICEUser, testICEKey)},
+		{"session still joining (no keys)", joining.addr, req},
 	} {
 		round(tc.from, tc.req)
 		if !upcalled() {
