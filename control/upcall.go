@@ -95,10 +95,9 @@ func (s *Server) onSTUN(from netip.AddrPort, b []byte) {
 // DTLS is done) go out twice (echoDelay apart), over UDP: a lost answer,
 // or a lost check of Fanout's, costs a controlling peer a pacing tick
 // (pion: 200 ms) and often two, where the copy costs one datagram of ~100
-// bytes to a peer that proved it holds the session's ice-pwd. Control
-// sees the first binding from each address (the cores answer the rest
-// once the table has the address: fastpath/stunx), so this is mostly the
-// answer to a peer's first check and the check that follows it.
+// bytes to a peer that proved it holds the session's ice-pwd. The cores
+// send every binding of a joining session up here (fastpath core.go
+// answerSTUN), and answer the consent checks themselves once it has keys.
 // maxJoinChecks bounds the checks of one session.
 const (
 	echoDelay     = 20 * time.Millisecond
