@@ -342,12 +342,7 @@ func TestSessionSummaryLine(t *testing.T) {
 		t.Fatalf("DELETE: %d", code)
 	}
 	waitSessions(t, srv, 1)
-	var line string
-	for _, l := range strings.Split(logs.String(), "\n") {
-		if strings.Contains(l, `msg="session end"`) && strings.Contains(l, "role=play") {
-			line = l
-		}
-	}
+	line := waitLogLine(&logs, func(l string) bool { return strings.Contains(l, "role=play") })
 	t.Log(line)
 	for _, want := range []string{`reason="http delete"`, "transport=udp", "video=H264", "audio=opus", "packets=", "bytes="} {
 		if !strings.Contains(line, want) {

@@ -113,13 +113,24 @@ func waitClientGone(t testing.TB, srv *Server, stream string, d time.Duration) {
 
 // sessionEndLine is the last session summary line of stream.
 func sessionEndLine(logs *lockedBuffer, stream string) string {
-	var line string
-	for _, l := range strings.Split(logs.String(), "\n") {
-		if strings.Contains(l, `msg="session end"`) && strings.Contains(l, "/"+stream) {
-			line = l
+	return waitLogLine(logs, func(l string) bool { return strings.Contains(l, "/"+stream) })
+}
+
+// waitLogLine is the last "session end" line that match accepts, waiting
+// up to 1 s for one: control logs it just after the session has left the
+// session list and /api/v1/clients (its end runs the hooks first).
+func waitLogLine(logs *lockedBuffer, match func(string) bool) string {
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var line string
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, `msg="session end"`) && match(l) {
+				line = l
+			}
+		}
+		if line != "" || time.Now().After(deadline) {
+			return line
 		}
 	}
-	return line
 }
 
 // dtlsClientListed reports whether /api/v1/clients lists a client of stream.
