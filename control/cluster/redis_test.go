@@ -24,7 +24,11 @@ func TestRedisClaimRefreshRelease(t *testing.T) {
 	ctx := context.Background()
 	srv := redistest.New(t)
 	reg := newRedis(t, srv)
-	const ttl = 400 * time.Millisecond
+	// The claim must outlive its TTL through refreshes every TTL/3: a
+	// stall of TTL·2/3 between two refreshes loses it, so a 400 ms TTL
+	// failed on the test's own scheduling under load; 1.5 s leaves a 1 s
+	// stall.
+	const ttl = 1500 * time.Millisecond
 	if owner, err := reg.Claim(ctx, live, "a", ttl); err != nil || owner != "a" {
 		t.Fatalf("claim: %q %v", owner, err)
 	}
@@ -69,7 +73,18 @@ func TestRedisNodeDiesTTL(t *testing.T) {
 	b.Watch(rec.add)
 	b.Start()
 	defer b.Close()
-	a.round(ctx) // a heartbeats once and claims, then "dies" (never runs again)
+	// a heartbeats (until b has seen it) and claims, then "dies" (never
+	// runs again). b learns of live nodes only by sweeping, there is no
+	// node-up event: left to b's 200 ms ticker, a loaded machine could
+	// delay b's first sweep past a's 600 ms TTL, and b, never having
+	// known a, would hear no NodeDown.
+	for i := 0; !b.knows("a"); i++ {
+		if i == 10 {
+			t.Fatal("b's sweep never saw a alive")
+		}
+		a.round(ctx)
+		b.sweep(ctx)
+	}
 	if _, err := a.Claim(ctx, live); err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +96,14 @@ func TestRedisNodeDiesTTL(t *testing.T) {
 	if owner, err := b.Claim(ctx, live); err != nil || owner != "b" {
 		t.Fatalf("republish on b: %q %v", owner, err)
 	}
+}
+
+// knows reports whether m's last sweep listed node id.
+func (m *Member) knows(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.nodes[id]
+	return ok
 }
 
 func waitEvent(t *testing.T, rec *recorder, want Event, d time.Duration) {
@@ -159,7 +182,11 @@ func TestRedisRestartRebuilds(t *testing.T) {
 
 // TestRedisPubSubEvents: claims, releases and leaves reach another member
 // by pub/sub, long before its sweep (TTL/3 = 10 s here) could see them.
+// Each is awaited pubSubWait: far below the sweep, so only pub/sub can
+// deliver it, and far above a loopback round trip (it was 500 ms, which
+// a stalled test process alone could use up).
 func TestRedisPubSubEvents(t *testing.T) {
+	const pubSubWait = 3 * time.Second
 	leakCheck(t)
 	ctx := context.Background()
 	srv := redistest.New(t)
@@ -173,13 +200,13 @@ func TestRedisPubSubEvents(t *testing.T) {
 	if _, err := a.Claim(ctx, live); err != nil {
 		t.Fatal(err)
 	}
-	waitEvent(t, &rec, Event{Kind: StreamUp, Node: "a", Stream: live}, 500*time.Millisecond)
+	waitEvent(t, &rec, Event{Kind: StreamUp, Node: "a", Stream: live}, pubSubWait)
 	if err := a.Release(ctx, live); err != nil {
 		t.Fatal(err)
 	}
-	waitEvent(t, &rec, Event{Kind: StreamDown, Node: "a", Stream: live}, 500*time.Millisecond)
+	waitEvent(t, &rec, Event{Kind: StreamDown, Node: "a", Stream: live}, pubSubWait)
 	// b's snapshot knows a only from its sweep; a's leave is announced.
 	b.sweep(ctx)
 	a.Close()
-	waitEvent(t, &rec, Event{Kind: NodeDown, Node: "a"}, 500*time.Millisecond)
+	waitEvent(t, &rec, Event{Kind: NodeDown, Node: "a"}, pubSubWait)
 }

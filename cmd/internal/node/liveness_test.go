@@ -12,6 +12,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/stun/v4"
 	"github.com/pion/webrtc/v4"
+	"golang.org/x/sys/unix"
 )
 
 // muteConn is a pion peer's UDP socket that the test can silence (a cable
@@ -34,12 +35,41 @@ func (m *muteConn) WriteTo(b []byte, a net.Addr) (int, error) {
 	return m.PacketConn.WriteTo(b, a)
 }
 
+// ReadFrom stamps each datagram with the time the kernel received it
+// (SO_TIMESTAMPNS, set by newQuietPeer): stamped when pion's mux goroutine
+// got to it, media queued before the server's cut counted as after it
+// whenever that goroutine was descheduled on a loaded machine.
 func (m *muteConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	n, a, err := m.PacketConn.ReadFrom(b)
-	if err == nil {
-		m.lastRead.Store(time.Now().UnixNano())
+	var oob [64]byte
+	n, oobn, _, a, err := m.PacketConn.(*net.UDPConn).ReadMsgUDP(b, oob[:])
+	if err != nil {
+		return n, nil, err
 	}
-	return n, a, err
+	at := time.Now()
+	msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+	for _, c := range msgs {
+		if c.Header.Level == unix.SOL_SOCKET && c.Header.Type == unix.SCM_TIMESTAMPNS && len(c.Data) >= 16 {
+			at = time.Unix(int64(binary.NativeEndian.Uint64(c.Data)), int64(binary.NativeEndian.Uint64(c.Data[8:])))
+		}
+	}
+	m.lastRead.Store(at.UnixNano())
+	return n, a, nil
+}
+
+// setTimestampNS asks the kernel to stamp c's datagrams with their
+// receive time.
+func setTimestampNS(c *net.UDPConn) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+	}); err != nil {
+		return err
+	}
+	return serr
 }
 
 // newQuietPeer is a pion peer on a muteConn that sends no STUN once
@@ -50,6 +80,9 @@ func newQuietPeer(t testing.TB) (*webrtc.PeerConnection, *muteConn) {
 	t.Helper()
 	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := setTimestampNS(udp.(*net.UDPConn)); err != nil {
 		t.Fatal(err)
 	}
 	conn := &muteConn{PacketConn: udp}

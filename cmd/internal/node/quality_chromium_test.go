@@ -48,6 +48,8 @@ type chromiumQuality struct {
 	NACKCount        int     `json:"nackCount"`
 	PacketsLost      int     `json:"packetsLost"`
 	Error            string  `json:"error"`
+	// at is when the test took the sample.
+	at time.Time
 }
 
 // chromiumQualityJS reads the stats of the page's publisher (pub) and
@@ -95,9 +97,17 @@ func TestQualityChromiumPeer(t *testing.T) {
 	netnsResult("freezeCount", last.FreezeCount)
 	netnsResult("nackCount", last.NACKCount)
 	netnsResult("packetsLost", last.PacketsLost)
-	secs := float64(len(samples)-len(samples)/3-1) + 1e-9
-	if rate := float64(last.FramesDecoded-first.FramesDecoded) / secs; rate < 15 {
-		t.Errorf("the player decodes %.1f frames/s, want ≥ 15 (framesDecoded %d → %d)", rate, first.FramesDecoded, last.FramesDecoded)
+	// The player keeps up with what the publisher sends over the same
+	// window (clocked, not counted in samples: each sample also waits for
+	// the page). An absolute 15 frames/s measured Chromium's capture and
+	// encoder too, 20 frames/s at best, which a loaded 2-CPU machine
+	// slows; Fanout's part is that what is sent gets decoded.
+	secs := last.at.Sub(first.at).Seconds() + 1e-9
+	sent, decoded := last.FramesSent-first.FramesSent, last.FramesDecoded-first.FramesDecoded
+	t.Logf("over the last %.1f s: %d frames sent (%.1f/s), %d decoded (%.1f/s)", secs, sent, float64(sent)/secs, decoded, float64(decoded)/secs)
+	if decoded <= 0 || 4*decoded < 3*sent {
+		t.Errorf("the player decoded %d of the %d frames sent in %.1f s, want ≥ 3/4 (framesDecoded %d → %d)",
+			decoded, sent, secs, first.FramesDecoded, last.FramesDecoded)
 	}
 	if last.FreezeCount > 3 {
 		t.Errorf("freezeCount %d, want ≤ 3", last.FreezeCount)
@@ -131,6 +141,7 @@ func sampleChromium(t *testing.T, ctx context.Context) ([]chromiumQuality, float
 		if q.Error != "" {
 			t.Fatalf("page: %s", q.Error)
 		}
+		q.at = time.Now()
 		samples = append(samples, q)
 		maxTarget = max(maxTarget, q.TargetBitrate)
 		t.Logf("t=%2ds estimate %.0f kbps, target %.0f kbps, sent %d, decoded %d, freezes %d, NACKs %d, lost %d", len(samples),

@@ -333,12 +333,16 @@ func checkRelayAPI(t *testing.T, c, a *Server) {
 // the grace period (1 s) and A's session for it ends.
 func leaveAndWaitGrace(t *testing.T, a, c *Server, onC []*testPlayer) {
 	t.Helper()
+	var left time.Time
 	for _, p := range onC {
+		// Clocked before the last DELETE goes out, so no grace can have
+		// started earlier: clocked after its answer, a slow answer on a
+		// loaded machine was counted out of the grace.
+		left = time.Now()
 		if code, _, body := httpDo(t, "DELETE", c.url(p.res.Location), nil, ""); code != 200 {
 			t.Fatalf("DELETE player: %d %s", code, body)
 		}
 	}
-	left := time.Now()
 	for c.RelayStats().Open != 0 || streamPlayers(a, "edge") != 0 {
 		if time.Since(left) > 4*time.Second {
 			t.Fatalf("4 s after the last player left: C relays %+v, A players %d", c.RelayStats(), streamPlayers(a, "edge"))

@@ -129,11 +129,20 @@ func TestSVCChromiumAV1(t *testing.T) {
 	st := b.waitAll(t, 10*time.Second, map[string]context.Context{"player": view}, func(s pageStats) bool {
 		return s.FramesDecoded >= 12
 	})["player"]
-	time.Sleep(time.Second)
-	if again := evalStats(t, view); again.FramesDecoded <= st.FramesDecoded || !strings.Contains(strings.ToUpper(again.Codec), "AV1") {
-		t.Errorf("Chromium player at TID 0: %d frames decoded, then %d a second later, codec %q", st.FramesDecoded, again.FramesDecoded, again.Codec)
+	// It keeps decoding: the next frame is waited for (≤ 5 s), not looked
+	// for after a fixed second. TID 0 is a quarter of Chromium's AV1
+	// frames, about 5 a second here, and a loaded machine slows
+	// Chromium's AV1 encoder more than anything of Fanout's.
+	again, since := st, time.Now()
+	for again.FramesDecoded <= st.FramesDecoded && time.Since(since) < 5*time.Second {
+		time.Sleep(100 * time.Millisecond)
+		again = evalStats(t, view)
+	}
+	if again.FramesDecoded <= st.FramesDecoded || !strings.Contains(strings.ToUpper(again.Codec), "AV1") {
+		t.Errorf("Chromium player at TID 0: %d frames decoded, still %d 5 s later, codec %q", st.FramesDecoded, again.FramesDecoded, again.Codec)
 	} else {
-		t.Logf("Chromium player at TID 0 (%s): %d frames decoded, %d a second later", again.Codec, st.FramesDecoded, again.FramesDecoded)
+		t.Logf("Chromium player at TID 0 (%s): %d frames decoded, %d after %v more", again.Codec, st.FramesDecoded, again.FramesDecoded,
+			time.Since(since).Round(time.Millisecond))
 	}
 	var got [3][]ddFrame
 	for i, p := range players {

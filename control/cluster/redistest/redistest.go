@@ -8,9 +8,12 @@
 package redistest
 
 import (
+	"math/rand/v2"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -31,13 +34,7 @@ func New(t testing.TB) *Server {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("redis-server is not installed (.ci/deps.sh test installs it)")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	s := &Server{t: t, port: port}
+	s := &Server{t: t, port: freePort(t)}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
@@ -75,4 +72,30 @@ func (s *Server) Stop() {
 		_ = s.cmd.Wait()
 		s.cmd = nil
 	}
+}
+
+// freePort picks a free loopback TCP port below the kernel's ephemeral
+// range. redis-server binds it later (and again after a restart): a port
+// the kernel picked (127.0.0.1:0) is in that range, where any outgoing
+// connection of the test can take it in between.
+func freePort(t testing.TB) int {
+	t.Helper()
+	const floor = 20000
+	lo := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > floor+1000 {
+				lo = n
+			}
+		}
+	}
+	for range 200 {
+		port := floor + rand.IntN(lo-floor)
+		if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+			ln.Close()
+			return port
+		}
+	}
+	t.Fatalf("no free TCP port in [%d, %d)", floor, lo)
+	return 0
 }
