@@ -3,79 +3,21 @@ package node
 import (
 	"bufio"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fanout/fanout/control/cluster/redistest"
 )
 
-func freePort(t testing.TB, network string) int {
-	t.Helper()
-	// The port is handed to a child process that binds it later. A port
-	// the kernel picked (127.0.0.1:0) is in the ephemeral range, where any
-	// outgoing connection or unbound socket of the test's many peers can
-	// take it in between: "address already in use" from a node started
-	// under load. Below that range only an explicit bind can.
-	lo := ephemeralLow()
-	portMu.Lock()
-	defer portMu.Unlock()
-	for range 200 {
-		port := portFloor + rand.IntN(max(1, lo-portFloor))
-		if portsGiven[port] || !canBind(network, port) {
-			continue
-		}
-		portsGiven[port] = true
-		return port
-	}
-	t.Fatalf("no free %s port in [%d, %d)", network, portFloor, lo)
-	return 0
-}
-
-// portFloor is the lowest port freePort hands out.
-const portFloor = 20000
-
-var (
-	portMu     sync.Mutex
-	portsGiven = map[int]bool{} // never handed out twice by this test binary
-)
-
-// ephemeralLow is the first port of the kernel's ephemeral range.
-func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 32768
-	}
-	if f := strings.Fields(string(b)); len(f) == 2 {
-		if n, err := strconv.Atoi(f[0]); err == nil && n > portFloor+1000 {
-			return n
-		}
-	}
-	return 32768
-}
-
-func canBind(network string, port int) bool {
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}
-	l, err := net.Listen("tcp", addr)
-	if err == nil {
-		l.Close()
-	}
-	return err == nil
-}
+// freePort is a loopback port a child process can bind later.
+func freePort(t testing.TB, network string) int { return redistest.FreePort(t, network) }
 
 // TestSIGTERMDrain runs the real binary: `make run`'s URLs are printed, and
 // SIGTERM with a live session refuses new sessions (503), cuts the live one

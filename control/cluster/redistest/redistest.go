@@ -1,6 +1,7 @@
 // Package redistest runs a real redis-server on a free loopback port for
 // the tests of the cluster registry (control/cluster) and of the nodes that
-// use it (cmd/internal/node). It is imported by tests only.
+// use it (cmd/internal/node), and FreePort, the loopback ports those tests
+// hand to child processes. It is imported by tests only.
 //
 // The server keeps nothing on disk (--save "" --appendonly no), so Stop
 // then Start is a restart that loses every key, as a crashed Redis without
@@ -14,6 +15,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -34,7 +36,7 @@ func New(t testing.TB) *Server {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("redis-server is not installed (.ci/deps.sh test installs it)")
 	}
-	s := &Server{t: t, port: freePort(t)}
+	s := &Server{t: t, port: FreePort(t, "tcp")}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
@@ -74,11 +76,13 @@ func (s *Server) Stop() {
 	}
 }
 
-// freePort picks a free loopback TCP port below the kernel's ephemeral
-// range. redis-server binds it later (and again after a restart): a port
-// the kernel picked (127.0.0.1:0) is in that range, where any outgoing
-// connection of the test can take it in between.
-func freePort(t testing.TB) int {
+// FreePort is a loopback port (network "tcp" or "udp") that a child
+// process can bind later. A port the kernel picks (127.0.0.1:0) is in the
+// ephemeral range, where any outgoing connection or unbound socket of the
+// test's many peers can take it in between ("address already in use"
+// from a node started under load); below that range only an explicit
+// bind can. A port is never handed out twice by one test binary.
+func FreePort(t testing.TB, network string) int {
 	t.Helper()
 	const floor = 20000
 	lo := 32768
@@ -89,13 +93,36 @@ func freePort(t testing.TB) int {
 			}
 		}
 	}
+	portMu.Lock()
+	defer portMu.Unlock()
 	for range 200 {
 		port := floor + rand.IntN(lo-floor)
-		if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
-			ln.Close()
+		if !portsGiven[port] && canBind(network, port) {
+			portsGiven[port] = true
 			return port
 		}
 	}
-	t.Fatalf("no free TCP port in [%d, %d)", floor, lo)
+	t.Fatalf("no free %s port in [%d, %d)", network, floor, lo)
 	return 0
+}
+
+var (
+	portMu     sync.Mutex
+	portsGiven = map[int]bool{}
+)
+
+func canBind(network string, port int) bool {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err == nil {
+		l.Close()
+	}
+	return err == nil
 }
