@@ -32,6 +32,7 @@ type layerAuto struct {
 	lastUp   int64
 	lastDown int64 // the last step down (the estimator's, playerbwe.go)
 	cleanAt  int64 // since when its reports have been clean; 0 = not clean
+	lastRR   int64 // when the report before this one came
 	upWait   int64 // ns of clean reports before a step up
 	downs    uint64
 	ups      uint64
@@ -50,6 +51,13 @@ func (c *core) adaptLayer(s *route.Session, st *sessState, lost uint8) {
 	if a.upWait == 0 {
 		a.upWait = int64(autoFirstWait)
 	}
+	// A report's fraction lost covers the time since the previous report
+	// (RFC 3550 §6.4.1): a clean one dates the clean period from there.
+	since := c.now
+	if a.lastRR != 0 && c.now-a.lastRR < int64(autoDownGap)*3 {
+		since = a.lastRR
+	}
+	a.lastRR = c.now
 	switch {
 	case lost > autoLossDown:
 		a.cleanAt = 0
@@ -64,7 +72,7 @@ func (c *core) adaptLayer(s *route.Session, st *sessState, lost uint8) {
 		a.downs++
 	case lost < autoLossClean:
 		if a.cleanAt == 0 {
-			a.cleanAt = c.now
+			a.cleanAt = since
 		}
 		if a.floor > 0 && c.now-a.cleanAt >= a.upWait && c.now-a.lastMove >= a.upWait {
 			a.floor--

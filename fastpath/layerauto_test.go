@@ -39,18 +39,18 @@ func TestLayerAuto(t *testing.T) {
 	step(2*time.Second, 60, 2)         // still congested: the lowest
 	step(3*time.Second, 60, 2)         // nothing lower
 	step(4*time.Second, 10, 2)         // in between: neither way
-	step(5*time.Second, 0, 2)          // clean from here
-	step(9*time.Second, 0, 2)          // not yet autoFirstWait
-	step(10*time.Second, 0, 1)         // 5 s clean: one up
-	step(11*time.Second, 80, 2)        // the step up did not fit
+	step(5*time.Second, 0, 2)          // clean since the last report (4 s)
+	step(8*time.Second, 0, 2)          // not yet autoFirstWait
+	step(9*time.Second, 0, 1)          // 5 s clean: one up
+	step(10*time.Second, 80, 2)        // the step up did not fit
 	if w := time.Duration(st.lay.auto.upWait); w != 2*autoFirstWait {
 		t.Fatalf("upWait %v after a failed step up, want %v", w, 2*autoFirstWait)
 	}
-	step(12*time.Second, 0, 2)
-	step(21*time.Second, 0, 2) // 9 s clean: not yet 10
-	step(22*time.Second, 0, 1)
-	step(31*time.Second, 0, 1) // the next step up waits upWait again
-	step(32*time.Second, 0, 0)
+	step(11*time.Second, 0, 2) // clean since 10 s
+	step(19*time.Second, 0, 2) // 9 s clean: not yet 10
+	step(20*time.Second, 0, 1)
+	step(29*time.Second, 0, 1) // the next step up waits upWait again
+	step(30*time.Second, 0, 0)
 	if a := st.lay.auto; a.downs != 3 || a.ups != 3 {
 		t.Errorf("downs %d ups %d, want 3 and 3", a.downs, a.ups)
 	}
