@@ -16,7 +16,8 @@
 // pace.go and replayfar.go (the paced GOP replay to a joining player, of
 // the publisher's core and of another), resend.go (NACK resend guards),
 // rtcp.go (RTCP in, PLI out), qstats.go (the quality board), queues.go
-// (slab, core rings, inboxes, tap rings), inbox.go (Inject,
+// (slab, core rings, inboxes, tap rings), rings.go (a core pushing to and
+// draining those rings, buffers going home), inbox.go (Inject,
 // RequestKeyframe), tap.go (rtc_to_rtmp taps), tcp.go (frames from
 // fastpath/tcpio), demux.go (RFC 7983), stats.go (counters), layers.go
 // and layerauto.go (simulcast, the per-player layer estimator), svc.go and

@@ -29,12 +29,7 @@ func TestGOPReplayBound(t *testing.T) {
 			q.retable(func(route.SessionID) bool { return false })
 			q.drive(0)
 			buf := make([]byte, 1500)
-			big := append(append([]byte(nil), nalP...), make([]byte, 200)...)
-			frames := [][]byte{nalSPS, nalPPS, nalIDR, big, big, big}
-			stamps := []uint32{1000, 1000, 1000, 4000, 7000, 10000}
-			for i, f := range frames {
-				q.drive(0, q.packet(buf, uint16(10+i), stamps[i], f...))
-			}
+			_ = q.driveGOP(buf)
 			readAll(q.pub.fd)
 			q.retable(func(route.SessionID) bool { return true })
 			q.drive(0)
@@ -42,7 +37,7 @@ func TestGOPReplayBound(t *testing.T) {
 			_, fb := received(t, q.keys, q.pub.fd)
 			s := q.e.Stats()
 			// A replay sends its first packet twice (pace.go replayedOne).
-			if tc.replayed != (len(pkts) == len(frames)+1) || tc.replayed != (s.GOPReplayed == uint64(len(frames))) ||
+			if tc.replayed != (len(pkts) == gopPackets+1) || tc.replayed != (s.GOPReplayed == gopPackets) ||
 				tc.replayed != (s.GOPFirstRepeats == 1) {
 				t.Errorf("player got %d packets, %d counted replayed, %d first repeats; want replayed=%v", len(pkts), s.GOPReplayed, s.GOPFirstRepeats, tc.replayed)
 			}
@@ -214,19 +209,14 @@ func TestGOPReplayFallback(t *testing.T) {
 			q.retable(func(route.SessionID) bool { return false })
 			q.drive(0)
 			buf := make([]byte, 1500)
-			big := append(append([]byte(nil), nalP...), make([]byte, 200)...)
-			frames := [][]byte{nalSPS, nalPPS, nalIDR, big, big, big}
-			stamps := []uint32{1000, 1000, 1000, 4000, 7000, 10000}
-			for i, f := range frames {
-				q.drive(0, q.packet(buf, uint16(10+i), stamps[i], f...))
-			}
+			big := q.driveGOP(buf)
 			q.retable(func(route.SessionID) bool { return true })
 			q.drive(0) // the join: too old, nothing replayed
 			next := big
 			if tc.answered {
 				next = nalIDR
 			}
-			q.drive(0, q.packet(buf, uint16(10+len(frames)), 30000, next...))
+			q.drive(0, q.packet(buf, uint16(10+gopPackets), 30000, next...))
 			if pkts, _ := received(t, q.keys, q.players[0].fd); len(pkts) != tc.atJoin {
 				t.Fatalf("the player got %d packets at the join, want %d", len(pkts), tc.atJoin)
 			}
@@ -236,7 +226,7 @@ func TestGOPReplayFallback(t *testing.T) {
 			pkts, _ := received(t, q.keys, q.players[0].fd)
 			s := q.e.Stats()
 			// The GOP and the live packet held after it, the first sent twice.
-			if tc.replayed != (len(pkts) == len(frames)+2) || tc.replayed != (s.GOPFallbacks == 1) {
+			if tc.replayed != (len(pkts) == gopPackets+2) || tc.replayed != (s.GOPFallbacks == 1) {
 				t.Errorf("after the wait the player got %d packets, %d fallbacks; want replayed=%v", len(pkts), s.GOPFallbacks, tc.replayed)
 			}
 			for i := 1; tc.replayed && i < len(pkts); i++ {
@@ -246,4 +236,20 @@ func TestGOPReplayFallback(t *testing.T) {
 			}
 		})
 	}
+}
+
+// gopPackets is how many packets driveGOP publishes.
+const gopPackets = 6
+
+// driveGOP publishes one GOP as seq 10–15: a keyframe (SPS, PPS, IDR at
+// RTP time 1000), then three 200-byte P frames 3000 apart; it returns the
+// P frame's payload.
+func (q *qrig) driveGOP(buf []byte) []byte {
+	big := append(append([]byte(nil), nalP...), make([]byte, 200)...)
+	frames := [][]byte{nalSPS, nalPPS, nalIDR, big, big, big}
+	stamps := []uint32{1000, 1000, 1000, 4000, 7000, 10000}
+	for i, f := range frames {
+		q.drive(0, q.packet(buf, uint16(10+i), stamps[i], f...))
+	}
+	return big
 }
