@@ -140,7 +140,8 @@ func (f *sentFastpath) WriteTo(b []byte, _ netip.AddrPort) error {
 // TestJoinBindingsEchoed: while a session joins (DTLS not done), each
 // answer to a check is followed by a check of Fanout's own and both go out
 // again echoDelay later; the answer to a nomination is echoed with no
-// check; over TCP, or once the keys are in, a binding is answered once.
+// check; over TCP, past maxJoinAnswers, or once the keys are in, a binding
+// is answered once.
 func TestJoinBindingsEchoed(t *testing.T) {
 	fp := &sentFastpath{fakeFastpath: fakeFastpath{up: make(chan route.Upcall)}, sent: make(chan []byte, 64)}
 	s, err := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, fp)
@@ -155,17 +156,18 @@ func TestJoinBindingsEchoed(t *testing.T) {
 	m, _ := postForCreds(t, hs.URL+"/rtc/v1/whep/?app=live&stream=echo")
 
 	udp, tcp := netip.MustParseAddrPort("192.0.2.1:5000"), route.TCPPeer(netip.MustParseAddrPort("192.0.2.1:6000"))
-	for _, step := range []struct {
+	type bindStep struct {
 		from    netip.AddrPort
 		useCand bool
 		joined  bool   // DTLS done: keys installed
 		want    string // R: answer, C: Fanout's check, in order sent
-	}{
-		{udp, false, false, "RCRC"},
-		{udp, true, false, "RR"},
-		{tcp, false, false, "R"},
-		{udp, false, true, "R"},
-	} {
+	}
+	steps := []bindStep{{udp, false, false, "RCRC"}, {udp, true, false, "RR"}, {tcp, false, false, "R"}}
+	for range maxJoinAnswers - 2 { // up to maxJoinAnswers UDP answers are echoed, then none
+		steps = append(steps, bindStep{udp, false, false, "RCRC"})
+	}
+	steps = append(steps, bindStep{udp, false, false, "R"}, bindStep{udp, false, true, "R"})
+	for _, step := range steps {
 		if step.joined {
 			s.mu.Lock()
 			s.byUfrag[m[1]].keys = &route.Keys{}

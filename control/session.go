@@ -54,7 +54,8 @@ type session struct {
 	keys    *route.Keys
 	profile string
 	started bool // DTLS goroutine launched
-	checks  int  // Fanout's own ICE checks sent to the peer (upcall.go)
+	// joinAnswers: binding answers echoed while joining (upcall.go)
+	joinAnswers int
 	// addrPending: a binding from a new address awaits the next table
 	// (Server.replies); its answers wait too.
 	addrPending bool

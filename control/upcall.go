@@ -98,10 +98,10 @@ func (s *Server) onSTUN(from netip.AddrPort, b []byte) {
 // bytes to a peer that proved it holds the session's ice-pwd. The cores
 // send every binding of a joining session up here (fastpath core.go
 // answerSTUN), and answer the consent checks themselves once it has keys.
-// maxJoinChecks bounds the checks of one session.
+// maxJoinAnswers bounds the echoes (and timers) and checks of one session.
 const (
-	echoDelay     = 20 * time.Millisecond
-	maxJoinChecks = 8
+	echoDelay      = 20 * time.Millisecond
+	maxJoinAnswers = 10
 )
 
 // echo sends an answer (and the check that went with it) again, unless
@@ -171,10 +171,10 @@ func (s *Server) bind(ss *session, from netip.AddrPort, resp []byte, useCand boo
 		ss.started = true
 		s.wg.Add(1)
 	}
-	if ss.keys == nil && !route.IsTCPPeer(from) { // joining: DTLS not done
+	if ss.keys == nil && !route.IsTCPPeer(from) && ss.joinAnswers < maxJoinAnswers { // joining: DTLS not done
+		ss.joinAnswers++
 		b.echo = true
-		if !useCand && ss.checks < maxJoinChecks {
-			ss.checks++
+		if !useCand {
 			b.check = iceCheck(ss, from)
 		}
 	}
